@@ -1,0 +1,71 @@
+"""Configuration from ``[tool.dslim]`` in pyproject.toml or a ``.dslim.toml`` (CLI flags override it).
+
+Keys: select, ignore (lists of transform ids), safe-only, unsafe-fixes, cache-mounts (booleans),
+context (path, relative to the config file), image-aliases (table: mirror repository -> official
+name), per-path (table: glob relative to the config file -> the same keys, applied to matching
+Dockerfiles), and one table per transform id for its own settings.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KNOWN_KEYS = {"select", "ignore", "safe-only", "unsafe-fixes", "cache-mounts", "context", "image-aliases", "per-path"}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    values: dict = field(default_factory=dict)
+
+    def for_file(self, dockerfile: Path) -> dict:
+        """Settings for one Dockerfile: the top level, then every matching per-path table."""
+        merged = {k: v for k, v in self.values.items() if k != "per-path"}
+        if self.path is None:
+            return merged
+        base = self.path.parent
+        try:
+            rel = dockerfile.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            return merged
+        for pattern, overrides in (self.values.get("per-path") or {}).items():
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+                merged.update(overrides)
+        return merged
+
+
+def find_config(start: Path) -> Config:
+    """The nearest .dslim.toml, or pyproject.toml with a [tool.dslim] table, from ``start`` upwards."""
+    directory = start if start.is_dir() else start.parent
+    for folder in [directory.resolve(), *directory.resolve().parents]:
+        dedicated = folder / ".dslim.toml"
+        if dedicated.is_file():
+            return Config(dedicated, _load(dedicated, ()))
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file():
+            values = _load(pyproject, ("tool", "dslim"))
+            if values is not None:
+                return Config(pyproject, values)
+    return Config()
+
+
+def _load(path: Path, keys: tuple[str, ...]) -> dict | None:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid configuration ({exc})") from None
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [{'.'.join(keys) or 'top level'}] must be a table")
+    return data

@@ -1,0 +1,580 @@
+"""Lossless Dockerfile model.
+
+Every character of the input belongs to exactly one node (directive, comment, blank line or
+instruction), so ``parse(data).render() == data`` for every input we accept. The line rules mirror
+BuildKit's parser (moby/buildkit frontend/dockerfile/parser): directives only at the top,
+whole-line comments, continuation by the escape character, comment and empty lines skipped inside
+continuations, heredocs read after the instruction line for RUN/COPY/ADD.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .shell import Script
+
+KNOWN_INSTRUCTIONS = frozenset(
+    "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
+    "STOPSIGNAL USER VOLUME WORKDIR".split()
+)
+HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
+JSON_FORM_INSTRUCTIONS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
+POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"})
+VALID_DIRECTIVES = ("syntax", "escape", "check")
+
+_DIRECTIVE_RE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
+_HEREDOC_WORD_RE = re.compile(r"^(\d*)<<(-?)([^<]*)$")
+_FLAG_RE = re.compile(r"--([A-Za-z][A-Za-z0-9-]*)(?:=(.*))?$", re.S)
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class ParseError(ValueError):
+    """Input that BuildKit would reject or that we cannot model safely."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+@dataclass
+class Node:
+    start: int
+    end: int
+    line: int
+
+
+@dataclass
+class Directive(Node):
+    name: str = ""
+    value: str = ""
+
+
+@dataclass
+class Comment(Node):
+    text: str = ""  # without the leading '#', stripped
+
+
+@dataclass
+class Blank(Node):
+    pass
+
+
+@dataclass
+class Flag:
+    name: str
+    value: str | None
+    text: str  # as written, e.g. --mount=type=cache,target=/root/.cache
+
+
+@dataclass
+class Heredoc:
+    name: str
+    strip_tabs: bool
+    quoted: bool
+    fd: int
+    body_start: int  # offset in Document.text of the first body character
+    body_end: int  # offset just past the body (before the terminator line)
+    body: str
+
+
+@dataclass
+class Instruction(Node):
+    """One instruction with its continuation lines, interior comments and heredoc bodies."""
+
+    doc: "Document" = field(repr=False, default=None)  # type: ignore[assignment]
+    keyword: str = ""
+    keyword_text: str = ""  # as written (may be lower-case)
+    end_line: int = 0
+    flags: list[Flag] = field(default_factory=list)
+    args: str = ""  # joined logical line after keyword and flags, as BuildKit hands it on
+    json_args: list[str] | None = None
+    heredocs: list[Heredoc] = field(default_factory=list)
+    stage: int = -1
+    node_index: int = 0  # position in Document.nodes
+    _joined_map: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
+    _args_offset: int = 0  # index of args inside the joined line
+
+    @property
+    def raw(self) -> str:
+        return self.doc.text[self.start : self.end]
+
+    @property
+    def body_start(self) -> int:
+        return self.doc_offset(0)
+
+    @property
+    def body_end(self) -> int:
+        """End of the argument text (before the line break / heredoc bodies)."""
+        if not self.args:
+            return self.body_start
+        return self.doc_offset(len(self.args) - 1) + 1
+
+    def doc_offset(self, args_index: int) -> int:
+        """Map an index into ``args`` to an offset in ``Document.text``."""
+        joined_index = self._args_offset + args_index
+        k = bisect.bisect_right(self._joined_map, (joined_index, float("inf"), 0)) - 1
+        seg_start, text_start, length = self._joined_map[max(k, 0)]
+        return text_start + min(joined_index - seg_start, length)
+
+    def flag(self, name: str) -> str | None:
+        values = self.flag_values(name)
+        return values[0] if values else None
+
+    def flag_values(self, name: str) -> list[str]:
+        return [f.value or "" for f in self.flags if f.name == name]
+
+    @property
+    def is_exec_form(self) -> bool:
+        return self.json_args is not None
+
+    @property
+    def stage_shell(self) -> list[str]:
+        return self.doc.shell_at(self)
+
+    @property
+    def shell_form_posix(self) -> bool:
+        """True when the body is shell form and runs under a POSIX shell."""
+        if self.json_args is not None:
+            return False
+        shell = self.stage_shell
+        name = shell[0].replace("\\", "/").rsplit("/", 1)[-1].lower() if shell else ""
+        return name.removesuffix(".exe") in POSIX_SHELLS
+
+    def script(self) -> "Script | None":
+        """Shell analysis of a shell-form body under a POSIX shell; None otherwise."""
+        if not self.shell_form_posix:
+            return None
+        from .shell import analyse
+
+        return analyse(self.args)
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str | None
+    base: str
+    platform: str | None
+    from_instruction: Instruction
+    instructions: list[Instruction] = field(default_factory=list)
+    parent: int | None = None
+    copies_from: list[str] = field(default_factory=list)
+    is_final: bool = False
+
+
+class Document:
+    """A parsed Dockerfile that renders back to the exact input bytes."""
+
+    def __init__(self, text: str, bom: bool):
+        self.text = text
+        self.bom = bom
+        self.newline = "\r\n" if "\r\n" in text else "\n"
+        self.escape = "\\"
+        self.directives: dict[str, str] = {}
+        self.nodes: list[Node] = []
+        self.instructions: list[Instruction] = []
+        self.stages: list[Stage] = []
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    @cached_property
+    def _instruction_starts(self) -> list[int]:
+        return [ins.start for ins in self.instructions]
+
+    def instructions_in(self, start: int, end: int) -> list[Instruction]:
+        """Instructions overlapping the text range [start, end) (or containing start when empty)."""
+        k = max(bisect.bisect_right(self._instruction_starts, start) - 1, 0)
+        found = []
+        for ins in self.instructions[k:]:
+            if ins.start >= max(end, start + 1):
+                break
+            if ins.end > start:
+                found.append(ins)
+        return found
+
+    def render(self) -> bytes:
+        return (_UTF8_BOM if self.bom else b"") + self.text.encode("utf-8")
+
+    def line_of(self, offset: int) -> int:
+        return bisect.bisect_right(self.line_starts, offset)
+
+    def shell_at(self, instruction: Instruction) -> list[str]:
+        """The SHELL in force for an instruction (default /bin/sh -c)."""
+        shell = ["/bin/sh", "-c"]
+        if instruction.stage < 0:
+            return shell
+        for ins in self.stages[instruction.stage].instructions:
+            if ins.start >= instruction.start:
+                break
+            if ins.keyword == "SHELL" and ins.json_args:
+                shell = ins.json_args
+        return shell
+
+    def stage_by_ref(self, ref: str) -> Stage | None:
+        """A stage named (case-insensitively) or indexed by ``ref`` (as used by COPY --from / FROM)."""
+        for stage in self.stages:
+            if stage.name is not None and stage.name == ref.lower():
+                return stage
+        if ref.isdigit() and int(ref) < len(self.stages):
+            return self.stages[int(ref)]
+        return None
+
+    @cached_property
+    def _reaching_final(self) -> frozenset[int]:
+        if not self.stages:
+            return frozenset()
+        seen: set[int] = set()
+        index: int | None = len(self.stages) - 1
+        while index is not None and index not in seen:
+            seen.add(index)
+            index = self.stages[index].parent
+        return frozenset(seen)
+
+    def stages_reaching_final(self) -> frozenset[int]:
+        """The final stage and the stages it is built FROM: their files end up in the image."""
+        return self._reaching_final
+
+    def comments_above(self, instruction: Instruction) -> list[Comment]:
+        """The block of comment lines directly above an instruction (no blank line between)."""
+        index = instruction.node_index
+        block: list[Comment] = []
+        for node in reversed(self.nodes[:index]):
+            if not isinstance(node, Comment):
+                break
+            block.append(node)
+        return list(reversed(block))
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode(data: bytes) -> tuple[str, bool]:
+    """Bytes to text; reject what is not a UTF-8 text file with a clear message."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ParseError("file is UTF-16 encoded; Dockerfiles must be UTF-8")
+    bom = data.startswith(_UTF8_BOM)
+    if bom:
+        data = data[3:]
+    if b"\x00" in data:
+        raise ParseError("binary file (contains NUL bytes), not a Dockerfile")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseError(f"not valid UTF-8 (byte {exc.start})", line) from None
+    return text, bom
+
+
+# --------------------------------------------------------------------------- lexing helpers
+
+
+@dataclass
+class _Line:
+    start: int
+    end: int  # including the line break
+    content: str  # without the line break
+
+
+def _split_lines(text: str) -> list[_Line]:
+    lines: list[_Line] = []
+    pos = 0
+    size = len(text)
+    while pos < size:
+        nl = text.find("\n", pos)
+        end = size if nl < 0 else nl + 1
+        content = text[pos:end].rstrip("\n")
+        if content.endswith("\r"):
+            content = content[:-1]
+        lines.append(_Line(pos, end, content))
+        pos = end
+    return lines
+
+
+def _lstrip(s: str) -> str:
+    return s.lstrip(" \t\v\f\r\u00a0\u0085")
+
+
+def _is_comment(content: str) -> bool:
+    return _lstrip(content).startswith("#")
+
+
+def split_words(text: str, escape: str = "\\") -> list[tuple[str, int, int]]:
+    """Split on unquoted whitespace, keeping quotes; returns (word, start, end) spans."""
+    words: list[tuple[str, int, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t\r\n":
+            i += 1
+        if i >= n:
+            break
+        start = i
+        quote = ""
+        while i < n:
+            ch = text[i]
+            if quote:
+                if ch == escape and quote == '"' and i + 1 < n:
+                    i += 2
+                    continue
+                if ch == quote:
+                    quote = ""
+            elif ch == escape and i + 1 < n:
+                i += 2
+                continue
+            elif ch in "'\"":
+                quote = ch
+            elif ch in " \t\r\n":
+                break
+            i += 1
+        words.append((text[start:i], start, i))
+    return words
+
+
+def unquote(word: str, escape: str = "\\") -> str:
+    """Remove shell-style quotes and escapes from one word (no expansion)."""
+    out: list[str] = []
+    quote = ""
+    i = 0
+    while i < len(word):
+        ch = word[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif ch == escape and quote == '"' and i + 1 < len(word):
+                i += 1
+                out.append(word[i])
+            else:
+                out.append(ch)
+        elif ch in "'\"":
+            quote = ch
+        elif ch == escape and i + 1 < len(word):
+            i += 1
+            out.append(word[i])
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class _DirectiveParser:
+    def __init__(self) -> None:
+        self.done = False
+        self.seen: set[str] = set()
+
+    def parse(self, content: str, line: int) -> tuple[str, str] | None:
+        if self.done:
+            return None
+        m = _DIRECTIVE_RE.match(content)
+        if not m or m.group(1).lower() not in VALID_DIRECTIVES:
+            self.done = True
+            return None
+        key = m.group(1).lower()
+        if key in self.seen:
+            raise ParseError(f"only one {key} parser directive can be used", line)
+        self.seen.add(key)
+        return key, m.group(2)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse(data: bytes | str) -> Document:
+    """Parse a Dockerfile into a lossless Document; raise ParseError for input we must not touch."""
+    if isinstance(data, bytes):
+        text, bom = decode(data)
+    else:
+        text, bom = data, False
+    doc = Document(text, bom)
+    lines = _split_lines(text)
+    directives = _DirectiveParser()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        content = _lstrip(line.content)
+        found = directives.parse(content, i + 1)
+        if found:
+            key, value = found
+            if key == "escape":
+                if value not in ("\\", "`"):
+                    raise ParseError(f"invalid escape token '{value}' (use \\ or `)", i + 1)
+                doc.escape = value
+            doc.directives[key] = value
+            doc.nodes.append(Directive(line.start, line.end, i + 1, key, value))
+            i += 1
+            continue
+        if content.startswith("#"):
+            doc.nodes.append(Comment(line.start, line.end, i + 1, content[1:].strip()))
+            i += 1
+            continue
+        body, complete = _trim_continuation(content, doc.escape)
+        if complete and not body.strip():
+            doc.nodes.append(Blank(line.start, line.end, i + 1))
+            i += 1
+            continue
+        i = _parse_instruction(doc, lines, i, directives)
+    _build_stages(doc)
+    return doc
+
+
+def _trim_continuation(content: str, escape: str) -> tuple[str, bool]:
+    stripped = content.rstrip(" \t")
+    if stripped.endswith(escape):
+        return stripped[:-1], False
+    return content, True
+
+
+def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _DirectiveParser) -> int:
+    first = lines[i]
+    lead = len(first.content) - len(_lstrip(first.content))
+    body, complete = _trim_continuation(first.content[lead:], doc.escape)
+    joined = body
+    joined_map = [(0, first.start + lead, len(body))]
+    first_index = i
+    i += 1
+    while not complete and i < len(lines):
+        content = lines[i].content
+        directives.parse(_lstrip(content), i + 1)
+        if _is_comment(content) or not _lstrip(content):
+            i += 1
+            continue
+        part, complete = _trim_continuation(content, doc.escape)
+        joined_map.append((len(joined), lines[i].start, len(part)))
+        joined += part
+        i += 1
+    m = re.match(r"(\S+)", joined)
+    if m is None:
+        raise ParseError("a line continuation with no instruction", first_index + 1)
+    keyword_text = m.group(1)
+    keyword = keyword_text.upper()
+    line_no = first_index + 1
+    if keyword not in KNOWN_INSTRUCTIONS:
+        raise ParseError(f"unknown instruction: {keyword_text}", line_no)
+    rest_at = m.end()
+    while rest_at < len(joined) and joined[rest_at] in " \t":
+        rest_at += 1
+    flags, args_offset = _parse_flags(joined, rest_at, doc.escape) if keyword != "ONBUILD" else ([], rest_at)
+    args = joined[args_offset:].rstrip(" \t")
+    ins = Instruction(
+        start=first.start,
+        end=lines[i - 1].end,
+        line=line_no,
+        doc=doc,
+        keyword=keyword,
+        keyword_text=keyword_text,
+        flags=flags,
+        args=args,
+        _joined_map=joined_map,
+        _args_offset=args_offset,
+    )
+    ins.json_args = _json_form(keyword, args, line_no)
+    if keyword == "SHELL" and ins.json_args is None:
+        raise ParseError("SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]", line_no)
+    if keyword in HEREDOC_INSTRUCTIONS and "<<" in joined and ins.json_args is None:
+        i = _read_heredocs(doc, ins, joined, lines, i)
+        ins.end = lines[i - 1].end
+    ins.end_line = i
+    ins.node_index = len(doc.nodes)
+    doc.nodes.append(ins)
+    doc.instructions.append(ins)
+    return i
+
+
+def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
+    """BuildKit's extractBuilderFlags: leading ``--name[=value]`` words, ``--`` ends them."""
+    flags: list[Flag] = []
+    for word, start, end in split_words(joined[at:], escape):
+        if not word.startswith("--"):
+            return flags, at + start
+        if word == "--":
+            at_end = at + end
+            while at_end < len(joined) and joined[at_end] in " \t":
+                at_end += 1
+            return flags, at_end
+        m = _FLAG_RE.match(unquote(word, escape))
+        if not m:
+            return flags, at + start
+        flags.append(Flag(m.group(1).lower(), m.group(2), word))
+    return flags, len(joined)
+
+
+def _json_form(keyword: str, args: str, line: int) -> list[str] | None:
+    if keyword not in JSON_FORM_INSTRUCTIONS or not args.startswith("["):
+        return None
+    try:
+        value = json.loads(args)
+    except ValueError:
+        value = None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    if re.match(r"\[\s*\"", args):
+        raise ParseError(f"{keyword} looks like a JSON array but is not valid JSON: {args[:60]}", line)
+    return None
+
+
+def _read_heredocs(doc: Document, ins: Instruction, joined: str, lines: list[_Line], i: int) -> int:
+    for word, _, _ in split_words(joined, "\\"):
+        m = _HEREDOC_WORD_RE.match(word)
+        if not m or not m.group(3):
+            continue
+        rest = m.group(3)
+        name = unquote(rest)
+        quoted = name != rest
+        strip_tabs = m.group(2) == "-"
+        body_start = lines[i].start if i < len(lines) else len(doc.text)
+        terminated = False
+        while i < len(lines):
+            candidate = lines[i].content
+            if strip_tabs:
+                candidate = candidate.lstrip("\t")
+            if candidate == name:
+                terminated = True
+                break
+            i += 1
+        if not terminated:
+            raise ParseError(f"unterminated heredoc <<{name} (no line '{name}' follows)", ins.line)
+        body_end = lines[i].start
+        ins.heredocs.append(
+            Heredoc(name, strip_tabs, quoted, int(m.group(1) or 0), body_start, body_end, doc.text[body_start:body_end])
+        )
+        i += 1
+    return i
+
+
+def _build_stages(doc: Document) -> None:
+    if not doc.instructions:
+        raise ParseError("no instructions: the file is empty or only has comments")
+    for ins in doc.instructions:
+        if ins.keyword == "FROM":
+            words = [unquote(w, doc.escape) for w, _, _ in split_words(ins.args, doc.escape)]
+            if not words:
+                raise ParseError("FROM needs an image", ins.line)
+            name = None
+            if len(words) >= 3 and words[1].lower() == "as":
+                name = words[2].lower()
+            elif len(words) != 1:
+                raise ParseError(f"FROM expects 'image [AS name]', got: {ins.args}", ins.line)
+            stage = Stage(len(doc.stages), name, words[0], ins.flag("platform"), ins)
+            parent = doc.stage_by_ref(words[0]) if "/" not in words[0] else None
+            if parent is not None and parent.index < stage.index:
+                stage.parent = parent.index
+            doc.stages.append(stage)
+        elif not doc.stages:
+            if ins.keyword != "ARG":
+                raise ParseError(f"{ins.keyword} before the first FROM (only ARG may come first)", ins.line)
+            continue
+        ins.stage = len(doc.stages) - 1
+        stage = doc.stages[ins.stage]
+        stage.instructions.append(ins)
+        if ins.keyword == "COPY" and ins.flag("from"):
+            stage.copies_from.append(ins.flag("from") or "")
+    if not doc.stages:
+        raise ParseError("no FROM instruction: not a Dockerfile")
+    doc.stages[-1].is_final = True

@@ -1,0 +1,142 @@
+"""Run the transforms in order over one Dockerfile and collect what they changed and why.
+
+Each transform sees a freshly parsed Document (the previous transform's output), so offsets are
+always current. A transform whose edits do not re-parse, overlap, or that raises, is a bug: its
+edits for this file are dropped and reported, and the file never gets broken output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .model import Comment, Document, Instruction, ParseError, parse
+from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
+from .transforms import all_transforms
+
+_PRAGMA_RE = re.compile(r"^dslim:\s*(ignore|off)(?:\s*=\s*([\w,\s-]+))?\s*$")
+
+
+@dataclass
+class RewriteResult:
+    original: bytes
+    output: bytes
+    changes: list[Change] = field(default_factory=list)  # applied
+    withheld: list[Change] = field(default_factory=list)  # not applied because of their safety class
+    file_changes: list[FileChange] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # transform bugs, reported and contained
+
+    @property
+    def changed(self) -> bool:
+        return self.output != self.original or any(fc.new != fc.old for fc in self.file_changes)
+
+    @property
+    def transforms_applied(self) -> list[str]:
+        seen: list[str] = []
+        for item in [*self.changes, *self.file_changes]:
+            if item.transform not in seen:
+                seen.append(item.transform)
+        return seen
+
+
+def selected_transforms(options: Options):
+    return [
+        t
+        for t in all_transforms()
+        if (options.select is None or t.id in options.select) and t.id not in options.ignore
+    ]
+
+
+def rewrite(
+    data: bytes,
+    options: Options | None = None,
+    build_context: object | None = None,
+    dockerfile_name: str = "Dockerfile",
+) -> RewriteResult:
+    """Rewrite one Dockerfile's bytes. Raises ParseError when the input itself cannot be processed."""
+    options = options or Options()
+    doc = parse(data)
+    result = RewriteResult(original=data, output=data)
+    pragmas = _Pragmas(doc)
+    if pragmas.file_off:
+        result.skips.append(Skip(pragmas.file_off, "'# dslim: off' pragma: file skipped", "pipeline"))
+        return result
+    for t in selected_transforms(options):
+        ctx = Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
+        doc = _run_one(t, doc, ctx, result)
+    result.output = doc.render()
+    return result
+
+
+def _run_one(t, doc: Document, ctx: Context, result: RewriteResult) -> Document:
+    try:
+        produced = list(t.run(doc, ctx))
+    except Exception as exc:  # a transform bug must never take the run down
+        result.errors.append(f"{t.id}: internal error ({type(exc).__name__}: {exc}); its changes were dropped")
+        return doc
+    edits: list[Change] = []
+    for item in produced:
+        item.transform = t.id
+        if isinstance(item, Skip):
+            result.skips.append(item)
+        elif isinstance(item, FileChange):
+            if SAFETY_LEVELS[item.safety] <= ctx.options.max_safety:
+                result.file_changes.append(item)
+        elif isinstance(item, Change):
+            item.line = doc.line_of(item.start)
+            if _touches_ignored(doc, item, ctx, t.id):
+                result.skips.append(Skip(item.line, "'# dslim: ignore' pragma", t.id))
+            elif SAFETY_LEVELS[item.safety] > ctx.options.max_safety:
+                result.withheld.append(item)
+            else:
+                edits.append(item)
+    if not edits:
+        return doc
+    edits.sort(key=lambda c: (c.start, c.end))
+    for before, after in zip(edits, edits[1:]):
+        if after.start < before.end:
+            result.errors.append(f"{t.id}: overlapping edits at line {after.line}; its changes were dropped")
+            return doc
+    text = doc.text
+    for edit in reversed(edits):
+        text = text[: edit.start] + edit.replacement + text[edit.end :]
+    new_bytes = (b"\xef\xbb\xbf" if doc.bom else b"") + text.encode("utf-8")
+    try:
+        new_doc = parse(new_bytes)
+    except ParseError as exc:
+        result.errors.append(f"{t.id}: produced output that does not parse ({exc}); its changes were dropped")
+        return doc
+    result.changes.extend(edits)
+    return new_doc
+
+
+def _touches_ignored(doc: Document, change: Change, ctx: Context, transform_id: str) -> bool:
+    return any(ctx.is_ignored(ins, transform_id) for ins in doc.instructions_in(change.start, change.end))
+
+
+class _Pragmas:
+    """``# dslim: ignore[=ids]`` above an instruction, ``# dslim: off`` before the first instruction."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.file_off = 0
+        for node in doc.nodes:
+            if isinstance(node, Instruction):
+                break
+            if isinstance(node, Comment):
+                m = _PRAGMA_RE.match(node.text)
+                if m and m.group(1) == "off":
+                    self.file_off = node.line
+
+    def ignores(self, instruction: Instruction, transform_id: str) -> bool:
+        for comment in self.doc.comments_above(instruction):
+            m = _PRAGMA_RE.match(comment.text)
+            if not m or m.group(1) != "ignore":
+                continue
+            if m.group(2) is None:
+                return True
+            ids = {part.strip() for part in m.group(2).split(",")}
+            if transform_id in ids:
+                return True
+        return False

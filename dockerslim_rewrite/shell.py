@@ -1,0 +1,364 @@
+"""The one shared shell-query module: tree-sitter-bash over RUN bodies.
+
+Transforms ask questions here (which commands run, with which arguments, joined how, does a
+command change shell state) instead of running regexes over raw RUN text. Offsets are character
+offsets into the analysed script string.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import tree_sitter_bash
+from tree_sitter import Language, Node, Parser
+
+_LANGUAGE = Language(tree_sitter_bash.language())
+
+# statement-level node types that are compound commands
+COMPOUND_TYPES = frozenset(
+    {
+        "if_statement",
+        "for_statement",
+        "c_style_for_statement",
+        "while_statement",
+        "case_statement",
+        "subshell",
+        "compound_statement",
+        "function_definition",
+        "negated_command",
+    }
+)
+_COMMAND_TYPES = frozenset({"command", "declaration_command", "unset_command"})
+
+
+@cache
+def _knowledge() -> dict:
+    with resources.files("dockerslim_rewrite.data").joinpath("shell.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _parser() -> Parser:
+    return Parser(_LANGUAGE)
+
+
+@dataclass
+class Word:
+    text: str  # source text
+    value: str  # dequoted value when static, else the source text
+    start: int
+    end: int
+    static: bool
+
+
+@dataclass
+class Command:
+    """A simple command (or declaration/unset builtin, or a bare assignment)."""
+
+    name: str  # effective command name (after sudo/env/VAR=x prefixes); "" for a bare assignment
+    words: list[Word]  # arguments after the effective name
+    prefix_words: list[Word]  # sudo, env, their options and VAR=x assignments before the name
+    name_word: Word | None
+    start: int
+    end: int
+    changes_state: bool
+    depth: int  # 0 when the command is an item of the top-level chain
+    in_subshell: bool  # inside ( ), $( ), a pipeline element or similar child process
+    in_top_and_chain: bool  # a top-level item of a pure && chain
+
+    @property
+    def argv(self) -> list[str]:
+        return [w.value for w in self.words]
+
+
+@dataclass
+class Item:
+    """A top-level element of the script: an item of an && / || chain, split by ; & and newlines."""
+
+    node_type: str
+    start: int
+    end: int
+
+
+@dataclass
+class Script:
+    text: str
+    ok: bool
+    commands: list[Command] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    operators: list[str] = field(default_factory=list)  # between items: && || ; & \n
+    has_comment: bool = False
+    has_heredoc: bool = False
+    background: bool = False  # some command runs with a trailing &
+    compound: bool = False  # a top-level item is a compound command (if/for/case/( )/{ })
+
+    @property
+    def is_and_chain(self) -> bool:
+        """Only simple commands or pipelines joined by && at the top level: safe to extend."""
+        return (
+            self.ok
+            and not self.has_comment
+            and not self.has_heredoc
+            and not self.background
+            and all(op == "&&" for op in self.operators)
+        )
+
+    @property
+    def changes_state(self) -> bool:
+        """Would running this body leave the shell in a different state (cwd, env, options...)?"""
+        return any(c.changes_state and not c.in_subshell for c in self.commands) or any(
+            item.node_type in _knowledge()["state_changing_nodes"] for item in self.items
+        )
+
+    @property
+    def needs_grouping(self) -> bool:
+        """Is appending ``&& next`` unable to keep this body's exit status and control flow?"""
+        if len(self.items) == 1 and self.items[0].node_type in ("subshell", "compound_statement"):
+            return False  # already a single group
+        return bool(set(self.operators) - {"&&"}) or self.compound or any(
+            it.node_type == "pipeline" for it in self.items
+        )
+
+    def top_level(self, name: str) -> list[Command]:
+        return [c for c in self.commands if c.name == name and c.depth == 0]
+
+
+def analyse(script: str) -> Script:
+    """Parse a shell body with tree-sitter-bash and index its commands."""
+    data = script.encode("utf-8")
+    tree = _parser().parse(data)
+    to_char = _offset_mapper(script, data)
+    root = tree.root_node
+    result = Script(text=script, ok=not root.has_error and not _has_missing(root))
+    _top_level(root, result, to_char)
+    _walk(root, result, to_char, depth=0, in_subshell=False)
+    result.commands.sort(key=lambda c: c.start)
+    chain_ok = all(op == "&&" for op in result.operators)
+    for cmd in result.commands:
+        cmd.in_top_and_chain = chain_ok and cmd.depth == 0 and not cmd.in_subshell
+    return result
+
+
+def _has_missing(node: Node) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_missing:
+            return True
+        stack.extend(current.children)
+    return False
+
+
+def _offset_mapper(script: str, data: bytes):
+    if len(script) == len(data):
+        return lambda b: b
+    table = [0] * (len(data) + 1)
+    pos = 0
+    for index, ch in enumerate(script):
+        width = len(ch.encode("utf-8"))
+        for k in range(width):
+            table[pos + k] = index
+        pos += width
+    table[len(data)] = len(script)
+    return lambda b: table[b]
+
+
+def _top_level(root: Node, result: Script, to_char) -> None:
+    """Flatten the program into items joined by operators."""
+
+    def add_chain(node: Node) -> None:
+        if node.type == "list":
+            left, op, right = node.children[0], node.children[1], node.children[-1]
+            add_chain(left)
+            result.operators.append(op.type)
+            add_chain(right)
+            return
+        node_type = node.type
+        if node_type == "redirected_statement" and node.named_children:
+            node_type = node.named_children[0].type
+            if any(c.type == "heredoc_redirect" for c in node.children):
+                result.has_heredoc = True
+        if node_type in COMPOUND_TYPES:
+            result.compound = True
+        result.items.append(Item(node_type, to_char(node.start_byte), to_char(node.end_byte)))
+
+    pending_separator = False
+    for child in root.children:
+        if child.type in (";", "&", "\n", ";;"):
+            result.operators.append(child.type)
+            if child.type == "&":
+                result.background = True
+            pending_separator = False
+            continue
+        if child.type == "comment":
+            result.has_comment = True
+            continue
+        if child.type == "heredoc_body":
+            result.has_heredoc = True
+            continue
+        if pending_separator:
+            result.operators.append("\n")
+        add_chain(child)
+        pending_separator = True
+
+
+def _walk(node: Node, result: Script, to_char, depth: int, in_subshell: bool) -> None:
+    for child in node.children:
+        kind = child.type
+        if kind == "comment":
+            result.has_comment = True
+        elif kind in ("heredoc_redirect", "heredoc_body", "heredoc_start"):
+            result.has_heredoc = True
+        elif kind == "&" and node.type != "program":
+            result.background = True
+        if kind in _COMMAND_TYPES:
+            result.commands.append(_command(child, to_char, depth, in_subshell))
+            _walk(child, result, to_char, depth + 1, True)  # command substitutions inside
+        elif kind == "variable_assignment" and node.type in ("program", "list", "redirected_statement"):
+            result.commands.append(_bare_assignment(child, to_char, depth, in_subshell))
+        else:
+            nested = in_subshell or kind in ("subshell", "command_substitution", "process_substitution", "pipeline")
+            next_depth = depth if kind in ("list", "redirected_statement") else depth + 1
+            if node.type == "program" and kind in ("list", "redirected_statement"):
+                next_depth = 0
+            _walk(child, result, to_char, next_depth, nested)
+
+
+def _word(node: Node, to_char) -> Word:
+    text = node.text.decode("utf-8", "replace")
+    value, static = _static_value(node)
+    return Word(text, value if static else text, to_char(node.start_byte), to_char(node.end_byte), static)
+
+
+def _static_value(node: Node) -> tuple[str, bool]:
+    text = node.text.decode("utf-8", "replace")
+    kind = node.type
+    if kind in ("word", "number", "command_name"):
+        if kind == "command_name" and node.named_children:
+            return _static_value(node.named_children[0])
+        return _unescape(text), "$" not in text and "`" not in text
+    if kind == "raw_string":
+        return text[1:-1], True
+    if kind == "string":
+        if any(c.type != "string_content" for c in node.named_children):
+            return text, False
+        return _unescape_dq(text[1:-1]), True
+    if kind == "concatenation":
+        parts = [_static_value(c) for c in node.children]
+        return "".join(p for p, _ in parts), all(s for _, s in parts)
+    return text, False
+
+
+def _unescape(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def _unescape_dq(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in '"\\$`':
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def _command(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
+    knowledge = _knowledge()
+    prefix: list[Word] = []
+    words: list[Word] = []
+    name_word: Word | None = None
+    if node.type in ("declaration_command", "unset_command"):
+        keyword = node.children[0]
+        name_word = _word(keyword, to_char)
+        name_word.value, name_word.static = keyword.type, True
+        words = [_word(c, to_char) for c in node.children[1:]]
+    else:
+        for child in node.children:
+            if child.type == "variable_assignment" and name_word is None:
+                prefix.append(_word(child, to_char))
+            elif child.type == "command_name":
+                name_word = _word(child, to_char)
+            elif child.type in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
+                continue
+            elif name_word is not None:
+                words.append(_word(child, to_char))
+    # look through wrappers such as sudo and env: the command that really runs is what we ask about
+    wrappers = knowledge["wrappers"]
+    while name_word is not None and name_word.value in wrappers and words:
+        options_with_value = set(wrappers[name_word.value])
+        prefix.append(name_word)
+        skip_next = False
+        while words:
+            w = words[0]
+            if skip_next or w.value.startswith("-") or (name_word.value == "env" and "=" in w.value):
+                skip_next = w.value in options_with_value
+                prefix.append(words.pop(0))
+                continue
+            break
+        name_word = words.pop(0) if words else None
+    name = name_word.value if name_word is not None else ""
+    base = name.rsplit("/", 1)[-1]
+    changes_state = base in knowledge["state_changing_commands"]
+    return Command(
+        name=base,
+        words=words,
+        prefix_words=prefix,
+        name_word=name_word,
+        start=to_char(node.start_byte),
+        end=to_char(node.end_byte),
+        changes_state=changes_state,
+        depth=depth,
+        in_subshell=in_subshell,
+        in_top_and_chain=False,
+    )
+
+
+def _bare_assignment(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
+    word = _word(node, to_char)
+    return Command("", [], [word], None, word.start, word.end, True, depth, in_subshell, False)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def commands_named(script: Script, *names: str) -> list[Command]:
+    return [c for c in script.commands if c.name in names]
+
+
+def has_command(script: Script, name: str) -> bool:
+    return any(c.name == name for c in script.commands)
+
+
+def cmd_has_args(cmd: Command, *flags: str) -> bool:
+    """Is any of the flags present? ``-y`` also matches clusters like ``-qy``; ``--x`` matches ``--x=v``."""
+    for word in cmd.words:
+        value = word.value
+        for flag in flags:
+            if value == flag:
+                return True
+            if flag.startswith("--") and value.startswith(flag + "="):
+                return True
+            if (
+                len(flag) == 2
+                and flag[0] == "-"
+                and value.startswith("-")
+                and not value.startswith("--")
+                and flag[1] in value[1:]
+                and value[1:].isalpha()
+            ):
+                return True
+    return False
+
+
+def positional_args(cmd: Command) -> list[str]:
+    """Arguments that are not options (a rough split: words not starting with '-')."""
+    return [w.value for w in cmd.words if not w.value.startswith("-")]

@@ -1,0 +1,127 @@
+"""The transform API: what a transform receives and what it may return.
+
+A transform is a function decorated with ``@transform`` in its own module under
+``dockerslim_rewrite/transforms/``. It looks at a Document and yields Changes (text edits with
+an explanation and a fix-safety class), FileChanges (files beside the Dockerfile, such as
+.dockerignore) and Skips (constructs it did not handle, with the reason). It never does I/O.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Literal, Union
+
+from .model import Document, Instruction
+
+Safety = Literal["safe", "review", "unsafe"]
+SAFETY_LEVELS: dict[str, int] = {"safe": 0, "review": 1, "unsafe": 2}
+
+
+@dataclass
+class Change:
+    """Replace ``doc.text[start:end]`` with ``replacement``."""
+
+    start: int
+    end: int
+    replacement: str
+    safety: Safety
+    explanation: str
+    assumption: str | None = None
+    transform: str = ""
+    line: int = 0  # filled in by the pipeline
+
+    def __post_init__(self) -> None:
+        if self.safety not in SAFETY_LEVELS:
+            raise ValueError(f"unknown safety class {self.safety!r}")
+        if self.safety == "review" and not self.assumption:
+            raise ValueError("a 'review' change must state its assumption")
+
+
+@dataclass
+class FileChange:
+    """Create or replace a file in the build context (path relative to the context root)."""
+
+    path: str
+    new: bytes
+    old: bytes | None
+    safety: Safety
+    explanation: str
+    assumption: str | None = None
+    report: dict = field(default_factory=dict)
+    transform: str = ""
+
+
+@dataclass
+class Skip:
+    """Something the transform saw and deliberately left alone."""
+
+    line: int
+    reason: str
+    transform: str = ""
+
+
+Result = Union[Change, FileChange, Skip]
+
+
+@dataclass
+class Options:
+    select: frozenset[str] | None = None
+    ignore: frozenset[str] = frozenset()
+    safe_only: bool = False
+    unsafe_fixes: bool = False
+    cache_mounts: bool = False
+    image_aliases: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, dict] = field(default_factory=dict)  # per-transform settings from config
+
+    @property
+    def max_safety(self) -> int:
+        if self.safe_only:
+            return SAFETY_LEVELS["safe"]
+        return SAFETY_LEVELS["unsafe" if self.unsafe_fixes else "review"]
+
+
+@dataclass
+class Context:
+    options: Options
+    build_context: object | None = None  # buildcontext.Snapshot
+    dockerfile_name: str = "Dockerfile"
+    ignored: Callable[[Instruction, str], bool] = lambda ins, tid: False
+
+    def is_ignored(self, instruction: Instruction, transform_id: str) -> bool:
+        """Has the user opted this instruction out of the transform with a ``# dslim: ignore`` pragma?"""
+        return self.ignored(instruction, transform_id)
+
+
+TransformFunc = Callable[[Document, Context], Iterable[Result]]
+
+
+@dataclass
+class Transform:
+    id: str
+    summary: str
+    order: int
+    func: TransformFunc
+    module: str
+
+    @property
+    def doc(self) -> str:
+        return (sys.modules[self.module].__doc__ or self.summary).strip()
+
+    def run(self, doc: Document, ctx: Context) -> Iterable[Result]:
+        return self.func(doc, ctx)
+
+
+REGISTRY: dict[str, Transform] = {}
+
+
+def transform(id: str, summary: str, order: int) -> Callable[[TransformFunc], TransformFunc]:
+    """Register a transform function under its id."""
+
+    def register(func: TransformFunc) -> TransformFunc:
+        if id in REGISTRY and REGISTRY[id].module != func.__module__:
+            raise ValueError(f"transform id {id!r} registered twice")
+        REGISTRY[id] = Transform(id, summary, order, func, func.__module__)
+        return func
+
+    return register

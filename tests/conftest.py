@@ -1,0 +1,56 @@
+"""Shared test helpers: the official parser oracle and fixture discovery."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def oracle_parse(text: str):
+    """Parse with BuildKit's own parser (the `dockerfile` package); raises on invalid input."""
+    import dockerfile
+
+    return dockerfile.parse_string(text)
+
+
+def fixture_cases(transform_id: str | None = None) -> list[Path]:
+    """Every fixtures/<id>/<case>/ folder holding an in.Dockerfile."""
+    pattern = f"{transform_id}/*/in.Dockerfile" if transform_id else "*/*/in.Dockerfile"
+    return sorted(p.parent for p in FIXTURES.glob(pattern))
+
+
+def case_options(case: Path):
+    """Options for a fixture case: select its transform, plus overrides from options.json."""
+    from dockerslim_rewrite.transform import Options
+
+    overrides = {}
+    if (case / "options.json").exists():
+        overrides = json.loads((case / "options.json").read_text())
+    overrides.setdefault("select", [case.parent.name])
+    for key in ("select", "ignore"):
+        if key in overrides:
+            overrides[key] = frozenset(overrides[key])
+    return Options(**overrides)
+
+
+def case_snapshot(case: Path):
+    """The build-context Snapshot of a fixture (its context/ folder), or an empty one."""
+    from dockerslim_rewrite.buildcontext import Snapshot, scan_context
+
+    context = case / "context"
+    if context.is_dir():
+        return scan_context(context, None)
+    return Snapshot()
+
+
+@pytest.fixture
+def oracle():
+    return oracle_parse
