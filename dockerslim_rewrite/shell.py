@@ -7,6 +7,7 @@ offsets into the analysed script string.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +32,7 @@ COMPOUND_TYPES = frozenset(
         "negated_command",
     }
 )
+_ASSIGNMENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 _COMMAND_TYPES = frozenset({"command", "declaration_command", "unset_command"})
 
 
@@ -92,7 +94,8 @@ class Script:
     has_comment: bool = False
     has_heredoc: bool = False
     background: bool = False  # some command runs with a trailing &
-    compound: bool = False  # a top-level item is a compound command (if/for/case/( )/{ })
+    compound: bool = False  # a top-level item is a compound command (if/for/case/while)
+    has_sequence: bool = False  # a ; or newline separates statements somewhere (nested too)
 
     @property
     def is_and_chain(self) -> bool:
@@ -115,11 +118,23 @@ class Script:
     @property
     def needs_grouping(self) -> bool:
         """Is appending ``&& next`` unable to keep this body's exit status and control flow?"""
-        if len(self.items) == 1 and self.items[0].node_type in ("subshell", "compound_statement"):
-            return False  # already a single group
         return bool(set(self.operators) - {"&&"}) or self.compound or any(
             it.node_type == "pipeline" for it in self.items
         )
+
+    @property
+    def sets_errexit(self) -> bool:
+        """Does the body turn on ``set -e``? Inside an && list (other than last) POSIX shells ignore it."""
+        for cmd in self.commands:
+            if cmd.name != "set":
+                continue
+            argv = cmd.argv
+            for k, arg in enumerate(argv):
+                if arg.startswith("-") and not arg.startswith("--") and "e" in arg[1:]:
+                    return True
+                if arg == "-o" and k + 1 < len(argv) and argv[k + 1] == "errexit":
+                    return True
+        return False
 
     def top_level(self, name: str) -> list[Command]:
         return [c for c in self.commands if c.name == name and c.depth == 0]
@@ -133,7 +148,7 @@ def analyse(script: str) -> Script:
     root = tree.root_node
     result = Script(text=script, ok=not root.has_error and not _has_missing(root))
     _top_level(root, result, to_char)
-    _walk(root, result, to_char, depth=0, in_subshell=False)
+    _walk(root, result, to_char)
     result.commands.sort(key=lambda c: c.start)
     chain_ok = all(op == "&&" for op in result.operators)
     for cmd in result.commands:
@@ -166,23 +181,26 @@ def _offset_mapper(script: str, data: bytes):
 
 
 def _top_level(root: Node, result: Script, to_char) -> None:
-    """Flatten the program into items joined by operators."""
+    """Flatten the program into items joined by operators (iteratively: chains can be very long)."""
 
     def add_chain(node: Node) -> None:
-        if node.type == "list":
-            left, op, right = node.children[0], node.children[1], node.children[-1]
-            add_chain(left)
-            result.operators.append(op.type)
-            add_chain(right)
-            return
-        node_type = node.type
-        if node_type == "redirected_statement" and node.named_children:
-            node_type = node.named_children[0].type
-            if any(c.type == "heredoc_redirect" for c in node.children):
-                result.has_heredoc = True
-        if node_type in COMPOUND_TYPES:
-            result.compound = True
-        result.items.append(Item(node_type, to_char(node.start_byte), to_char(node.end_byte)))
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if current.type == "list":
+                stack.extend(reversed(current.children))
+                continue
+            if current.type in ("&&", "||"):
+                result.operators.append(current.type)
+                continue
+            node_type = current.type
+            if node_type == "redirected_statement" and current.named_children:
+                node_type = current.named_children[0].type
+                if any(c.type == "heredoc_redirect" for c in current.children):
+                    result.has_heredoc = True
+            if node_type in COMPOUND_TYPES and node_type not in ("subshell", "compound_statement"):
+                result.compound = True
+            result.items.append(Item(node_type, to_char(current.start_byte), to_char(current.end_byte)))
 
     pending_separator = False
     for child in root.children:
@@ -204,26 +222,37 @@ def _top_level(root: Node, result: Script, to_char) -> None:
         pending_separator = True
 
 
-def _walk(node: Node, result: Script, to_char, depth: int, in_subshell: bool) -> None:
-    for child in node.children:
-        kind = child.type
-        if kind == "comment":
-            result.has_comment = True
-        elif kind in ("heredoc_redirect", "heredoc_body", "heredoc_start"):
-            result.has_heredoc = True
-        elif kind == "&" and node.type != "program":
-            result.background = True
-        if kind in _COMMAND_TYPES:
-            result.commands.append(_command(child, to_char, depth, in_subshell))
-            _walk(child, result, to_char, depth + 1, True)  # command substitutions inside
-        elif kind == "variable_assignment" and node.type in ("program", "list", "redirected_statement"):
-            result.commands.append(_bare_assignment(child, to_char, depth, in_subshell))
-        else:
-            nested = in_subshell or kind in ("subshell", "command_substitution", "process_substitution", "pipeline")
-            next_depth = depth if kind in ("list", "redirected_statement") else depth + 1
-            if node.type == "program" and kind in ("list", "redirected_statement"):
-                next_depth = 0
-            _walk(child, result, to_char, next_depth, nested)
+_CHAIN_TYPES = ("list", "redirected_statement")
+_CHILD_PROCESS_TYPES = ("subshell", "command_substitution", "process_substitution", "pipeline")
+
+
+def _walk(root: Node, result: Script, to_char) -> None:
+    """Index every command (iteratively: nesting can be deep). depth 0 = an item of the top-level chain."""
+    stack: list[tuple[Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, in_subshell = stack.pop()
+        for child in node.children:
+            kind = child.type
+            if kind == "comment":
+                result.has_comment = True
+            elif kind in ("heredoc_redirect", "heredoc_body", "heredoc_start"):
+                result.has_heredoc = True
+            elif kind == "&" and node.type != "program":
+                result.background = True
+            elif kind in (";", "\n"):
+                result.has_sequence = True
+            if kind in _COMMAND_TYPES:
+                result.commands.append(_command(child, to_char, depth, in_subshell))
+                stack.append((child, depth + 1, True))  # command substitutions inside
+            elif kind == "variable_assignment" and node.type in ("program", *_CHAIN_TYPES):
+                result.commands.append(_bare_assignment(child, to_char, depth, in_subshell))
+            else:
+                nested = in_subshell or kind in _CHILD_PROCESS_TYPES
+                if node.type == "program" and kind in _CHAIN_TYPES:
+                    next_depth = 0
+                else:
+                    next_depth = depth if kind in _CHAIN_TYPES else depth + 1
+                stack.append((child, next_depth, nested))
 
 
 def _word(node: Node, to_char) -> Word:
@@ -299,7 +328,7 @@ def _command(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
         skip_next = False
         while words:
             w = words[0]
-            if skip_next or w.value.startswith("-") or (name_word.value == "env" and "=" in w.value):
+            if skip_next or w.value.startswith("-") or _ASSIGNMENT_RE.match(w.value):
                 skip_next = w.value in options_with_value
                 prefix.append(words.pop(0))
                 continue

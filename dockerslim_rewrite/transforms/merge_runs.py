@@ -33,6 +33,10 @@ status or control flow would change when followed by `&& next` (it contains `;`,
 or a compound command) is grouped in `( ... )` too. Comments between the merged RUNs are kept as
 comment lines inside the continuation (BuildKit skips them); blank lines between them are dropped.
 
+A body that turns on `set -e` (or runs under a `SHELL` with `-e` and has `;`-separated commands) is
+only merged as the last body of a chain: POSIX shells ignore `errexit` inside every command of an `&&`
+list except the last, so placing it earlier would let a failing command pass silently.
+
 **When it is not applied.** RUNs with different flags (`--mount`, `--network`, `--security`); exec-form
 (JSON) RUNs; RUNs under a non-POSIX `SHELL` (powershell, cmd); RUNs with a heredoc; RUNs whose body the
 shell parser cannot parse cleanly; a RUN whose body contains a shell comment; a RUN that starts a
@@ -65,6 +69,17 @@ class _Candidate:
     ins: Instruction
     script: Script
 
+    @property
+    def errexit_sensitive(self) -> bool:
+        """Would this body behave differently as a non-last element of an && list?"""
+        script = self.script
+        if script.sets_errexit:
+            return True
+        grouped = script.needs_grouping or script.has_sequence or any(
+            item.node_type in ("subshell", "compound_statement") for item in script.items
+        )
+        return grouped and _shell_has_errexit(self.ins.stage_shell)
+
 
 @transform(id=ID, summary="Merge consecutive RUN instructions of a stage into one layer", order=10)
 def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
@@ -91,6 +106,11 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
             chain = [candidate]
         else:
             chain.append(candidate)
+        if candidate is not None and candidate.errexit_sensitive:
+            # POSIX shells ignore `set -e` inside an && list except in its last command:
+            # such a body may only end a chain.
+            yield from _flush(doc, chain, indent)
+            chain = []
         previous_was_run = True
     yield from _flush(doc, chain, indent)
 
@@ -161,6 +181,15 @@ def _flush(doc: Document, chain: list[_Candidate], indent: str) -> Iterator[Resu
     if isolated:
         explanation += "; state-changing bodies (lines " + ", ".join(map(str, isolated)) + ") run in a subshell"
     yield Change(first.start, last.end, "".join(parts), "safe", explanation)
+
+
+def _shell_has_errexit(shell: list[str]) -> bool:
+    for k, arg in enumerate(shell[1:], start=1):
+        if arg.startswith("-") and not arg.startswith("--") and "e" in arg[1:] and arg != "-c":
+            return True
+        if arg == "-o" and k + 1 < len(shell) and shell[k + 1] == "errexit":
+            return True
+    return False
 
 
 def _continuation_indent(doc: Document) -> str:

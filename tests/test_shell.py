@@ -1,0 +1,97 @@
+"""The shared shell-query module over tree-sitter-bash."""
+
+from __future__ import annotations
+
+import pytest
+
+from dockerslim_rewrite.shell import analyse, cmd_has_args, commands_named, has_command
+
+
+def test_commands_with_spans_and_operators() -> None:
+    s = analyse("apt-get update && apt-get install -y curl; echo done | cat || true &")
+    assert [c.name for c in s.commands] == ["apt-get", "apt-get", "echo", "cat", "true"]
+    assert s.operators == ["&&", ";", "||", "&"]
+    first = s.commands[0]
+    assert s.text[first.start : first.end] == "apt-get update"
+    assert s.background
+
+
+def test_wrappers_and_assignment_prefixes_are_looked_through() -> None:
+    s = analyse("sudo -E -u root DEBIAN_FRONTEND=noninteractive apt-get install -qy curl")
+    (cmd,) = s.commands
+    assert cmd.name == "apt-get"
+    assert cmd.argv == ["install", "-qy", "curl"]
+    assert cmd_has_args(cmd, "-y") and not cmd_has_args(cmd, "--no-install-recommends")
+    env = analyse("env PIP_NO_CACHE_DIR=1 pip install x").commands[0]
+    assert env.name == "pip" and env.argv == ["install", "x"]
+    pre = analyse("DEBIAN_FRONTEND=noninteractive apt-get install x").commands[0]
+    assert pre.name == "apt-get" and not pre.changes_state
+
+
+def test_dequoting_static_and_dynamic_words() -> None:
+    cmd = analyse("""echo 'a b' "c d" e\\ f "g$HOME" pre"fix" """).commands[0]
+    assert [w.static for w in cmd.words] == [True, True, True, False, True]
+    assert cmd.argv == ["a b", "c d", "e f", '"g$HOME"', "prefix"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "cd /x", "pushd /x", "popd", "export A=1", "unset A", "set -e", "shopt -s globstar", "umask 077",
+        "ulimit -n 1024", "alias ll='ls -l'", "source /etc/profile", ". /etc/profile", "trap 'x' EXIT",
+        "exec bash", "exit 0", "A=1", "declare -x A=1", "typeset A=1", "readonly A=1", "local A=1",
+        "for i in a b; do :; done", "f() { :; }", "true && cd /tmp",
+    ],
+)
+def test_state_changing_bodies(body: str) -> None:
+    assert analyse(body).changes_state
+
+
+@pytest.mark.parametrize("body", ["echo hi", "(cd /x && make)", "A=1 make", "make -C /x", "echo $(cd /x; pwd)", "env A=1 true"])
+def test_state_preserving_bodies(body: str) -> None:
+    assert not analyse(body).changes_state
+
+
+@pytest.mark.parametrize(
+    "body, grouping",
+    [
+        ("a && b", False),
+        ("a || b", True),
+        ("a; b", True),
+        ("a | b", True),
+        ("if a; then b; fi", True),
+        ("(a; b)", False),
+        ("{ a; b; }", False),
+        ("a && (b || c)", False),
+    ],
+)
+def test_needs_grouping(body: str, grouping: bool) -> None:
+    assert analyse(body).needs_grouping is grouping
+
+
+def test_parse_errors_comments_heredocs_are_flagged() -> None:
+    assert not analyse("if then fi (").ok
+    assert analyse("echo a # note").has_comment
+    assert analyse("cat <<EOF > /x\nhi\nEOF\n").has_heredoc
+
+
+def test_queries_and_nested_commands() -> None:
+    s = analyse("if command -v curl; then curl -fsSL x | tar xz; fi && pip install -r r.txt")
+    assert has_command(s, "tar") and has_command(s, "pip")
+    (pip,) = commands_named(s, "pip")
+    assert pip.in_top_and_chain and pip.depth == 0
+    (curl,) = [c for c in commands_named(s, "curl")]
+    assert not curl.in_top_and_chain
+
+
+def test_unicode_offsets_are_characters() -> None:
+    s = analyse("echo 'héllo' && touch /tmp/ü")
+    touch = s.commands[1]
+    assert s.text[touch.start : touch.end] == "touch /tmp/ü"
+
+
+def test_deep_and_long_inputs_stay_linear() -> None:
+    long_chain = " && ".join(["true"] * 10_000)
+    assert len(analyse(long_chain).commands) == 10_000
+    nested = "(" * 300 + "true" + ")" * 300
+    assert analyse(nested).ok
