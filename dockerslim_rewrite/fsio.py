@@ -66,6 +66,10 @@ def read_dockerfile(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+def _can_write(directory: Path, target: Path) -> bool:
+    return os.access(directory, os.W_OK) and (not target.exists() or os.access(target, os.W_OK))
+
+
 def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> None:
     """Replace a file's content atomically, writing through symlinks and keeping its mode.
 
@@ -86,7 +90,7 @@ def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> 
         owner = (st.st_uid, st.st_gid)
     except FileNotFoundError:
         mode, owner = 0o644, None
-    if not os.access(directory, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+    if not _can_write(directory, target):
         raise InputError(f"{path}: permission denied (cannot write)")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".dslim-tmp", dir=directory)
     try:

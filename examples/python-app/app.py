@@ -1,0 +1,3 @@
+"""A tiny app for the dslim example."""
+
+print("hello from the example app")
