@@ -27,6 +27,10 @@ HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 JSON_FORM_INSTRUCTIONS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
 POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "busybox"})
 VALID_DIRECTIVES = ("syntax", "escape", "check")
+DEFAULT_SHELL = ("/bin/sh", "-c")
+# Far above any real Dockerfile; they keep time and memory bounded on hostile input.
+MAX_INSTRUCTIONS = 75_000
+MAX_LINE_CHARS = 256 * 1024
 
 _DIRECTIVE_RE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
 _HEREDOC_WORD_RE = re.compile(r"^(\d*)<<(-?)([^<]*)$")
@@ -101,6 +105,7 @@ class Instruction(Node):
     heredocs: list[Heredoc] = field(default_factory=list)
     stage: int = -1
     node_index: int = 0  # position in Document.nodes
+    shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))  # the SHELL in force
     _joined_map: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
     _args_offset: int = 0  # index of args inside the joined line
 
@@ -139,7 +144,8 @@ class Instruction(Node):
 
     @property
     def stage_shell(self) -> list[str]:
-        return self.doc.shell_at(self)
+        """The SHELL in force for this instruction (default /bin/sh -c)."""
+        return self.shell
 
     @property
     def shell_form_posix(self) -> bool:
@@ -206,18 +212,6 @@ class Document:
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.line_starts, offset)
-
-    def shell_at(self, instruction: Instruction) -> list[str]:
-        """The SHELL in force for an instruction (default /bin/sh -c)."""
-        shell = ["/bin/sh", "-c"]
-        if instruction.stage < 0:
-            return shell
-        for ins in self.stages[instruction.stage].instructions:
-            if ins.start >= instruction.start:
-                break
-            if ins.keyword == "SHELL" and ins.json_args:
-                shell = ins.json_args
-        return shell
 
     def stage_by_ref(self, ref: str) -> Stage | None:
         """A stage named (case-insensitively) or indexed by ``ref`` (as used by COPY --from / FROM)."""
@@ -394,6 +388,9 @@ def parse(data: bytes | str) -> Document:
         text, bom = data, False
     doc = Document(text, bom)
     lines = _split_lines(text)
+    for number, line in enumerate(lines, start=1):
+        if len(line.content) > MAX_LINE_CHARS:
+            raise ParseError(f"line is {len(line.content)} characters long (limit {MAX_LINE_CHARS}): not a Dockerfile", number)
     directives = _DirectiveParser()
     i = 0
     while i < len(lines):
@@ -481,6 +478,8 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
         i = _read_heredocs(doc, ins, joined, lines, i)
         ins.end = lines[i - 1].end
     ins.end_line = i
+    if len(doc.instructions) >= MAX_INSTRUCTIONS:
+        raise ParseError(f"more than {MAX_INSTRUCTIONS} instructions: not processed", line_no)
     ins.node_index = len(doc.nodes)
     doc.nodes.append(ins)
     doc.instructions.append(ins)
@@ -551,8 +550,10 @@ def _read_heredocs(doc: Document, ins: Instruction, joined: str, lines: list[_Li
 def _build_stages(doc: Document) -> None:
     if not doc.instructions:
         raise ParseError("no instructions: the file is empty or only has comments")
+    shell = list(DEFAULT_SHELL)
     for ins in doc.instructions:
         if ins.keyword == "FROM":
+            shell = list(DEFAULT_SHELL)
             words = [unquote(w, doc.escape) for w, _, _ in split_words(ins.args, doc.escape)]
             if not words:
                 raise ParseError("FROM needs an image", ins.line)
@@ -571,6 +572,9 @@ def _build_stages(doc: Document) -> None:
                 raise ParseError(f"{ins.keyword} before the first FROM (only ARG may come first)", ins.line)
             continue
         ins.stage = len(doc.stages) - 1
+        ins.shell = shell
+        if ins.keyword == "SHELL" and ins.json_args:
+            shell = ins.json_args
         stage = doc.stages[ins.stage]
         stage.instructions.append(ins)
         if ins.keyword == "COPY" and ins.flag("from"):

@@ -98,9 +98,12 @@ def _run_one(t, doc: Document, ctx: Context, result: RewriteResult) -> Document:
         if after.start < before.end:
             result.errors.append(f"{t.id}: overlapping edits at line {after.line}; its changes were dropped")
             return doc
-    text = doc.text
-    for edit in reversed(edits):
-        text = text[: edit.start] + edit.replacement + text[edit.end :]
+    pieces, cursor = [], 0
+    for edit in edits:
+        pieces += [doc.text[cursor : edit.start], edit.replacement]
+        cursor = edit.end
+    pieces.append(doc.text[cursor:])
+    text = "".join(pieces)
     new_bytes = (b"\xef\xbb\xbf" if doc.bom else b"") + text.encode("utf-8")
     try:
         new_doc = parse(new_bytes)

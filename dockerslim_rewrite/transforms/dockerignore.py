@@ -1,0 +1,758 @@
+"""Write or complete `.dockerignore` from the real build context, never excluding what the build needs.
+
+## What it does
+Looks at the files of the build context (scanned once by the CLI) and at what the Dockerfile uses,
+then writes a `.dockerignore` (or appends the missing lines to the existing one under
+`# added by dslim`). Candidate lines come from `data/ignore_patterns.toml`: version-control
+folders, dependency folders the image installs itself (`node_modules` when a RUN runs
+`npm ci`/`yarn`/`pnpm install`, `.venv` for pip/uv/poetry), build output the image rebuilds
+(`target/` for cargo/maven), caches (`__pycache__`, `.pytest_cache` ...), logs, editor/OS files,
+local env and secret files (`.env`, `*.pem`, `id_rsa*`, `.npmrc` with a token) and Docker's own
+files. A line is written only when it excludes something that is in the context today.
+
+## Why it saves bytes
+`COPY . .` sends and copies everything: `.git`, a host `node_modules` that overwrites the one the
+image just installed, virtualenvs with host paths, caches, logs and `.env` files with secrets. The
+build context shrinks (faster builds), the image shrinks, and secrets stay out of image layers.
+
+## Example
+```dockerfile
+FROM node:20-slim
+WORKDIR /app
+COPY package*.json ./
+RUN npm ci
+COPY . .
+CMD ["node", "server.js"]
+```
+With `node_modules/`, `.git/` and `.env` in the context, dslim writes a `.dockerignore` with
+`**/.git`, `**/node_modules`, `**/.env` and `**/Dockerfile*` (each under a comment heading), and
+the report shows the context size before and after and the largest excluded paths.
+
+## When it is not applied
+- No build context was scanned (`dslim rewrite` on text alone).
+- A candidate line would exclude a COPY/ADD source (any stage, globs included; `--from` and heredoc
+  sources do not count), a path named in RUN/CMD/ENTRYPOINT/HEALTHCHECK/ENV, a file the ecosystem's
+  build reads (lockfiles, `tsconfig.json`, `setup.py`, `go.mod`, `.npmrc` when a node install runs),
+  a path the user's own `!` exception re-includes, or (secrets, logs, docker files) a file inside a
+  folder the Dockerfile copies explicitly: that line is left out and the report says why.
+- `.git` stays when a RUN calls git or a build file uses git metadata (setuptools_scm, versioneer ...).
+- The user's file already covers a candidate (same line, or everything it matches is already
+  excluded): nothing is added. Existing lines are never removed or reordered.
+- The existing file holds a pattern Docker rejects: nothing is changed, a Skip says which.
+
+## Limits
+- Matching follows Docker's semantics (moby/patternmatcher), not gitignore's.
+- Paths named in RUN/CMD are found by their spelling (`/app/tests/run.py` keeps `tests/run.py` when
+  that file exists in the context); paths built from variables at run time cannot be seen.
+- Folders such as `node_modules` and `.git` are measured as a whole, not listed file by file.
+- When several Dockerfiles in the same folder (or the context root) share the context and another
+  one needs what this one excludes, the lines go to `<Dockerfile>.dockerignore` (read by BuildKit
+  only); Dockerfiles elsewhere are assumed to use their own context.
+
+## Fix safety
+`safe` when every added line matches only files no build can use (VCS metadata, caches, editor files,
+logs, Docker files); `review` when it also excludes dependency/build folders the image recreates, or
+env/secret files: the assumption (the image does not read them at run time) is printed.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import jinja2
+
+from ..buildcontext import Entry, Snapshot
+from ..ignorematch import BadPattern, Pattern, PatternMatcher, go_clean, go_match, has_glob, read_patterns
+from ..model import Document, Instruction, ParseError, parse, split_words, unquote
+from ..shell import analyse
+from ..transform import SAFETY_LEVELS, Context, FileChange, Skip, transform
+
+ID = "dockerignore"
+_TOKEN_MARKERS = ("_authtoken", "_auth", "_password")
+
+
+# -- knowledge ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Candidate:
+    pattern: str
+    category: str
+    when: str
+    safety: str
+    secret: bool
+    rebuilt: str  # condition under which the image recreates what this pattern matches ("" = never)
+    inside: bool
+    baseline: bool
+    keep_names: tuple[str, ...]
+
+    @property
+    def compiled(self) -> Pattern:
+        return _compiled(self.pattern)
+
+
+@cache
+def _compiled(pattern: str) -> Pattern:
+    return Pattern.compile(pattern)
+
+
+@cache
+def knowledge() -> dict:
+    with resources.files("dockerslim_rewrite.data").joinpath("ignore_patterns.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    data["candidates"] = [
+        Candidate(
+            pattern=p["pattern"],
+            category=p["category"],
+            when=p.get("when", "always"),
+            safety=p.get("safety", "review"),
+            secret=p.get("secret", False),
+            rebuilt=p.get("rebuilt", ""),
+            inside=p.get("inside", False),
+            baseline=p.get("baseline", False),
+            keep_names=tuple(p.get("keep_names", ())),
+        )
+        for p in data["pattern"]
+    ]
+    return data
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("dockerslim_rewrite", "templates"),
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return env.get_template("dockerignore.j2")
+
+
+# -- what the Dockerfile needs -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Keep:
+    """A context path the build needs; `strict` also protects what is inside it (explicit COPY dir)."""
+
+    path: str
+    reason: str
+    line: int
+    kind: str  # copy | named | build-file | user-exception
+    strict: bool = False
+
+
+@dataclass
+class Needs:
+    keeps: list[Keep] = field(default_factory=list)
+    conditions: set[str] = field(default_factory=set)
+    first_copy_line: int = 1
+
+
+def _basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def _run_commands(ins: Instruction) -> list[tuple[str, list[str]]]:
+    """(command name, argv) of a RUN/CMD/... body: shell form via tree-sitter, exec form as is."""
+    out: list[tuple[str, list[str]]] = []
+    if ins.json_args is not None:
+        if ins.json_args:
+            out.append((ins.json_args[0], list(ins.json_args[1:])))
+        return out
+    bodies = [ins.args] + [h.body for h in ins.heredocs]
+    for body in bodies:
+        if not body.strip():
+            continue
+        script = analyse(body) if ins.shell_form_posix else None
+        if script is not None and script.ok:
+            for cmd in script.commands:
+                out.append((cmd.name, cmd.argv))
+        else:  # unknown shell or unparsable body: plain words, good enough for must-keep purposes
+            words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(body, ins.doc.escape)]
+            if words:
+                out.append((words[0], words[1:]))
+    return out
+
+
+def _positional(argv: list[str]) -> list[str]:
+    return [a for a in argv if not a.startswith("-")]
+
+
+def _conditions(doc: Document, snap: Snapshot) -> set[str]:
+    k = knowledge()
+    conds = {"always"}
+    uses_git = False
+    for ins in doc.instructions:
+        if ins.keyword != "RUN":
+            continue
+        for name, argv in _run_commands(ins):
+            cmd = _basename(name)
+            pos = _positional(argv)
+            first = pos[0] if pos else ""
+            if cmd == "git":
+                uses_git = True
+            if cmd in ("npm", "pnpm", "bun", "yarn", "cnpm"):
+                global_install = "-g" in argv or "--global" in argv or first == "global"
+                if not global_install and (first in ("install", "i", "ci", "add") or (cmd == "yarn" and not pos)):
+                    conds.add("node-install")
+                if first == "build" or (first in ("run", "run-script") and len(pos) > 1 and pos[1].startswith("build")):
+                    conds.add("node-build")
+            if cmd in ("next", "nuxt", "nuxi", "vite", "ng", "tsc", "webpack") and (first == "build" or cmd in ("tsc", "webpack")):
+                conds.add("node-build")
+            if cmd in ("npx",) and len(pos) > 1 and pos[1] == "build":
+                conds.add("node-build")
+            if cmd.startswith("pip") and "install" in pos:
+                conds.add("python-install")
+            if cmd.startswith("python") and argv[:2] == ["-m", "pip"] and "install" in argv:
+                conds.add("python-install")
+            if cmd in ("uv", "poetry", "pipenv", "pdm") and ({"install", "sync"} & set(pos)):
+                conds.add("python-install")
+            if cmd == "cargo" and first in ("build", "b", "install", "run", "r"):
+                conds.add("cargo-build")
+            if cmd in ("mvn", "mvnw") and {"package", "install", "verify", "compile", "deploy"} & set(pos):
+                conds.add("maven-build")
+            if cmd in ("gradle", "gradlew") and any(
+                p in ("build", "assemble", "bootJar", "jar", "installDist", "shadowJar", "distTar") for p in pos
+            ):
+                conds.add("gradle-build")
+            if cmd == "composer" and first in ("install", "update", "require"):
+                conds.add("composer-install")
+            if cmd in ("bundle", "bundler") and first in ("install", ""):
+                conds.add("bundle-install")
+            if cmd == "dotnet" and first in ("restore", "build", "publish"):
+                conds.add("dotnet-build")
+    names = {_basename(e.path) for e in snap.files}
+    if "package.json" in names or "node-install" in conds:
+        conds.add("node")
+    if names & {"setup.py", "setup.cfg", "pyproject.toml", "Pipfile", "poetry.lock", "uv.lock"} or any(
+        n.startswith("requirements") and n.endswith(".txt") for n in names
+    ) or "python-install" in conds:
+        conds.add("python")
+    if "go.mod" in names:
+        conds.add("go")
+    if "Cargo.toml" in names:
+        conds.add("rust")
+    if names & {"pom.xml", "build.gradle", "build.gradle.kts"}:
+        conds.add("java")
+    if "Gemfile" in names:
+        conds.add("ruby")
+    if "composer.json" in names:
+        conds.add("php")
+    if any(n.endswith((".csproj", ".fsproj", ".vbproj", ".sln")) for n in names):
+        conds.add("dotnet")
+    marker_files = set(k["git_marker_files"])
+    for e in snap.files:
+        if uses_git:
+            break
+        if _basename(e.path) in marker_files:
+            text = (snap.read_text(e.path) or "").lower()
+            uses_git = any(m in text for m in k["git_markers"])
+    if not uses_git:
+        conds.add("git-unused")
+    if "node-install" not in conds and any(_npmrc_has_token(snap, e.path) for e in snap.find(".npmrc")):
+        conds.add("npmrc-token")
+    return conds
+
+
+def _npmrc_has_token(snap: Snapshot, path: str) -> bool:
+    text = (snap.read_text(path) or "").lower()
+    return any(m in text for m in _TOKEN_MARKERS)
+
+
+def _expand(snap: Snapshot, pattern: str) -> list[Entry]:
+    """Entries a COPY-style glob (Go filepath.Match per segment) can reach, collapsed folders included."""
+    segs = pattern.split("/")
+    out: list[Entry] = []
+    for e in snap.files:
+        parts = e.path.split("/")
+        if len(parts) > len(segs) or (len(parts) < len(segs) and not e.collapsed):
+            continue
+        try:
+            if all(go_match(s, p) for s, p in zip(segs, parts)):
+                out.append(e)
+        except BadPattern:
+            return []
+    return out
+
+
+def _clean_source(src: str) -> str | None:
+    """A COPY source as a context-relative path ('' for the root), None when outside the context."""
+    if "$" in src:
+        src = "/".join("*" if "$" in seg else seg for seg in src.split("/"))
+    path = go_clean(src).lstrip("/")
+    if path in ("", "."):
+        return ""
+    if path == ".." or path.startswith("../"):
+        return None
+    return path
+
+
+def _copy_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
+    if ins.flag("from") is not None:
+        return []
+    if ins.json_args is not None:
+        words = list(ins.json_args)
+    else:
+        words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
+    keeps: list[Keep] = []
+    for src in words[:-1]:
+        if src.startswith("<<") or "://" in src or src.startswith("git@"):
+            continue  # heredoc or remote source: not from the context
+        path = _clean_source(src)
+        if not path:
+            continue
+        reason = f"{ins.keyword} {src} (line {ins.line})"
+        if has_glob(path):
+            for e in _expand(snap, path):
+                keeps.append(Keep(e.path, reason, ins.line, "copy", strict=e.is_dir and not e.collapsed))
+        else:
+            e = snap.entry(path)
+            keeps.append(Keep(path, reason, ins.line, "copy", strict=bool(e and e.is_dir and not e.collapsed)))
+    return keeps
+
+
+def _path_pieces(word: str) -> Iterator[str]:
+    for piece in word.replace("=", " ").replace(":", " ").replace(",", " ").split():
+        piece = piece.strip("'\"")
+        if not piece or piece.startswith("-") or "$" in piece:
+            continue
+        yield piece
+
+
+def _named_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
+    """Context paths a RUN/CMD/ENTRYPOINT/HEALTHCHECK/ENV names, matched by path suffix."""
+    words: list[str] = []
+    if ins.keyword == "ENV":
+        words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
+    else:
+        for name, argv in _run_commands(ins):
+            if _basename(name) in ("rm", "unlink", "rmdir"):
+                continue  # deleting a path does not need it in the context
+            words.append(name)
+            words.extend(argv)
+    keeps: list[Keep] = []
+    seen: set[str] = set()
+    for word in words:
+        for piece in _path_pieces(word):
+            cleaned = go_clean(piece).lstrip("/")
+            if cleaned in ("", ".") or cleaned.startswith(".."):
+                continue
+            segs = cleaned.split("/")
+            for i in range(len(segs)):
+                cand = "/".join(segs[i:])
+                if cand in seen:
+                    continue
+                seen.add(cand)
+                reason = f"named by {ins.keyword} at line {ins.line}"
+                if has_glob(cand):
+                    keeps.extend(Keep(e.path, reason, ins.line, "named") for e in _expand(snap, cand))
+                elif snap.exists(cand):
+                    keeps.append(Keep(cand, reason, ins.line, "named"))
+    return keeps
+
+
+def analyse_needs(doc: Document, snap: Snapshot) -> Needs:
+    """Everything the build of `doc` needs from the context, and the conditions that enable patterns."""
+    needs = Needs(conditions=_conditions(doc, snap))
+    copies = [i for i in doc.instructions if i.keyword in ("COPY", "ADD")]
+    if copies:
+        needs.first_copy_line = copies[0].line
+    for ins in doc.instructions:
+        if ins.keyword in ("COPY", "ADD"):
+            needs.keeps.extend(_copy_keeps(ins, snap))
+        elif ins.keyword in ("RUN", "CMD", "ENTRYPOINT", "HEALTHCHECK", "ENV"):
+            needs.keeps.extend(_named_keeps(ins, snap))
+        if ins.keyword == "RUN":
+            for mount in ins.flag_values("mount"):
+                opts = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in mount.split(","))
+                if opts.get("type", "bind") == "bind" and "from" not in opts:
+                    src = _clean_source(opts.get("source", opts.get("src", "")))
+                    if src:
+                        needs.keeps.append(Keep(src, f"RUN --mount source {src} (line {ins.line})", ins.line, "copy"))
+    build_files = knowledge()["build_files"]
+    globs = [g for cond, names in build_files.items() if cond in needs.conditions for g in names]
+    is_build_file: dict[str, bool] = {}
+    for e in snap.files:
+        name = _basename(e.path)
+        if name not in is_build_file:
+            is_build_file[name] = any(go_match(g, name) for g in globs)
+        if is_build_file[name] and snap.collapsed_parent(e.path) is None:
+            needs.keeps.append(Keep(e.path, f"{name} is read by the build", 0, "build-file"))
+    return needs
+
+
+# -- planning -------------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    added: list[Candidate] = field(default_factory=list)
+    lines: list[tuple[Candidate, list[str]]] = field(default_factory=list)  # (candidate, lines incl. `!` ones)
+    dropped: list[tuple[str, str, int]] = field(default_factory=list)  # (pattern, reason, line)
+    kept: list[tuple[str, str, str, int]] = field(default_factory=list)  # (pattern, path re-included, reason, line)
+    newly_excluded: list[Entry] = field(default_factory=list)
+
+
+class _Eval:
+    """Matching helpers with memoised parent-folder results for one candidate pattern."""
+
+    def __init__(self, pattern: Pattern):
+        self.pattern = pattern
+        self.memo: dict[str, bool] = {}
+        rest = pattern.cleaned[3:] if pattern.cleaned.startswith("**/") else ""
+        # `**/x` with a one-segment x: matches a path or a parent iff some segment matches x
+        self.segment = Pattern.compile(rest) if rest and "/" not in rest and "**" not in rest else None
+
+    def hits(self, path: str) -> bool:
+        """Does the pattern match `path` or one of its parent folders (Docker's parent rule)?"""
+        if self.segment is not None:
+            for seg in path.split("/"):
+                got = self.memo.get(seg)
+                if got is None:
+                    got = self.memo[seg] = self.segment.match(seg)
+                if got:
+                    return True
+            return False
+        got = self.memo.get(path)
+        if got is None:
+            parent = path.rsplit("/", 1)[0] if "/" in path else ""
+            got = self.pattern.match(path) or (bool(parent) and self.hits(parent))
+            self.memo[path] = got
+        return got
+
+
+def plan(
+    snap: Snapshot,
+    needs: Needs,
+    base: list[str],
+    creating: bool,
+    max_safety: int,
+    virtual: tuple[str, ...] = (),
+) -> Plan:
+    """Choose the candidate lines to add after `base` (the user's patterns) without breaking `needs`.
+
+    `virtual` names files that will exist once the change is written (the new ignore file itself),
+    so that a second run finds them covered.
+    """
+    result = Plan()
+    base_m = PatternMatcher(base)
+    user_lines = {p for p in base if not p.startswith("!")}
+    entries = [e for e in snap.files if snap.collapsed_parent(e.path) is None]
+    entries += [Entry(v, 0) for v in virtual if snap.entry(v) is None]
+    keeps = list(needs.keeps)
+    if base_m.has_exclusions:  # paths the user deliberately re-included stay included
+        excl = [p for p in base_m.patterns if p.exclusion]
+        for e in entries:
+            if not base_m.excluded(e.path) and any(_Eval(p).hits(e.path) for p in excl):
+                keeps.append(Keep(e.path, "re-included by a `!` line of the existing file", 0, "user-exception"))
+        for p in excl:
+            if not has_glob(p.cleaned) and "**" not in p.cleaned:
+                keeps.append(Keep(p.cleaned, f"`!{p.cleaned}` in the existing file", 0, "user-exception"))
+    is_file = {e.path: not e.is_dir for e in entries}
+    current = PatternMatcher(base)
+    excluded_now = {e.path for e in entries if current.excluded(e.path)}
+    useful = False  # did any line exclude something? (baseline lines alone make no file)
+    for cand in [*knowledge()["candidates"], *_venv_candidates(snap)]:
+        if cand.when not in needs.conditions or SAFETY_LEVELS[cand.safety] > max_safety:
+            continue
+        if go_clean(cand.pattern) in user_lines or any(cand.pattern == c.pattern for c, _ in result.lines):
+            continue  # already written, by the user or by an earlier candidate
+        ev = _Eval(cand.compiled)
+        hits = [e for e in entries if e.path not in excluded_now and ev.hits(e.path)]
+        exceptions = sorted({f"!**/{_basename(e.path)}" for e in hits if _basename(e.path) in cand.keep_names})
+        if exceptions:
+            hits = [e for e in hits if _basename(e.path) not in cand.keep_names]
+        if not hits and not (creating and cand.baseline):
+            continue  # nothing to exclude (or already covered by the user's lines)
+        lines_so_far = [ln for _, lns in result.lines for ln in lns]
+        trial = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions])
+        broken = _conflicts(cand, ev, keeps, current, trial, hits, needs.conditions)
+        if broken:
+            # a few needed files: re-include them one by one; a needed folder: leave the line out
+            paths = sorted({p for _, p in broken})
+            if len(paths) <= _MAX_EXCEPTIONS and all(is_file.get(p, False) and _literal_ok(p) for p in paths):
+                with_exc = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions, *(f"!{p}" for p in paths)])
+                if not _conflicts(cand, ev, keeps, current, with_exc, hits, needs.conditions):
+                    exceptions += [f"!{p}" for p in paths]
+                    trial = with_exc
+                    hits = [e for e in hits if trial.excluded(e.path)]
+                    result.kept.extend((cand.pattern, p, k.reason, k.line) for k, p in broken)
+                    broken = []
+            if broken:
+                k = broken[0][0]
+                result.dropped.append((cand.pattern, k.reason, k.line))
+                continue
+        result.lines.append((cand, [cand.pattern, *exceptions]))
+        result.added.append(cand)
+        # Docker's own files alone do not justify a change: they weigh nothing and BuildKit reads them anyway
+        useful = useful or (cand.category != "docker" and any(e.path not in virtual for e in hits))
+        current = trial
+        excluded_now.update(e.path for e in hits if trial.excluded(e.path))
+    if not useful:
+        result.lines, result.added = [], []
+    base_excluded = {e.path for e in entries if base_m.excluded(e.path)}
+    result.newly_excluded = [
+        e for e in entries if e.path in excluded_now and e.path not in base_excluded and e.path not in virtual
+    ]
+    return result
+
+
+_MAX_EXCEPTIONS = 5
+
+
+def _literal_ok(path: str) -> bool:
+    """Can `!path` be written so that Docker reads back exactly this path?"""
+    return not has_glob(path) and "\\" not in path and path == path.strip() and path[0] not in "#!"
+
+
+def _venv_candidates(snap: Snapshot) -> list[Candidate]:
+    """Virtualenvs under any name (a folder holding pyvenv.cfg): host paths, useless in an image."""
+    out = []
+    for e in snap.files:
+        if e.path.endswith("/pyvenv.cfg"):
+            folder = e.path[: -len("/pyvenv.cfg")]
+            name = _basename(folder)
+            if name not in (".venv", "venv") and _literal_ok(folder):
+                out.append(Candidate(folder, "deps", "always", "review", False, "python-install", True, False, ()))
+    return out
+
+
+def _conflicts(
+    cand: Candidate,
+    ev: _Eval,
+    keeps: list[Keep],
+    before: PatternMatcher,
+    after: PatternMatcher,
+    hits: list[Entry],
+    conditions: set[str],
+) -> list[tuple[Keep, str]]:
+    """The needs the candidate would break, each with the path that would go missing."""
+    out: list[tuple[Keep, str]] = []
+    for k in keeps:
+        if k.kind == "named" and cand.rebuilt and cand.rebuilt in conditions:
+            continue  # the image recreates this folder: the named path is the rebuilt one
+        if ev.hits(k.path) and after.excluded(k.path) and not before.excluded(k.path):
+            out.append((k, k.path))
+        if k.strict and not cand.inside:
+            prefix = k.path + "/"
+            out.extend((k, e.path) for e in hits if e.path.startswith(prefix) and after.excluded(e.path))
+    return out
+
+
+# -- report ------------------------------------------------------------------------------------------------
+def _size(e: Entry) -> tuple[int, int]:
+    return (e.file_count if e.collapsed else (0 if e.is_dir else 1)), (e.size if (e.collapsed or not e.is_dir) else 0)
+
+
+def _largest(entries: list[Entry], matcher: PatternMatcher, limit: int = 10) -> list[dict]:
+    """Newly excluded entries grouped by their top-most excluded folder, biggest first."""
+    groups: dict[str, list[int]] = {}
+    top_cache: dict[str, str] = {}
+    for e in entries:
+        parts = e.path.split("/")
+        key = e.path
+        for i in range(1, len(parts)):
+            anc = "/".join(parts[:i])
+            if anc not in top_cache:
+                top_cache[anc] = anc if matcher.excluded(anc) else ""
+            if top_cache[anc]:
+                key = anc
+                break
+        files, size = _size(e)
+        g = groups.setdefault(key, [0, 0])
+        g[0] += files
+        g[1] += size
+    ranked = sorted(groups.items(), key=lambda kv: (-kv[1][1], kv[0]))[:limit]
+    return [{"path": p, "files": f, "bytes": b} for p, (f, b) in ranked]
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+# -- target file ---------------------------------------------------------------------------------------------
+def _other_dockerfiles(snap: Snapshot, own: str) -> list[str]:
+    """Dockerfiles likely built with this same context: beside ours, or at the context root."""
+    own_dir = posixpath.dirname(own)
+    return [
+        p for p in snap.dockerfiles()
+        if p != own and posixpath.dirname(p) in (own_dir, "")
+    ]
+
+
+def _compatible(
+    cands: list[Candidate], other: str, snap: Snapshot, base: list[str], max_safety: int, virtual: tuple[str, ...]
+) -> bool:
+    """Would the other Dockerfile have accepted every line we add (same conditions, no broken needs)?"""
+    text = snap.read_text(other)
+    if text is None:
+        return False
+    try:
+        other_doc = parse(text)
+    except ParseError:
+        return False
+    theirs = plan(snap, analyse_needs(other_doc, snap), base, not base, max_safety, virtual)
+    accepted = {c.pattern for c in theirs.added}
+    user = set(base)
+    return all(c.pattern in accepted or c.pattern in user for c in cands)
+
+
+def _secret_warnings(snap: Snapshot, result: Plan, final_m: PatternMatcher, needs: Needs) -> Iterator[Skip]:
+    """One Skip per secret-looking file the context still sends, with the reason it stays."""
+    secret_cands = [(c, _Eval(c.compiled)) for c in knowledge()["candidates"] if c.secret]
+    dropped = {p: (r, ln) for p, r, ln in result.dropped}
+    kept = {path: (r, ln) for _, path, r, ln in result.kept}
+    for e in snap.files:
+        if (e.is_dir and not e.collapsed) or snap.collapsed_parent(e.path) is not None:
+            continue
+        for c, ev in secret_cands:
+            if not ev.hits(e.path):
+                continue
+            if _basename(e.path) in c.keep_names or final_m.excluded(e.path):
+                break
+            if c.pattern == "**/.npmrc":
+                if not _npmrc_has_token(snap, e.path):
+                    break
+                why, line = "a node install reads it; pass it as a build secret (RUN --mount=type=secret) instead", 0
+            elif e.path in kept:
+                why, line = kept[e.path]
+                why = f"kept because {why}"
+            elif c.pattern in dropped:
+                why, line = dropped[c.pattern]
+                why = f"kept because {why}"
+            else:
+                why, line = "not excluded: review-class lines are off (--safe-only)", 0
+            yield Skip(line or needs.first_copy_line, f"{e.path} looks like a secret and stays in the build context ({why})")
+            break
+
+
+# -- the transform -------------------------------------------------------------------------------------------
+@transform(id=ID, summary="write or complete .dockerignore from the build context, keeping what the build needs", order=90)
+def dockerignore(doc: Document, ctx: Context) -> Iterator[FileChange | Skip]:
+    snap = ctx.build_context
+    if not isinstance(snap, Snapshot):
+        return
+    # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile: only an option when the scan placed
+    # the Dockerfile inside the context; otherwise the context root's .dockerignore is the one that counts
+    df = snap.dockerfile or ""
+    per_df = f"{df}.dockerignore" if df else None
+    if per_df and snap.exists(per_df) and snap.read_text(per_df) is not None:
+        target, old_text = per_df, snap.read_text(per_df)
+    elif snap.entry(".dockerignore") is not None:
+        target, old_text = ".dockerignore", snap.read_text(".dockerignore")
+        if old_text is None:
+            yield Skip(1, "the existing .dockerignore could not be read (too big or not text): left alone")
+            return
+    else:
+        target, old_text = ".dockerignore", None
+    base_text = old_text or ""
+    try:
+        base = read_patterns(base_text)
+        PatternMatcher(base)
+    except BadPattern as exc:
+        yield Skip(1, f"{target} holds a pattern Docker rejects ({exc}): left alone")
+        return
+
+    needs = analyse_needs(doc, snap)
+    max_safety = ctx.options.max_safety
+    creating = old_text is None
+    result = plan(snap, needs, base, creating, max_safety, virtual=(target,) if creating else ())
+    # several Dockerfiles share this context and another one needs what we exclude: per-Dockerfile file
+    if result.lines and target == ".dockerignore" and per_df:
+        others = _other_dockerfiles(snap, df)
+        virtual = (target,) if creating else ()
+        if others and not all(_compatible(result.added, o, snap, base, max_safety, virtual) for o in others):
+            target = per_df
+            result = plan(snap, needs, base, creating, max_safety, virtual=(per_df,))
+
+    # lines of the user's file that already break the build: say so, change nothing there
+    base_m = PatternMatcher(base)
+    for k in needs.keeps:
+        if k.kind == "copy" and base_m.excluded(k.path):
+            yield Skip(k.line, f"{target} already excludes {k.path}, which {k.reason} needs")
+
+    final_m = PatternMatcher([*base, *(ln for _, lns in result.lines for ln in lns)])
+    yield from _secret_warnings(snap, result, final_m, needs)
+    if not result.lines:
+        return
+
+    groups = []
+    order = knowledge()["categories"]["order"]
+    titles = knowledge()["categories"]
+    for cat in order:
+        pats = [ln for c, lns in result.lines if c.category == cat for ln in lns]
+        if pats:
+            groups.append({"title": titles[cat], "patterns": pats})
+    # a new <Dockerfile>.dockerignore replaces .dockerignore for this Dockerfile: it starts from the user's lines
+    creating_file = old_text is None or snap.entry(target) is None
+    block = _template().render(new=old_text is None, groups=groups)
+    if old_text is None:
+        new_text = block
+    else:
+        newline = "\r\n" if "\r\n" in old_text else "\n"
+        sep = "" if not old_text or old_text.endswith("\n") else newline
+        gap = newline if old_text.strip() else ""
+        new_text = old_text + sep + gap + block.replace("\n", newline)
+    old_bytes = None if creating_file else old_text.encode("utf-8")
+
+    before_files = before_bytes = after_files = after_bytes = 0
+    newly = {e.path for e in result.newly_excluded}
+    for e in snap.counted():
+        if base_m.excluded(e.path):
+            continue
+        files, size = _size(e)
+        before_files += files
+        before_bytes += size
+        if e.path not in newly and not final_m.excluded(e.path):
+            after_files += files
+            after_bytes += size
+    largest = _largest(result.newly_excluded, final_m)
+    secret_evals = [_Eval(c.compiled) for c in knowledge()["candidates"] if c.secret]
+    secrets_excluded = sorted(e.path for e in result.newly_excluded if any(ev.hits(e.path) for ev in secret_evals))
+    report = {
+        "target": target,
+        "created": creating_file,
+        "added_patterns": [ln for _, lns in result.lines for ln in lns],
+        "context_before": {"files": before_files, "bytes": before_bytes},
+        "context_after": {"files": after_files, "bytes": after_bytes},
+        "largest_excluded": largest,
+        "secrets_excluded": secrets_excluded,
+        "kept": [{"pattern": p, "reason": r} for p, r, _ in result.dropped]
+        + [{"pattern": p, "path": path, "reason": r} for p, path, r, _ in result.kept],
+        "truncated_scan": snap.truncated,
+    }
+    review = [c for c in result.added if c.safety == "review"]
+    safety = "review" if review else "safe"
+    assumption = None
+    if review:
+        rebuilt = [c.pattern for c in review if c.rebuilt and c.rebuilt in needs.conditions]
+        unused = [c.pattern for c in review if c.pattern not in rebuilt]
+        parts = []
+        if rebuilt:
+            parts.append("the build installs/rebuilds these itself, so the host copies are not needed: " + ", ".join(rebuilt))
+        if unused:
+            parts.append("the image does not read these files at run time: " + ", ".join(unused))
+        assumption = "; ".join(parts)
+    top = ", ".join(f"{g['path']} ({_human(g['bytes'])})" for g in largest[:3])
+    verb = "write" if creating_file else "append to"
+    explanation = (
+        f"{verb} {target}: build context {before_files} files / {_human(before_bytes)} -> "
+        f"{after_files} files / {_human(after_bytes)}"
+        + (f"; largest excluded: {top}" if top else "")
+        + (f"; secret-looking files kept out: {', '.join(secrets_excluded[:5])}" if secrets_excluded else "")
+        + (f"; not excluded because the build needs them: {', '.join(p for p, _, _ in result.dropped)}" if result.dropped else "")
+        + (" (context scan was truncated: sizes are lower bounds)" if snap.truncated else "")
+    )
+    yield FileChange(
+        path=target,
+        new=new_text.encode("utf-8"),
+        old=old_bytes,
+        safety=safety,
+        explanation=explanation,
+        assumption=assumption,
+        report=report,
+    )
