@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +19,7 @@ from .config import ConfigError, find_config
 from .fsio import InputError, atomic_write, find_dockerfiles, read_dockerfile
 from .model import ParseError
 from .pipeline import rewrite as run_pipeline
-from .report import FileReport, file_diff, json_entry, summary_lines
+from .report import FileReport, file_diff, json_entry, summary_lines, unified_diff
 from .transform import Options
 from .transforms import all_transforms
 
@@ -41,8 +44,18 @@ def _ids(value: Optional[str], known: set[str], flag: str) -> frozenset[str] | N
     ids = frozenset(part.strip() for part in value.split(",") if part.strip())
     unknown = ids - known
     if unknown:
-        raise _fail(f"{flag}: unknown transform id(s): {', '.join(sorted(unknown))} (see 'dslim rules')")
+        raise ConfigError(f"{flag}: unknown transform id(s): {', '.join(sorted(unknown))} (see 'dslim rules')")
     return ids
+
+
+def _check_flags(flags: "Flags") -> None:
+    """Usage errors in the flags stop the run before any file is read."""
+    try:
+        build_options({}, flags.select, flags.ignore, flags.safe_only, flags.unsafe_fixes, flags.cache_mounts)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    if flags.context is not None and not flags.context.is_dir():
+        raise _fail(f"--context {flags.context}: not a directory")
 
 
 def build_options(
@@ -73,7 +86,7 @@ def build_options(
         settings={k: v for k, v in settings.items() if isinstance(v, dict) and k in known},
     )
     if opts.safe_only and opts.unsafe_fixes:
-        raise _fail("--safe-only and --unsafe-fixes cannot be combined")
+        raise ConfigError("--safe-only and --unsafe-fixes cannot be combined")
     return opts
 
 
@@ -115,6 +128,35 @@ def process_file(
     return report
 
 
+@dataclass(frozen=True)
+class Flags:
+    """The CLI flags that shape one file's options (None: take the config file's value)."""
+
+    select: Optional[str] = None
+    ignore: Optional[str] = None
+    safe_only: Optional[bool] = None
+    unsafe_fixes: Optional[bool] = None
+    cache_mounts: Optional[bool] = None
+    context: Optional[Path] = None
+
+
+def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
+    """Config lookup, options and rewrite for one Dockerfile (top level: bulk workers pickle it)."""
+    try:
+        config = find_config(path)
+        settings = config.for_file(path)
+    except ConfigError as exc:
+        return FileReport(str(path), error=str(exc))
+    try:
+        options = build_options(settings, flags.select, flags.ignore, flags.safe_only, flags.unsafe_fixes, flags.cache_mounts)
+    except ConfigError as exc:
+        return FileReport(str(path), error=f"{config.path}: {exc}")
+    ctx_dir = flags.context
+    if ctx_dir is None and settings.get("context") and config.path is not None:
+        ctx_dir = config.path.parent / settings["context"]
+    return process_file(path, options, ctx_dir, write=write)
+
+
 @app.command()
 def rewrite(
     paths: list[Path] = typer.Argument(None, help="Dockerfiles or directories to search (default: .)"),
@@ -135,8 +177,8 @@ def rewrite(
         raise _fail(f"--format must be text or json, not {fmt!r}")
     if in_place and check:
         raise _fail("--in-place and --check cannot be combined")
-    if context is not None and not context.is_dir():
-        raise _fail(f"--context {context}: not a directory")
+    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context)
+    _check_flags(flags)
     targets: list[Path] = []
     reports: list[FileReport] = []
     for given in paths or [Path(".")]:
@@ -147,18 +189,7 @@ def rewrite(
     color = fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     json_files = []
     for path in dict.fromkeys(targets):
-        try:
-            config = find_config(path)
-            settings = config.for_file(path)
-        except ConfigError as exc:
-            reports.append(FileReport(str(path), error=str(exc)))
-            continue
-        options = build_options(settings, select, ignore, safe_only, unsafe_fixes, cache_mounts)
-        ctx_dir = context
-        if ctx_dir is None and settings.get("context") and config.path is not None:
-            ctx_dir = config.path.parent / settings["context"]
-        report = process_file(path, options, ctx_dir, write=in_place)
-        reports.append(report)
+        reports.append(process_path(path, flags, write=in_place))
     for report in reports:
         prefix = ""
         root = report.context_root
@@ -187,6 +218,146 @@ def rewrite(
         raise typer.Exit(EXIT_ERROR)
     if check and changed:
         raise typer.Exit(EXIT_CHANGES)
+
+
+@app.command()
+def verify(
+    dockerfile: Path = typer.Argument(..., help="The Dockerfile to prove."),
+    context: Optional[Path] = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
+    smoke: list[str] = typer.Option([], "--smoke", help="A command to run in both images (repeatable)."),
+    build_arg: list[str] = typer.Option([], "--build-arg", help="KEY=VALUE for both builds (repeatable)."),
+    select: Optional[str] = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
+    ignore: Optional[str] = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
+    safe_only: Optional[bool] = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
+    unsafe_fixes: Optional[bool] = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
+    cache_mounts: Optional[bool] = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
+    fmt: str = typer.Option("text", "--format", help="text or json."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds each run in a container may take."),
+    keep_images: bool = typer.Option(False, "--keep-images", help="Keep the built images."),
+) -> None:
+    """Build the original and the rewritten Dockerfile, compare size and behaviour, print a verdict."""
+    from .verify import run_verify
+
+    if fmt not in ("text", "json"):
+        raise _fail(f"--format must be text or json, not {fmt!r}")
+    if not dockerfile.is_file():
+        raise _fail(f"{dockerfile}: not a file")
+    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context)
+    _check_flags(flags)
+    args = {}
+    for item in build_arg:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise _fail(f"--build-arg {item!r}: expected KEY=VALUE")
+        args[key] = value
+    try:
+        settings = find_config(dockerfile).for_file(dockerfile)
+        options = build_options(settings, select, ignore, safe_only, unsafe_fixes, cache_mounts)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    code = run_verify(dockerfile, context, list(smoke), options, fmt, timeout, keep_images, args, sys.stdout, sys.stderr)
+    raise typer.Exit(code)
+
+
+@app.command()
+def bulk(
+    roots: list[Path] = typer.Argument(..., help="Repositories (folders) to migrate."),
+    out: Path = typer.Option(Path("dslim-bulk"), "--out", help="Folder for the patches and report.json."),
+    apply: bool = typer.Option(False, "--apply", help="Also write the changes into the repositories."),
+    commit: bool = typer.Option(False, "--commit", help="With --apply: create a branch and commit in each git repository."),
+    branch: str = typer.Option("dslim/smaller-images", "--branch", help="Branch name for --commit."),
+    jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", help="Parallel workers."),
+    select: Optional[str] = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
+    ignore: Optional[str] = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
+    safe_only: Optional[bool] = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
+    unsafe_fixes: Optional[bool] = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
+) -> None:
+    """Rewrite every Dockerfile of many repositories: one patch per repository, a JSON report, optional commits."""
+    if commit and not apply:
+        raise _fail("--commit needs --apply")
+    flags = Flags(select, ignore, safe_only, unsafe_fixes)
+    _check_flags(flags)
+    work: list[tuple[Path, Path]] = []
+    errors: list[FileReport] = []
+    seen: set[str] = set()
+    for root in roots:
+        if not root.is_dir():
+            errors.append(FileReport(str(root), error=f"{root}: not a directory"))
+            continue
+        try:
+            for path in find_dockerfiles(root):
+                real = os.path.realpath(path)
+                if real not in seen:  # two paths to one file: one worker writes it, once
+                    seen.add(real)
+                    work.append((root, path))
+        except InputError as exc:
+            errors.append(FileReport(str(root), error=str(exc)))
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(process_path, [p for _, p in work], [flags] * len(work), [apply] * len(work)))
+    out.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for root in roots:
+        pairs = [(p, r) for (rt, p), r in zip(work, results) if rt == root]
+        patch = "".join(_repo_patch(root, r) for _, r in pairs)
+        changed = [r for _, r in pairs if r.result is not None and r.result.changed]
+        failed = [r for _, r in pairs if r.error]
+        name = root.resolve().name
+        if patch:
+            (out / f"{name}.patch").write_text(patch)
+        committed = _commit(root, branch, changed) if commit and changed else None
+        summary.append(
+            {
+                "repo": str(root),
+                "dockerfiles": len(pairs),
+                "changed": len(changed),
+                "errors": [r.error for r in failed],
+                "patch": f"{name}.patch" if patch else None,
+                "transforms": sorted({t for r in changed for t in r.result.transforms_applied}),
+                "committed": committed,
+            }
+        )
+        typer.echo(f"{root}: {len(pairs)} Dockerfile(s), {len(changed)} changed, {len(failed)} error(s)"
+                   + (f", committed on {branch}" if committed else ""), err=True)
+    for report in errors:
+        typer.echo(f"error: {report.error}", err=True)
+    (out / "report.json").write_text(json.dumps({"repos": summary, "errors": [e.error for e in errors]}, indent=2) + "\n")
+    typer.echo(f"patches and report.json in {out}", err=True)
+    if errors or any(s["errors"] for s in summary):
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _repo_patch(root: Path, report: FileReport) -> str:
+    """A git-apply-able diff with paths relative to the repository root."""
+    result = report.result
+    if result is None or not result.changed:
+        return ""
+    base = root.resolve()
+    rel = lambda p: os.path.relpath(os.path.realpath(p), base).replace(os.sep, "/")  # noqa: E731
+    parts = []
+    if result.output != result.original:
+        parts.append(unified_diff(result.original, result.output, rel(report.path)))
+    for fc in result.file_changes:
+        if fc.new != fc.old and report.context_root is not None:
+            parts.append(unified_diff(fc.old, fc.new, rel(report.context_root / fc.path)))
+    return "".join(parts)
+
+
+def _commit(root: Path, branch: str, changed: list[FileReport]) -> bool:
+    """Commit the written files on a new branch; False (and a message) when the folder is no git repo."""
+    git = ["git", "-C", str(root)]
+    if subprocess.run([*git, "rev-parse", "--git-dir"], capture_output=True).returncode != 0:
+        typer.echo(f"{root}: not a git repository, nothing committed", err=True)
+        return False
+    files = [f for r in changed for f in r.written]
+    lines = [f"- {c.transform} [{c.safety}] {c.explanation}" for r in changed for c in r.result.changes]
+    message = "Smaller images (dslim)\n\n" + "\n".join(lines)
+    steps = [[*git, "checkout", "-q", "-B", branch], [*git, "add", "--", *files], [*git, "commit", "-q", "-m", message]]
+    for step in steps:
+        proc = subprocess.run(step, capture_output=True, text=True)
+        if proc.returncode != 0:
+            typer.echo(f"{root}: git {step[3]} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}", err=True)
+            return False
+    return True
 
 
 @app.command()
