@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -159,7 +160,7 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
 
 @app.command()
 def rewrite(
-    paths: list[Path] = typer.Argument(None, help="Dockerfiles or directories to search (default: .)"),
+    paths: list[Path] = typer.Argument(None, readable=False, help="Dockerfiles or directories to search (default: .)"),
     in_place: bool = typer.Option(False, "--in-place", "-i", help="Write the changes (and generated files)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when any file would change."),
     diff: bool = typer.Option(False, "--diff", help="Print the diff (default unless --in-place)."),
@@ -384,8 +385,14 @@ def main(version: bool = typer.Option(False, "--version", help="Print the versio
         raise typer.Exit(EXIT_OK)
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run() -> None:
     """Console entry point: typer's usage errors exit 2 already; never show a traceback for bad input."""
+    # SIGTERM (timeout, CI cancel) unwinds like Ctrl-C, so atomic writes clean up their temporary file
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except KeyboardInterrupt:

@@ -51,6 +51,8 @@ def read_dockerfile(path: Path) -> bytes:
         raise InputError(f"{path}: no such file (broken symlink?)") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{path}: is a directory, not a Dockerfile")
     if not stat.S_ISREG(st.st_mode):
@@ -92,22 +94,27 @@ def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> 
         mode, owner = 0o644, None
     if not _can_write(directory, target):
         raise InputError(f"{path}: permission denied (cannot write)")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".dslim-tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".dslim-tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp_name, mode)
-        if owner is not None:
+        if owner is not None:  # chown before chmod: chown clears set-id bits
             try:
                 os.chown(tmp_name, *owner)
             except PermissionError:
                 pass
+        os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
-    except BaseException:  # includes KeyboardInterrupt: never leave the temporary file behind
+    except BaseException as exc:  # includes KeyboardInterrupt/SystemExit: never leave the temporary file behind
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise

@@ -472,6 +472,8 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
         _args_offset=args_offset,
     )
     ins.json_args = _json_form(keyword, args, line_no)
+    if keyword in ("ENV", "LABEL"):
+        _check_name_values(keyword, args, doc.escape, line_no)
     if keyword == "SHELL" and ins.json_args is None:
         raise ParseError("SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]", line_no)
     if keyword in HEREDOC_INSTRUCTIONS and "<<" in joined and ins.json_args is None:
@@ -502,6 +504,20 @@ def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
             return flags, at + start
         flags.append(Flag(m.group(1).lower(), m.group(2), word))
     return flags, len(joined)
+
+
+def _check_name_values(keyword: str, args: str, escape: str, line: int) -> None:
+    """BuildKit's parseNameVal: either ``KEY VALUE...`` or only ``KEY=VALUE`` words."""
+    words = [w for w, _, _ in split_words(args, escape)]
+    if not words:
+        raise ParseError(f"{keyword} requires at least one argument", line)
+    if "=" not in words[0]:
+        if len(words) < 2:
+            raise ParseError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)", line)
+        return
+    for word in words:
+        if "=" not in word:
+            raise ParseError(f"{keyword}: can't find = in {word!r}; use the form name=value", line)
 
 
 def _json_form(keyword: str, args: str, line: int) -> list[str] | None:

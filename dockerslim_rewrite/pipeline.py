@@ -1,7 +1,8 @@
 """Run the transforms in order over one Dockerfile and collect what they changed and why.
 
 Each transform sees a freshly parsed Document (the previous transform's output), so offsets are
-always current. A transform whose edits do not re-parse, overlap, or that raises, is a bug: its
+always current. The transforms run in rounds until a round changes nothing, so that the result is a
+fixed point: running dslim on its own output changes nothing. A transform whose edits do not re-parse, overlap, or that raises, is a bug: its
 edits for this file are dropped and reported, and the file never gets broken output.
 """
 
@@ -14,6 +15,7 @@ from .model import Comment, Document, Instruction, ParseError, parse
 from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
 from .transforms import all_transforms
 
+MAX_ROUNDS = 3  # a later transform can enable an earlier one (multi-stage adds a stage slim-base can slim)
 _PRAGMA_RE = re.compile(r"^dslim:\s*(ignore|off)(?:\s*=\s*([\w,\s-]+))?\s*$")
 
 
@@ -62,9 +64,21 @@ def rewrite(
     if pragmas.file_off:
         result.skips.append(Skip(pragmas.file_off, "'# dslim: off' pragma: file skipped", "pipeline"))
         return result
-    for t in selected_transforms(options):
-        ctx = Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
-        doc = _run_one(t, doc, ctx, result)
+    transforms = selected_transforms(options)
+    for _ in range(MAX_ROUNDS):
+        this_round = RewriteResult(original=data, output=data)
+        before = doc.text
+        for t in transforms:
+            ctx = Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
+            doc = _run_one(t, doc, ctx, this_round)
+        # changes add up over rounds; skips, withheld changes and files describe the final text
+        result.changes += this_round.changes
+        result.errors += this_round.errors
+        result.skips, result.withheld, result.file_changes = this_round.skips, this_round.withheld, this_round.file_changes
+        if doc.text == before:
+            break
+    else:
+        result.errors.append(f"transforms still changed the file after {MAX_ROUNDS} rounds (not a fixed point)")
     result.output = doc.render()
     return result
 
