@@ -239,13 +239,12 @@ class Document:
 
     def comments_above(self, instruction: Instruction) -> list[Comment]:
         """The block of comment lines directly above an instruction (no blank line between)."""
-        index = instruction.node_index
         block: list[Comment] = []
-        for node in reversed(self.nodes[:index]):
-            if not isinstance(node, Comment):
-                break
-            block.append(node)
-        return list(reversed(block))
+        index = instruction.node_index - 1
+        while index >= 0 and isinstance(self.nodes[index], Comment):
+            block.append(self.nodes[index])  # type: ignore[arg-type]
+            index -= 1
+        return block[::-1]
 
 
 # --------------------------------------------------------------------------- decoding

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import tree_sitter_bash
@@ -140,8 +140,13 @@ class Script:
         return [c for c in self.commands if c.name == name and c.depth == 0]
 
 
+@lru_cache(maxsize=1 << 16)
 def analyse(script: str) -> Script:
-    """Parse a shell body with tree-sitter-bash and index its commands."""
+    """Parse a shell body with tree-sitter-bash and index its commands.
+
+    Cached: every transform asks about the same RUN bodies, in every pipeline round. Callers must
+    treat the returned Script as read-only.
+    """
     data = script.encode("utf-8")
     tree = _parser().parse(data)
     to_char = _offset_mapper(script, data)
@@ -257,16 +262,18 @@ def _walk(root: Node, result: Script, to_char) -> None:
 
 def _word(node: Node, to_char) -> Word:
     text = node.text.decode("utf-8", "replace")
-    value, static = _static_value(node)
+    value, static = _static_value(node, text)
     return Word(text, value if static else text, to_char(node.start_byte), to_char(node.end_byte), static)
 
 
-def _static_value(node: Node) -> tuple[str, bool]:
-    text = node.text.decode("utf-8", "replace")
+def _static_value(node: Node, text: str | None = None) -> tuple[str, bool]:
+    """The word's value with quotes removed, and whether it is static (no expansion)."""
+    if text is None:
+        text = node.text.decode("utf-8", "replace")
     kind = node.type
+    if kind == "command_name" and node.named_children:
+        return _static_value(node.named_children[0], text)
     if kind in ("word", "number", "command_name"):
-        if kind == "command_name" and node.named_children:
-            return _static_value(node.named_children[0])
         return _unescape(text), "$" not in text and "`" not in text
     if kind == "raw_string":
         return text[1:-1], True
@@ -281,6 +288,8 @@ def _static_value(node: Node) -> tuple[str, bool]:
 
 
 def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
     out, i = [], 0
     while i < len(text):
         if text[i] == "\\" and i + 1 < len(text):

@@ -1,0 +1,864 @@
+"""# pkg-cache
+
+**What it does.** Package-manager hygiene in the layer that makes the mess:
+
+- apt-get / apt: `apt-get update` in the same RUN as the install (added before the first install of a
+  RUN that has none; a RUN that only runs `apt-get update` is removed), `-y`, `--no-install-recommends`
+  (plus the load-bearing recommended packages, e.g. `ca-certificates` next to `curl`), and
+  `rm -rf /var/lib/apt/lists/*` appended at the END of the RUN. `apt-get clean` is not added: the
+  official Debian/Ubuntu images already delete downloaded `.deb` files (docker-clean hook).
+- apk: `--no-cache` on `apk add`/`apk upgrade`; a now-useless `apk update` and `rm -rf /var/cache/apk/*`
+  are dropped. `--virtual .build-deps ... && apk del .build-deps` is kept as written.
+- yum / dnf / microdnf / zypper: `-y`, weak dependencies off and `--nodocs` (dnf, microdnf),
+  `--no-recommends` (zypper), and `yum clean all && rm -rf /var/cache/yum` / `dnf clean all` /
+  `microdnf clean all` / `zypper clean -a` at the end of the RUN.
+- pip / pip3 / `python -m pip`: `--no-cache-dir` (not when `PIP_NO_CACHE_DIR` is set by ENV); uv
+  `--no-cache` (not when `UV_NO_CACHE` is set); poetry and pipenv caches removed in the same RUN.
+- npm / yarn / pnpm: `npm cache clean --force`, `yarn cache clean`, `pnpm store prune` at the end of the
+  RUN. It never sets `NODE_ENV=production` nor `--omit=dev`: a later build step may need dev packages.
+- gem `--no-document`; conda/mamba `clean -afy`; composer `clear-cache`.
+- An archive downloaded with `curl -o`/`wget -O` and extracted with tar/unzip in the same RUN is
+  removed at the end of that RUN.
+
+With `--cache-mounts` (opt-in) apt, pip, uv and npm get BuildKit cache mounts instead
+(`RUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=/var/lib/apt,sharing=locked`
+with the docker-clean hook removed, `--mount=type=cache,target=/root/.cache/pip`, ...): small image AND
+fast rebuilds.
+
+**Why it saves bytes.** apt lists, recommended packages, apk/yum/dnf caches, pip and npm caches are
+tens to hundreds of MB per image. Deleting them in a later RUN saves nothing: the layer that wrote
+them keeps them. So flags go on the install command and cleanups at the end of the same RUN.
+
+**Example**
+
+```dockerfile
+RUN apt-get update && apt-get install -y curl
+RUN pip install flask
+```
+
+becomes
+
+```dockerfile
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && rm -rf /var/lib/apt/lists/*
+RUN pip install --no-cache-dir flask
+```
+
+**When it is not applied.** Stages that do not reach the final image (their files only leave through
+`COPY --from`); a manager whose cache path is under a `--mount=type=cache`/`tmpfs` of that RUN; RUNs
+in exec (JSON) form, under a non-POSIX `SHELL`, or whose shell the parser cannot parse cleanly;
+heredocs other than `RUN <<EOF` with a shell script body (a `RUN <<EOF` script gets flags and a
+`&& cleanup` on its last line, never an inserted `apt-get update`); cleanups that would end inside a
+trailing shell comment or after `exit`/`exec`; an `apt-get update` (or `apk update`) whose lists a
+later RUN, or a stage built FROM this one, still reads without its own update and that this transform
+cannot fix; `apt-get upgrade`/`dist-upgrade` are left as they are. Flags and cleanups that are already
+there are never added twice; packages are never reordered and pins never touched.
+
+**Limits.** `--no-install-recommends` can remove a recommended package a program needs; the table
+`data/apt_recommends.json` (made by `scripts/gen_apt_recommends.py` from Debian's Packages index) adds
+the known load-bearing ones back, others are the reviewer's call. `yarn cache clean` assumes yarn
+classic or a node_modules linker. `~` paths assume the build user's home. Bundler caches are not
+cleaned (their location depends on GEM_HOME/BUNDLE_PATH set by the base image).
+
+**Fix safety.** Cleanups and cache flags are `safe`. `--no-install-recommends`, weak-deps/docs flags,
+`--no-recommends` and `yarn cache clean` are `review`, with the assumption stated. Cache mounts are
+`safe` (opt-in).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import json
+import re
+import shlex
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from ..model import Document, Instruction, split_words, unquote
+from ..shell import Command, Script, Word, cmd_has_args
+from ..transform import Change, Context, Result, Skip, transform
+
+ID = "pkg-cache"
+_PYTHON_RE = re.compile(r"^python[0-9.]*$")
+_VERSIONED_RE = re.compile(r"^([a-z]+)[0-9.]*$")
+_SHELL_SAFE_RE = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
+
+
+@cache
+def _kb() -> dict:
+    with resources.files("dockerslim_rewrite.data").joinpath("pkg_managers.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@cache
+def _recommends() -> dict[str, dict[str, str]]:
+    with resources.files("dockerslim_rewrite.data").joinpath("apt_recommends.json").open("rb") as fh:
+        return json.load(fh)["packages"]
+
+
+@dataclass
+class _Use:
+    """One install-like use of a package manager in a RUN."""
+
+    manager: str
+    cmd: Command
+    verb_end: int  # script offset just past the (last) verb word; -1 when the verb is implicit
+    verb: str
+
+
+@dataclass
+class _Run:
+    ins: Instruction
+    script: Script | None
+    reason: str = ""  # why the RUN is not processed ("" = processable)
+    mounts: list[str] = field(default_factory=list)  # cache/tmpfs mount targets
+    uses: list[_Use] = field(default_factory=list)
+    heredoc: bool = False  # the script is the body of ``RUN <<EOF`` (edited in place, line by line)
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+    def at(self, offset: int) -> int:
+        """Document offset of a script offset."""
+        if self.heredoc:
+            return self.ins.heredocs[0].body_start + offset
+        return self.ins.doc_offset(offset)
+
+    def after(self, offset: int) -> int:
+        """Document offset just past the script character before ``offset``."""
+        return self.at(offset - 1) + 1
+
+
+@transform(id=ID, summary="Package-manager hygiene: no caches, lists or recommends left in the layer", order=20)
+def pkg_cache(doc: Document, ctx: Context) -> Iterator[Result]:
+    reaching = doc.stages_reaching_final()
+    runs = [_inspect(ins, ctx) for ins in doc.instructions if ins.keyword == "RUN" and ins.stage >= 0]
+    for stage in doc.stages:
+        if stage.index in reaching:
+            continue
+        used = [r for r in runs if r.ins.stage == stage.index and (r.uses or _mentions_manager(r))]
+        if used:
+            name = stage.name or str(stage.index)
+            yield Skip(used[0].ins.line, f"stage '{name}' does not reach the final image: cleanup there only costs build time")
+    plan = _Planner(doc, ctx, runs, reaching)
+    for run in runs:
+        if run.ins.stage not in reaching:
+            continue
+        if not run.ok:
+            if run.uses or _mentions_manager(run):
+                yield Skip(run.ins.line, f"RUN not analysed: {run.reason}")
+            continue
+        yield from plan.changes(run)
+
+
+# --------------------------------------------------------------------------- inspection
+
+
+def _inspect(ins: Instruction, ctx: Context) -> _Run:
+    run = _Run(ins, None)
+    run.mounts = _cache_mount_targets(ins)
+    if ctx.is_ignored(ins, ID):
+        run.reason = "'# dslim: ignore' pragma"
+    elif ins.is_exec_form:
+        run.reason = "exec (JSON) form"
+    elif not ins.shell_form_posix:
+        run.reason = f"non-POSIX SHELL {ins.stage_shell[0]!r}"
+    elif ins.heredocs:
+        run.script = _heredoc_script(ins)
+        run.heredoc = run.script is not None
+        if run.script is None:
+            run.reason = "heredoc that is not a plain shell script body (RUN <<EOF)"
+    else:
+        run.script = ins.script()
+        if run.script is None or not run.script.ok:
+            run.reason = "the shell parser could not parse the body cleanly"
+        elif run.script.has_heredoc and not run.heredoc:
+            run.reason = "heredoc in the body"
+    if run.script is not None and run.script.ok:
+        run.uses = [use for cmd in run.script.commands for use in _uses(cmd)]
+    return run
+
+
+def _mentions_manager(run: _Run) -> bool:
+    """Conservative check for RUNs the shell analysis does not cover (exec form, heredocs, ...)."""
+    words = set(re.split(r"[\s\"'\[\],;&|()]+", run.ins.raw))
+    names = {name for spec in _kb().values() for name in spec.get("commands", [])}
+    return bool(words & names) or bool({w.rsplit("/", 1)[-1] for w in words} & names)
+
+
+def _manager_of(cmd: Command) -> tuple[str, list[Word]] | None:
+    """(manager, words after the command name) for a package-manager command, else None."""
+    name = cmd.name
+    if _PYTHON_RE.match(name):
+        argv = cmd.argv
+        for manager, spec in _kb().items():
+            module = spec.get("python_module")
+            if module and len(argv) >= 2 and argv[0] == "-m" and argv[1] == module:
+                return manager, cmd.words[2:]
+            if module and argv and argv[0] == f"-m{module}":
+                return manager, cmd.words[1:]
+        return None
+    m = _VERSIONED_RE.match(name)
+    for manager, spec in _kb().items():
+        commands = spec.get("commands", [])
+        if name in commands or (manager == "pip" and m and m.group(1) == "pip"):
+            return manager, cmd.words
+    return None
+
+
+def _uses(cmd: Command) -> list[_Use]:
+    found = _manager_of(cmd)
+    if found is None or cmd.name_word is None or not cmd.name_word.static:
+        return []
+    manager, words = found
+    spec = _kb()[manager]
+    value_options = set(spec.get("value_options", []))
+    positional: list[Word] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word.value.startswith("-"):
+            skip = word.value in value_options
+            continue
+        positional.append(word)
+    for verb in spec.get("install", []) + spec.get("refresh", []) + spec.get("list_readers", []):
+        parts = verb if isinstance(verb, list) else [verb]
+        if parts == [""]:
+            if not positional:
+                return [_Use(manager, cmd, -1, "")]
+            continue
+        if len(positional) >= len(parts) and all(
+            w.static and w.value == p for w, p in zip(positional, parts)
+        ):
+            return [_Use(manager, cmd, positional[len(parts) - 1].end, " ".join(parts))]
+    return []
+
+
+def _cache_mount_targets(ins: Instruction) -> list[str]:
+    targets = []
+    for value in ins.flag_values("mount"):
+        fields = dict(part.split("=", 1) if "=" in part else (part, "") for part in value.split(","))
+        if fields.get("type") in ("cache", "tmpfs"):
+            target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+            targets.append(target.rstrip("/") or "/")
+    return targets
+
+
+def _covered(targets: list[str], cache_dirs: list[str]) -> bool:
+    """Is any cache dir of a manager equal to, inside, or above one of the mount targets?"""
+    for target in targets:
+        if target == "/":
+            return bool(cache_dirs)
+        t = target
+        for d in cache_dirs:
+            if d.startswith("~/"):
+                parts = d[2:].split("/")
+                if any(t.endswith("/" + "/".join(parts[:k])) for k in range(1, len(parts) + 1)):
+                    return True
+                if f"/{d[2:]}/" in t + "/":
+                    return True
+            elif t == d or d.startswith(t + "/") or t.startswith(d + "/"):
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------- planning
+
+
+class _Planner:
+    """Decides per RUN what to add, with knowledge of the RUNs after it (lists still needed?)."""
+
+    def __init__(self, doc: Document, ctx: Context, runs: list[_Run], reaching: frozenset[int]):
+        self.doc = doc
+        self.ctx = ctx
+        self.runs = runs
+        self.reaching = reaching
+        self.mount_mode = bool(ctx.options.cache_mounts)
+        self._added_recommends: dict[int, set[str]] = {}  # per RUN: packages named or added so far
+        self._descendants_memo: dict[int, set[int]] = {}
+        self._env_memo: dict[int, tuple[list[int], list[dict[str, str]]]] = {}
+        self._reader_memo: dict[tuple[int, str], int] = {}
+
+    # ---- queries about the stage graph and the environment
+
+    def _descendants(self, stage: int) -> set[int]:
+        """The stage and every stage built FROM it, directly or not (memoised: asked per RUN)."""
+        if stage not in self._descendants_memo:
+            found = {stage}
+            for s in self.doc.stages[stage + 1 :]:
+                if s.parent in found:
+                    found.add(s.index)
+            self._descendants_memo[stage] = found
+        return self._descendants_memo[stage]
+
+    def _env(self, ins: Instruction) -> dict[str, str]:
+        """ENV values in force at an instruction (its stage and the stages it is built FROM)."""
+        starts, snapshots = self._env_timeline(ins.stage)
+        k = bisect.bisect_left(starts, ins.start) - 1
+        return snapshots[k] if k >= 0 else self._inherited_env(ins.stage)
+
+    def _inherited_env(self, stage: int) -> dict[str, str]:
+        parent = self.doc.stages[stage].parent
+        if parent is None:
+            return {}
+        starts, snapshots = self._env_timeline(parent)
+        return snapshots[-1] if snapshots else self._inherited_env(parent)
+
+    def _env_timeline(self, stage: int) -> tuple[list[int], list[dict[str, str]]]:
+        """Per stage: the offsets of its ENV instructions and the environment after each (memoised)."""
+        if stage not in self._env_memo:
+            env = dict(self._inherited_env(stage))
+            starts: list[int] = []
+            snapshots: list[dict[str, str]] = []
+            for other in self.doc.stages[stage].instructions:
+                if other.keyword == "ENV":
+                    env = {**env, **_parse_env(other.args, self.doc.escape)}
+                    starts.append(other.start)
+                    snapshots.append(env)
+            self._env_memo[stage] = (starts, snapshots)
+        return self._env_memo[stage]
+
+    def _user_is_root(self, ins: Instruction) -> bool:
+        chain, index = [], ins.stage
+        while index is not None and index >= 0 and index not in chain:
+            chain.append(index)
+            index = self.doc.stages[index].parent
+        user = "root"
+        for index in reversed(chain):
+            for other in self.doc.stages[index].instructions:
+                if other.start >= ins.start:
+                    break
+                if other.keyword == "USER":
+                    user = unquote(other.args.strip()).split(":")[0]
+        return user in ("root", "0")
+
+    def _yarn_berry(self) -> bool:
+        """Does the build context show yarn 2+ (Plug'n'Play keeps packages in the cache)?"""
+        snapshot = self.ctx.build_context
+        if snapshot is None:
+            return False
+        if snapshot.exists(".yarnrc.yml"):
+            return True
+        try:
+            manifest = json.loads(snapshot.read_text("package.json") or "{}")
+        except ValueError:
+            return False
+        manager = manifest.get("packageManager", "") if isinstance(manifest, dict) else ""
+        return isinstance(manager, str) and bool(re.match(r"yarn@([2-9]|\d\d)", manager))
+
+    # ---- index-based managers (apt, apk): who still reads the lists later?
+
+    def _needs_index(self, run: _Run, manager: str) -> bool:
+        """Would this RUN, after our fixes, still read package lists left by an earlier RUN?"""
+        spec = _kb()[manager]
+        if run.script is None or not run.script.ok:
+            return _mentions_named(run, spec["commands"])
+        uses = [u for u in run.uses if u.manager == manager]
+        readers = [u for u in uses if u.verb in spec["list_readers"]]
+        if self._refreshes(run, manager):
+            return False
+        if _indirect_use(run.script, spec["commands"]):
+            return True
+        if not readers:
+            return False
+        fixable = run.ok and run.ins.stage in self.reaching and not _covered(run.mounts, spec["cache_dirs"])
+        if manager == "apk":
+            return any(
+                not cmd_has_args(u.cmd, "--no-cache") and not (fixable and u.verb in spec["install"]) for u in readers
+            )
+        return not (fixable and self._can_add_update(run, readers))
+
+    def _refreshes(self, run: _Run, manager: str) -> bool:
+        return any(u.manager == manager and u.verb in _kb()[manager]["refresh"] for u in run.uses)
+
+    def _can_add_update(self, run: _Run, readers: list[_Use]) -> bool:
+        first = readers[0]
+        return (
+            run.ok
+            and not run.heredoc
+            and run.ins.stage in self.reaching
+            and not _covered(run.mounts, _kb()["apt"]["cache_dirs"])
+            and first.cmd.in_top_and_chain
+            and first.verb == "install"
+        )
+
+    def _index_blocked(self, run: _Run, manager: str) -> bool:
+        """Does a later RUN (this stage or one built FROM it) still read the package lists?"""
+        return any(self._last_reader(stage, manager) > run.ins.start for stage in self._descendants(run.ins.stage))
+
+    def _last_reader(self, stage: int, manager: str) -> int:
+        """Offset of the last RUN of a stage that needs the lists (-1: none), memoised."""
+        key = (stage, manager)
+        if key not in self._reader_memo:
+            starts = [r.ins.start for r in self.runs if r.ins.stage == stage and self._needs_index(r, manager)]
+            self._reader_memo[key] = max(starts, default=-1)
+        return self._reader_memo[key]
+
+    # ---- the changes of one RUN
+
+    def changes(self, run: _Run) -> Iterator[Result]:
+        ins, script = run.ins, run.script
+        assert script is not None
+        kb = _kb()
+        at_start: list[Change] = []  # insertions at the body start (mounts, preludes)
+        inline: list[Change] = []  # flag insertions and command edits inside the body
+        cleanups: list[tuple[str, str, str, str | None]] = []  # (command, explanation, safety, assumption)
+        skips: list[Skip] = []
+        managers = list(dict.fromkeys(u.manager for u in run.uses))
+        env = self._env(ins)
+        mounts_to_add: list[str] = []
+
+        if script.commands and all(
+            u.manager == "apt" and u.verb in kb["apt"]["refresh"] for u in run.uses
+        ) and len(run.uses) == len(script.commands) and run.uses:
+            if _covered(run.mounts, kb["apt"]["cache_dirs"]):
+                yield Skip(ins.line, "apt lists are on a cache mount: RUN left alone")
+            elif self._index_blocked(run, "apt"):
+                yield Skip(ins.line, "apt-get update alone: a later RUN still reads its lists and cannot be fixed")
+            else:
+                yield Change(ins.start, ins.end, "", "safe",
+                             "removed a RUN that only runs apt-get update: the install RUNs fetch and delete the lists themselves")
+            return
+
+        for manager in managers:
+            spec = kb[manager]
+            uses = [u for u in run.uses if u.manager == manager]
+            if _covered(run.mounts, spec.get("cache_dirs", [])):
+                skips.append(Skip(ins.line, f"{manager}: its cache is on a cache/tmpfs mount of this RUN, left alone"))
+                continue
+            installs = [u for u in uses if u.verb in [_verb_key(v) for v in spec.get("install", [])]]
+            mount_mode = self.mount_mode and bool(spec.get("cache_mounts")) and not run.heredoc
+            if mount_mode and any(m.startswith("/root/") for m in _mount_targets(spec["cache_mounts"])) and not self._user_is_root(ins):
+                mount_mode = False
+            if manager == "apt":
+                self._apt(run, uses, installs, env, mount_mode, at_start, inline, cleanups, skips, mounts_to_add)
+                continue
+            if manager == "apk":
+                self._apk(run, uses, inline, skips)
+                continue
+            if not installs:
+                continue
+            for use in installs:
+                for flag in spec.get("flags", []):
+                    if mount_mode:
+                        break
+                    change = self._flag(run, use, flag, env)
+                    if change is not None:
+                        inline.append(change)
+            cleanup = spec.get("cleanup")
+            if manager == "yarn" and self._yarn_berry():
+                skips.append(Skip(ins.line, "yarn 2+ (.yarnrc.yml or packageManager yarn@2+): its cache may hold the installed packages"))
+                cleanup = None
+            if cleanup and not mount_mode:
+                made = self._cleanup(run, installs[0], manager, cleanup, env)
+                if made is not None:
+                    cleanups.append(made)
+            if mount_mode:
+                mounts_to_add.extend(spec["cache_mounts"])
+
+        cleanups.extend(self._archives(run))
+        if mounts_to_add:
+            present = set(run.mounts)
+            wanted = [m for m in dict.fromkeys(mounts_to_add) if _mount_targets([m])[0] not in present]
+            if wanted:
+                at_start.insert(0, Change(ins.body_start, ins.body_start, " ".join(wanted) + " ", "safe",
+                                          "BuildKit cache mounts keep the package caches out of the image and speed up rebuilds"))
+        yield from skips
+        yield from at_start
+        yield from sorted(inline, key=lambda c: (c.start, c.end))
+        if cleanups:
+            yield from self._append(run, cleanups)
+
+    # ---- apt
+
+    def _apt(self, run, uses, installs, env, mount_mode, at_start, inline, cleanups, skips, mounts_to_add):
+        ins, script = run.ins, run.script
+        spec = _kb()["apt"]
+        readers = [u for u in uses if u.verb in spec["list_readers"]]
+        refreshes = [u for u in uses if u.verb in spec["refresh"]]
+        if not readers and not refreshes:
+            return
+        update_added = False
+        if readers and not refreshes:
+            if self._can_add_update(run, readers):
+                first = readers[0].cmd
+                prefix = script.text[first.start : first.name_word.start]
+                body_pos = run.at(first.start)
+                at_start.append(Change(body_pos, body_pos, f"{prefix}{first.name_word.text} update && ", "safe",
+                                       "apt-get update in the same RUN as the install, so the lists can be deleted in this layer"))
+                update_added = True
+            else:
+                skips.append(Skip(ins.line, "apt install without apt-get update in this RUN, and it cannot be added here"))
+        for use in installs:
+            for flag in spec["flags"]:
+                change = self._flag(run, use, flag, env)
+                if change is None:
+                    continue
+                if flag["add"] == "--no-install-recommends":
+                    change = self._with_recommends(run, use, change)
+                inline.append(change)
+        if not (refreshes or update_added):
+            return
+        if self._index_blocked(run, "apt"):
+            skips.append(Skip(ins.line, "apt lists kept: a later RUN (or a stage built FROM this one) reads them without its own update"))
+            return
+        sudo = _sudo_prefix(readers[0].cmd if readers else refreshes[0].cmd)
+        if mount_mode:
+            mounts_to_add.extend(spec["cache_mounts"])
+            prelude = spec["cache_mount_prelude"]
+            if not _has_rm_of(script, prelude.split()[-1]):
+                pos = ins.body_start
+                at_start.insert(0, Change(pos, pos, f"{sudo}{prelude} && ", "safe",
+                                       "docker-clean hook removed so the apt cache mount keeps downloaded packages"))
+            return
+        if not _has_rm_of(script, spec["cleanup"]["present"]["prefix"]):
+            cleanups.append((sudo + spec["cleanup"]["command"], "apt lists deleted in the layer that fetched them", "safe", None))
+
+    def _with_recommends(self, run: _Run, use: _Use, flag_change: Change) -> Change:
+        """Add the load-bearing recommended packages next to the user's own (never reordered)."""
+        table = _recommends()
+        script, ins = run.script, run.ins
+        named = self._added_recommends.setdefault(run.ins.start, set())
+        for other in run.uses:
+            if other.manager == "apt":
+                named.update(_package_name(w.value) for w in _package_words(other))
+        packages = _package_words(use)
+        extra: dict[str, str] = {}
+        for word in packages:
+            if not word.static:
+                continue
+            for rec, why in table.get(_package_name(word.value), {}).items():
+                if rec not in named and rec not in extra:
+                    extra[rec] = why
+        if not extra or not packages:
+            return flag_change
+        named.update(extra)
+        last = packages[-1]
+        end = run.after(last.end)
+        glue = " "
+        if len(packages) >= 2:
+            prev = packages[-2]
+            between = self.doc.text[run.after(prev.end) : run.at(last.start)]
+            if "\n" in between:
+                line_start = self.doc.text.rfind("\n", 0, run.at(last.start)) + 1
+                indent = self.doc.text[line_start : run.at(last.start)]
+                if not indent.strip():
+                    glue = f" {self.doc.escape}{self.doc.newline}{indent}"
+        added = "".join(glue + rec for rec in extra)
+        span = self.doc.text[flag_change.start : end]
+        reasons = "; ".join(extra.values())
+        return Change(flag_change.start, end, flag_change.replacement + span + added, "review",
+                      f"{flag_change.explanation}; added {', '.join(extra)} explicitly ({reasons})",
+                      flag_change.assumption)
+
+    # ---- apk
+
+    def _apk(self, run: _Run, uses: list[_Use], inline: list[Change], skips: list[Skip]) -> None:
+        ins, script = run.ins, run.script
+        spec = _kb()["apk"]
+        adds = [u for u in uses if u.verb in spec["install"]]
+        for use in adds:
+            for flag in spec["flags"]:
+                change = self._flag(run, use, flag, {})
+                if change is not None:
+                    inline.append(change)
+        if not adds or run.heredoc:
+            return
+        others = [u for u in uses if u.verb in spec["list_readers"] and u.verb not in spec["install"]]
+        if others:
+            return  # apk search/info/fix... read the index apk update wrote: keep it
+        if self._index_blocked(run, "apk"):
+            skips.append(Skip(ins.line, "apk update kept: a later RUN reads the index without --no-cache"))
+            return
+        for use in uses:
+            if use.verb in spec["refresh"] and use.cmd.in_top_and_chain and use.cmd.start < adds[0].cmd.start:
+                drop = _drop_command(script, use.cmd)
+                if drop:
+                    inline.append(Change(run.at(drop[0]), run.after(drop[1]), "", "safe",
+                                         "dropped apk update: apk add --no-cache fetches the index without storing it"))
+        useless = spec["flags"][0]["useless_cleanup"]
+        for cmd in script.commands:
+            if cmd.name == "rm" and cmd.in_top_and_chain and cmd.start > adds[-1].cmd.start and all(
+                w.value.startswith(useless["prefix"]) for w in cmd.words if not w.value.startswith("-")
+            ) and any(not w.value.startswith("-") for w in cmd.words):
+                drop = _drop_command(script, cmd)
+                if drop:
+                    inline.append(Change(run.at(drop[0]), run.after(drop[1]), "", "safe",
+                                         "dropped rm of /var/cache/apk: with --no-cache nothing is stored there"))
+
+    # ---- generic pieces
+
+    def _flag(self, run: _Run, use: _Use, flag: dict, env: dict[str, str]) -> Change | None:
+        if use.verb_end < 0:
+            return None
+        if "commands" in flag and use.cmd.name not in flag["commands"]:
+            return None
+        if "verbs" in flag and use.verb not in flag["verbs"]:
+            return None
+        if any(name in env for name in flag.get("env", [])):
+            return None
+        if any(w.value.split("=", 1)[0] in flag.get("env", []) for w in use.cmd.prefix_words):
+            return None
+        if _has_any(use.cmd, flag["present"]):
+            return None
+        pos = run.after(use.verb_end)
+        tool = use.manager if _PYTHON_RE.match(use.cmd.name) else use.cmd.name
+        explanation = f"{flag['add']} on {tool} {use.verb}".rstrip()
+        return Change(pos, pos, " " + flag["add"], flag.get("safety", "safe"), explanation, flag.get("assumption"))
+
+    def _cleanup(self, run: _Run, use: _Use, manager: str, cleanup: dict, env: dict[str, str]):
+        cache_dir = cleanup.get("cache_dir", "")
+        if cleanup.get("cache_dir_env") and cleanup["cache_dir_env"] in env:
+            cache_dir = env[cleanup["cache_dir_env"]]
+            if not _SHELL_SAFE_RE.match(cache_dir) or cache_dir in ("/", "~", ""):
+                return None
+        cmd_word = use.cmd.name_word.text if use.cmd.name_word else use.cmd.name
+        commands = _kb()[manager]["commands"]
+        checks = [cleanup["present"], *cleanup.get("present_alt", [])]
+        for check in checks:
+            names = commands if check["command"] == "{cmd}" else [check["command"]]
+            prefix = check["prefix"].replace("{cache_dir}", cache_dir)
+            for cmd in run.script.commands:
+                if cmd.name in names and any(w.value.startswith(prefix) for w in cmd.words):
+                    return None
+        command = cleanup["command"].replace("{cmd}", cmd_word).replace("{cache_dir}", cache_dir)
+        return (_sudo_prefix(use.cmd) + command, f"{manager} cache removed in the layer that filled it",
+                cleanup.get("safety", "safe"), cleanup.get("assumption"))
+
+    def _archives(self, run: _Run) -> list[tuple[str, str, str, str | None]]:
+        spec = _kb()["archives"]
+        script = run.script
+        found = []
+        for cmd in script.commands:
+            options = spec["downloaders"].get(cmd.name)
+            if not options:
+                continue
+            path = _download_target(cmd, options, spec)
+            if not path or path == "-" or not path.endswith(tuple(spec["suffixes"])):
+                continue
+            later = [c for c in script.commands if c.start > cmd.end]
+            extracted = any(
+                c.name in spec["extractors"] and any(w.value in (path, f"--file={path}") for w in c.words) for c in later
+            )
+            moved = any(c.name in ("mv", "cp", "ln", "install") and any(w.value == path for w in c.words) for c in later)
+            removed = any(c.name == "rm" and any(w.value == path for w in c.words) for c in script.commands)
+            cd_after = any(c.name in ("cd", "pushd", "popd") and c.depth == 0 and not c.in_subshell for c in later)
+            if not extracted or moved or removed or (cd_after and not path.startswith("/")):
+                continue
+            if path not in [p for p, *_ in found]:
+                found.append((path,))
+        return [(f"rm -f {shlex.quote(p)}", f"downloaded archive {p} removed after extraction", "safe", None) for (p,) in found]
+
+    def _append(self, run: _Run, cleanups) -> Iterator[Result]:
+        ins, script = run.ins, run.script
+        if run.heredoc:
+            yield from self._append_heredoc(run, cleanups)
+            return
+        if script.has_comment:
+            yield Skip(ins.line, "cleanup not appended: the RUN body contains a shell comment")
+            return
+        if any(c.name in ("exit", "exec") and c.depth == 0 for c in script.commands):
+            yield Skip(ins.line, "cleanup not appended: the RUN ends the shell with exit/exec")
+            return
+        pos = ins.body_end
+        body = self.doc.text[ins.body_start : pos]
+        esc, nl = self.doc.escape, self.doc.newline
+        lines = body.split("\n")
+        for command, explanation, safety, assumption in cleanups:
+            if len(lines) == 1:
+                text = f" && {command}"
+            else:
+                trailing = _trailing_and_style(lines, esc)
+                indent = _indent(lines, self.doc.text)
+                text = f" && {esc}{nl}{indent}{command}" if trailing else f" {esc}{nl}{indent}&& {command}"
+            yield Change(pos, pos, text, safety, explanation, assumption)
+
+    def _append_heredoc(self, run: _Run, cleanups) -> Iterator[Result]:
+        """``last-command && cleanup`` on the script's last line keeps the script's exit status."""
+        script = run.script
+        if not script.items or any(c.name in ("exit", "exec") and c.depth == 0 for c in script.commands):
+            yield Skip(run.ins.line, "cleanup not appended: empty heredoc script or it ends the shell with exit/exec")
+            return
+        last = script.items[-1]
+        line_end = script.text.find("\n", last.end)
+        if script.text[last.end : line_end if line_end >= 0 else len(script.text)].strip():
+            yield Skip(run.ins.line, "cleanup not appended: the heredoc's last line goes on after its last command")
+            return
+        pos = run.at(last.end)
+        for command, explanation, safety, assumption in cleanups:
+            yield Change(pos, pos, f" && {command}", safety, explanation, assumption)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _download_target(cmd: Command, options: list[str], spec: dict) -> str | None:
+    """The file a curl/wget command writes: its -o/-O value, or the URL's last segment (curl -O, plain wget)."""
+    words = cmd.words
+    for k, word in enumerate(words):
+        value = word.value
+        for opt in options:
+            short_cluster = len(opt) == 2 and value.startswith("-") and not value.startswith("--") and value.endswith(opt[1])
+            if (value == opt or short_cluster) and k + 1 < len(words):
+                return words[k + 1].value if words[k + 1].static else None
+            if opt.startswith("--") and value.startswith(opt + "="):
+                return value.split("=", 1)[1] if word.static else None
+    if any(cmd_has_args(cmd, o) for o in spec["directory_options"].get(cmd.name, [])):
+        return None
+    remote = spec["remote_name"].get(cmd.name)
+    if remote is None or (remote and not cmd_has_args(cmd, *remote)):
+        return None
+    urls = [w for w in words if "://" in w.value]
+    if len(urls) != 1 or not urls[0].static:
+        return None
+    url = urls[0].value
+    if "?" in url or "#" in url:  # curl and wget keep the query in the saved name
+        return None
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return name if "://" not in name and name else None
+
+
+def _verb_key(verb) -> str:
+    return " ".join(verb) if isinstance(verb, list) else verb
+
+
+def _mount_targets(mounts: list[str]) -> list[str]:
+    out = []
+    for m in mounts:
+        fields = dict(p.split("=", 1) for p in m.removeprefix("--mount=").split(",") if "=" in p)
+        out.append(fields.get("target", "").rstrip("/"))
+    return out
+
+
+def _indirect_use(script: Script, names: list[str]) -> bool:
+    """Could this script run the manager where the shell analysis does not see it: a local ``*.sh``
+    script, or ``xargs apt-get ...`` / ``sh -c "apt-get ..."``?"""
+    runners = _kb()["indirect"]["runners"]
+    for cmd in script.commands:
+        if cmd.name.endswith(".sh") or (cmd.name in (".", "source") and cmd.words):
+            return True
+        if cmd.name in runners:
+            positional = [w.value for w in cmd.words if not w.value.startswith("-")]
+            if positional and positional[0].endswith(".sh"):
+                return True
+            tokens = {t for w in cmd.words for t in re.split(r"[^A-Za-z0-9._-]+", w.value)}
+            if tokens & set(names):
+                return True
+    return False
+
+
+def _mentions_named(run: _Run, names: list[str]) -> bool:
+    if run.script is not None and run.script.ok:
+        return any(c.name in names for c in run.script.commands)
+    words = set(re.split(r"[\s\"'\[\],;&|()]+", run.ins.raw))
+    return bool({w.rsplit("/", 1)[-1] for w in words} & set(names))
+
+
+def _heredoc_script(ins: Instruction) -> Script | None:
+    """The shell script of ``RUN <<EOF`` (the heredoc is the whole body), when it is one."""
+    if len(ins.heredocs) != 1 or ins.json_args is not None:
+        return None
+    words = split_words(ins.args, ins.doc.escape)
+    if len(words) != 1 or not words[0][0].lstrip("<-").strip("'\"") == ins.heredocs[0].name:
+        return None
+    from ..model import POSIX_SHELLS
+    from ..shell import analyse
+
+    body = ins.heredocs[0].body
+    if body.startswith("#!"):
+        interpreter = body[2:].split("\n", 1)[0].split()
+        if interpreter and interpreter[0].endswith("/env") and len(interpreter) > 1:
+            interpreter = interpreter[1:]
+        if not interpreter or interpreter[0].rsplit("/", 1)[-1] not in POSIX_SHELLS:
+            return None
+    script = analyse(body)
+    return script if script.ok else None
+
+
+def _parse_env(args: str, escape: str) -> dict[str, str]:
+    words = split_words(args, escape)
+    if words and "=" not in words[0][0]:
+        rest = args[words[1][1]:] if len(words) > 1 else ""
+        return {words[0][0]: unquote(rest.strip(), escape)}
+    env = {}
+    for word, _, _ in words:
+        if "=" in word:
+            key, value = word.split("=", 1)
+            env[key] = unquote(value, escape)
+    return env
+
+
+def _has_any(cmd: Command, present: list[str]) -> bool:
+    """Is the flag (or an equivalent spelling) already on the command?"""
+    dashed = [p for p in present if p.startswith("-")]
+    plain = [p for p in present if not p.startswith("-")]
+    return bool(dashed and cmd_has_args(cmd, *dashed)) or any(p in w.value for w in cmd.words for p in plain)
+
+
+def _has_rm_of(script: Script, prefix: str) -> bool:
+    return any(c.name == "rm" and any(w.value.startswith(prefix) for w in c.words) for c in script.commands)
+
+
+def _sudo_prefix(cmd: Command) -> str:
+    return "sudo " if any(w.value == "sudo" for w in cmd.prefix_words) else ""
+
+
+def _package_words(use: _Use) -> list[Word]:
+    """The package arguments of an apt install (words after the verb that are not options)."""
+    words = use.cmd.words
+    after = [w for w in words if w.start >= use.verb_end]
+    out, skip = [], False
+    for word in after:
+        if skip:
+            skip = False
+            continue
+        if word.value.startswith("-"):
+            skip = word.value in _kb()["apt"]["value_options"]
+            continue
+        out.append(word)
+    return out
+
+
+def _package_name(value: str) -> str:
+    return re.split(r"[=:/]", value, maxsplit=1)[0]
+
+
+def _trailing_and_style(lines: list[str], esc: str) -> bool:
+    """Does the RUN end its lines with ``&& \\`` (instead of starting them with ``&&``)?"""
+    ends = [line.rstrip(" \t\r").removesuffix(esc).rstrip() for line in lines[:-1]]
+    starts = [line.lstrip() for line in lines[1:]]
+    return any(e.endswith("&&") for e in ends) and not any(s.startswith("&&") for s in starts)
+
+
+def _indent(lines: list[str], text: str) -> str:
+    """Indentation for an appended continuation line: this RUN's ``&&`` lines, else the file's, else
+    the RUN's first continuation line, else four spaces."""
+    for line in lines[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped.startswith("&&"):
+            return line[: len(line) - len(stripped)]
+    m = re.search(r"\n([ \t]+)&& ", text)  # style only: the file's own continuation indent
+    if m:
+        return m.group(1)
+    for line in lines[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            return line[: len(line) - len(stripped)]
+    return "    "
+
+
+def _drop_command(script: Script, cmd: Command) -> tuple[int, int] | None:
+    """Script span to delete so that ``cmd`` leaves its && chain cleanly (with one operator)."""
+    items = script.items
+    index = next((k for k, it in enumerate(items) if it.start <= cmd.start and cmd.end <= it.end), None)
+    if index is None or items[index].start != cmd.start or items[index].end != cmd.end or len(items) < 2:
+        return None
+    if index + 1 < len(items):
+        return items[index].start, items[index + 1].start
+    return items[index - 1].end, items[index].end
