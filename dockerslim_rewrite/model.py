@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Script
@@ -200,11 +200,10 @@ class Document:
         """Instructions overlapping the text range [start, end) (or containing start when empty)."""
         k = max(bisect.bisect_right(self._instruction_starts, start) - 1, 0)
         found = []
-        for ins in self.instructions[k:]:
-            if ins.start >= max(end, start + 1):
-                break
-            if ins.end > start:
-                found.append(ins)
+        while k < len(self.instructions) and self.instructions[k].start < max(end, start + 1):
+            if self.instructions[k].end > start:
+                found.append(self.instructions[k])
+            k += 1
         return found
 
     def render(self) -> bytes:
@@ -280,15 +279,14 @@ class _Line:
 def _split_lines(text: str) -> list[_Line]:
     lines: list[_Line] = []
     pos = 0
-    size = len(text)
-    while pos < size:
-        nl = text.find("\n", pos)
-        end = size if nl < 0 else nl + 1
-        content = text[pos:end].rstrip("\n")
-        if content.endswith("\r"):
-            content = content[:-1]
-        lines.append(_Line(pos, end, content))
+    for raw in text.split("\n"):
+        end = pos + len(raw) + 1
+        lines.append(_Line(pos, end, raw[:-1] if raw.endswith("\r") else raw))
         pos = end
+    if lines and lines[-1].start == len(text):
+        lines.pop()  # text ends with a line break: no last empty line
+    elif lines:
+        lines[-1].end = len(text)
     return lines
 
 
@@ -302,7 +300,11 @@ def _is_comment(content: str) -> bool:
 
 def split_words(text: str, escape: str = "\\") -> list[tuple[str, int, int]]:
     """Split on unquoted whitespace, keeping quotes; returns (word, start, end) spans."""
-    words: list[tuple[str, int, int]] = []
+    return list(iter_words(text, escape))
+
+
+def iter_words(text: str, escape: str = "\\") -> Iterator[tuple[str, int, int]]:
+    """Lazy split_words: callers that only need the first words stop early."""
     i, n = 0, len(text)
     while i < n:
         while i < n and text[i] in " \t\r\n":
@@ -327,8 +329,7 @@ def split_words(text: str, escape: str = "\\") -> list[tuple[str, int, int]]:
             elif ch in " \t\r\n":
                 break
             i += 1
-        words.append((text[start:i], start, i))
-    return words
+        yield text[start:i], start, i
 
 
 def unquote(word: str, escape: str = "\\") -> str:
@@ -490,7 +491,7 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
 def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
     """BuildKit's extractBuilderFlags: leading ``--name[=value]`` words, ``--`` ends them."""
     flags: list[Flag] = []
-    for word, start, end in split_words(joined[at:], escape):
+    for word, start, end in iter_words(joined[at:], escape):
         if not word.startswith("--"):
             return flags, at + start
         if word == "--":

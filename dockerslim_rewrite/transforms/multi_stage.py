@@ -1,0 +1,880 @@
+"""Split a single-stage build into a builder stage and a lean runtime stage.
+
+## What it does
+When the final stage builds the app with a toolchain image (`go build`/`go install` on golang,
+`cargo build --release`/`cargo install --path` on rust, `mvn`/`gradle` (or their wrappers) on a JDK
+image, `npm|yarn run build` on node, `dotnet publish -o` on dotnet/sdk, `gcc -o` on gcc, `pip install`
+that needs a compiler on python), that stage is kept as it is but named (`AS build`) and a new final
+stage is appended, rendered from the ecosystem's template under `templates/runtime/`. The new stage
+receives only the build output at the same absolute paths, plus the run-time configuration: ENV
+(build-only variables such as GOFLAGS dropped), the ARGs those use, WORKDIR, USER (re-created when
+a RUN created it), LABEL, EXPOSE, VOLUME, HEALTHCHECK, STOPSIGNAL, SHELL, ENTRYPOINT and CMD, the
+files the app reads at run time (asset folders, config files, migrations that were copied in), and
+the mkdir/chown/chmod/ln/touch steps that shaped them (`chown -R` becomes `COPY --chown`).
+
+Runtime images (data/runtimes.toml): Go -> `gcr.io/distroless/static-debian12` when static
+(CGO_ENABLED=0, added to the build command only when the build context shows no cgo), else
+`distroless/base`; Rust -> `distroless/cc`; Go/Rust/C needing a shell or packages ->
+`debian:<release>-slim` with ca-certificates; Java -> `eclipse-temurin:<major>-jre`; Node -> the
+slim variant of the same tag with a production-only install (`npm ci --omit=dev`); Python -> the
+virtualenv (`/opt/venv`, created in the builder) on the slim variant of the same tag; .NET ->
+`dotnet/aspnet` (or `dotnet/runtime` for non-web projects) of the same tag. Shared libraries the
+build linked come from the `*-dev` packages and `-l` flags (data/runtime_libs.toml).
+
+## Why it saves bytes
+A golang image is ~800 MB for a ~10 MB binary; a JDK, node dev dependencies, compilers and
+headers are never needed to run the app. Typical savings are 60-99 %.
+
+## Example
+```dockerfile
+FROM golang:1.22
+WORKDIR /src
+COPY . .
+RUN CGO_ENABLED=0 go build -o /usr/local/bin/api ./cmd/api
+EXPOSE 8080
+CMD ["api"]
+```
+becomes
+```dockerfile
+FROM golang:1.22 AS build
+WORKDIR /src
+COPY . .
+RUN CGO_ENABLED=0 go build -o /usr/local/bin/api ./cmd/api
+EXPOSE 8080
+CMD ["api"]
+
+# runtime stage: only the Go binary and the files it reads at run time
+FROM gcr.io/distroless/static-debian12
+WORKDIR /src
+COPY --from=build /usr/local/bin/api /usr/local/bin/api
+EXPOSE 8080
+CMD ["api"]
+```
+
+## When it is not applied
+Each case is reported as a one-line Skip and the file is left alone: already multi-stage files
+whose final stage has no build step; unknown or several build systems in one stage; an output that
+cannot be located with certainty (no `-o` and no readable go.mod, several binaries, a start command
+that does not name the jar, an npm build script whose output folder is unknown, `dotnet publish`
+without `-o`); images that use the toolchain at run time (`go run`, `mvn`, `cargo run`,
+`npm run dev`, `next dev`, `python manage.py runserver`, `flask run`, a REPL); a RUN that calls a
+command whose files might be needed at run time (`curl -o`, `git`, code generators); a start
+command or HEALTHCHECK program the runtime image would not have; variables without static values
+in paths; users, `-dev` packages or `-l` libraries with no known runtime counterpart.
+
+## Limits
+With `COPY . .` and no build context, source-tree files a compiled app may read at run time cannot
+be listed: the assumption says so. Directories created by WORKDIR stay root-owned even when the
+builder chowned them. pnpm and yarn berry projects, musl/alpine C builds and `make` builds are not
+split.
+
+## Fix safety
+`review`: the assumption printed with the change is that the final image does not use the
+toolchain at run time and needs only the files, libraries and users listed. Choosing distroless
+after converting a simple shell-form CMD/ENTRYPOINT to exec form (only with `--unsafe-fixes`) is
+`unsafe`: without a shell, a start command behaves differently if it relied on one.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import posixpath
+import re
+import shlex
+from functools import cache
+from typing import Iterator
+
+import jinja2
+
+from .. import ecosystems as eco
+from ..ecosystems import Build, StageFacts, Unsure, abspath, is_under, runtimes
+from ..model import Document, Instruction
+from ..transform import Change, Context, FileChange, Skip, transform
+
+ID = "multi-stage"
+#: distributions whose useradd/groupadd/adduser and apt-get behave alike
+DEB_FAMILIES = ("debian", "ubuntu")
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("dockerslim_rewrite", "templates"),
+        autoescape=False,
+        keep_trailing_newline=False,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+@transform(id=ID, summary="Split a single-stage build into a builder stage and a slim runtime stage", order=25)
+def multi_stage(doc: Document, ctx: Context) -> Iterator[Change | FileChange | Skip]:
+    final = doc.stages[-1]
+    line = final.from_instruction.line
+    if len(doc.stages) > 1 and any(doc.stage_by_ref(ref) is not None for ref in final.copies_from) and not eco.detect(
+        _facts_or_none(doc, final)
+    ):
+        return  # already a builder + runtime pair (ours included): nothing to do, nothing to report
+    try:
+        plan = _plan(doc, ctx)
+    except Unsure as why:
+        yield Skip(line, str(why))
+        return
+    yield from plan
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _facts_or_none(doc: Document, stage) -> StageFacts:
+    try:
+        return eco.gather(doc, stage)
+    except Unsure:
+        return StageFacts(stage, eco.parse_image_ref("scratch"), None, None, {})
+
+
+def _snapshot(ctx: Context):
+    snap = ctx.build_context
+    return snap if snap is not None and getattr(snap, "files", None) else None
+
+
+class _Ctx:
+    """What planners may read: the build context (None when absent or empty)."""
+
+    def __init__(self, ctx: Context):
+        self.build_context = _snapshot(ctx)
+        self.options = ctx.options
+        self.dockerfile_name = ctx.dockerfile_name
+
+
+def _plan(doc: Document, ctx: Context) -> list[Change]:
+    final = doc.stages[-1]
+    facts_ctx = _Ctx(ctx)
+    if any(ctx.is_ignored(ins, ID) for ins in final.instructions):
+        raise Unsure("'# dslim: ignore' pragma in the final stage: not split")
+    if final.parent is not None:
+        raise Unsure(f"final stage is built FROM stage {doc.stages[final.parent].name or final.parent}: not split")
+    facts = eco.gather(doc, final)
+    found = eco.detect(facts)
+    if not found:
+        if len(doc.stages) > 1:
+            raise Unsure("already multi-stage and the final stage has no build step")
+        raise Unsure("no known build step (go build, cargo build, mvn/gradle, npm run build, dotnet publish, gcc -o)")
+    if len(found) > 1:
+        raise Unsure("several build systems in one stage (" + ", ".join(sorted(found)) + "): not split")
+    (name, hits), = found.items()
+    if any(h[1].ins.flag("mount") for h in hits) and any(
+        "type=cache" in v for h in hits for v in h[1].ins.flag_values("mount")
+    ):
+        raise Unsure("the build writes into a cache mount: its output may not be in the image")
+    data = runtimes()[name]
+    _check_no_toolchain_at_run_time(facts, data, name)
+    _check_run_steps(facts)
+    build = eco.PLANNERS[name](facts, hits, facts_ctx)
+    return _compose(doc, ctx, facts, build, data, hits[-1][1].user)
+
+
+def _check_run_steps(facts: StageFacts) -> None:
+    """Every RUN must be analysable and call only commands whose files the split accounts for."""
+    known = set(runtimes()["build_side"]["commands"])
+    for step in facts.runs:
+        if step.script is None:
+            raise Unsure(f"RUN at line {step.ins.line} is not a shell script we can analyse")
+        for cmd in step.script.commands:
+            if cmd.name in ("python", "python3") and cmd.argv[:2] in (["-m", "pip"], ["-m", "venv"], ["-m", "compileall"]):
+                continue
+            if cmd.name and cmd.name not in known:
+                raise Unsure(f"RUN at line {step.ins.line} runs `{cmd.name}`, whose files may be needed at run time")
+
+
+def _words_of_start(facts: StageFacts) -> list[list[str]]:
+    """Command lines the container runs: the start command and the HEALTHCHECK."""
+    out = []
+    words, _ = facts.start_words()
+    if words:
+        out.append(words)
+    for ins in (facts.entrypoint, facts.cmd, facts.healthcheck):
+        if ins is None:
+            continue
+        script = _script_of(ins)
+        if script is not None:
+            out += [[c.name] + c.argv for c in script.commands if c.name]
+    return out
+
+
+def _healthcheck_words(ins: Instruction) -> tuple[list[str] | None, bool]:
+    """(argv, exec_form) of a HEALTHCHECK CMD; None for NONE."""
+    args = ins.args.strip()
+    if args.upper().startswith("NONE"):
+        return None, True
+    m = re.search(r"(?i)(?:^|\s)CMD\s+(.*)$", args, re.S)
+    if not m:
+        return None, True
+    body = m.group(1).strip()
+    if body.startswith("["):
+        try:
+            value = json.loads(body)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value, True
+        except ValueError:
+            pass
+    return [body], False
+
+
+def _script_of(ins: Instruction):
+    if ins.keyword == "HEALTHCHECK":
+        words, exec_form = _healthcheck_words(ins)
+        if words is None or exec_form:
+            return None
+        from ..shell import analyse
+
+        return analyse(words[0])
+    if ins.json_args is not None:
+        return None
+    return ins.script()
+
+
+def _check_no_toolchain_at_run_time(facts: StageFacts, data: dict, name: str) -> None:
+    tools = set(data["run_time_toolchain"])
+    lines = _words_of_start(facts)
+    if facts.healthcheck is not None:
+        hw, exec_form = _healthcheck_words(facts.healthcheck)
+        if hw and exec_form:
+            lines.append(hw)
+    for words in lines:
+        if not words:
+            continue
+        prog = posixpath.basename(words[0])
+        rest = words[1:]
+        if prog in tools:
+            raise Unsure(f"the image runs `{' '.join(words[:3])}` at run time: the toolchain is needed")
+        if name == "rust" and prog == "cargo":
+            raise Unsure("the image runs cargo at run time")
+        if name == "dotnet" and prog == "dotnet" and rest[:1] in (["run"], ["watch"], ["build"], ["test"]):
+            raise Unsure(f"the image runs `dotnet {rest[0]}` at run time")
+        if name == "node" and prog in ("npm", "yarn", "pnpm") and rest[:1] == ["run"] and rest[1:2] and rest[1] in runtimes()["node"]["dev_scripts"]:
+            raise Unsure(f"the image runs `{prog} run {rest[1]}` (a dev server)")
+        if prog in ("python", "python3") and rest[:1] == ["setup.py"]:
+            raise Unsure("the image runs `python setup.py` at run time")
+        if name == "python":
+            if prog.startswith("python") and not [a for a in rest if not a.startswith("-")]:
+                raise Unsure("the image starts a Python REPL")
+            if "runserver" in rest or (prog == "flask" and rest[:1] == ["run"]) or "--reload" in rest:
+                raise Unsure(f"the image runs a development server (`{' '.join(words[:3])}`)")
+    if facts.cmd is None and facts.entrypoint is None:
+        raise Unsure("no CMD or ENTRYPOINT: the image's start command comes from the toolchain base image")
+
+
+# --------------------------------------------------------------------------- composition
+
+
+def _stage_name(doc: Document) -> str:
+    taken = {s.name for s in doc.stages if s.name}
+    for cand in ("build", "builder", "build-stage", "dslim-build"):
+        if cand not in taken:
+            return cand
+    return "dslim-build-0"
+
+
+def _copy_line(builder: str, src: str, dest: str, chown: str | None, chmod: str | None) -> str:
+    """`COPY --from=<builder> src dest`, in JSON form when a path has spaces or quotes."""
+    if "$" in src + dest:
+        raise Unsure(f"path {src} holds a '$': it would be expanded by COPY")
+    flags = f"--from={builder}"
+    if chown:
+        flags += f" --chown={chown}"
+    if chmod:
+        flags += f" --chmod={chmod}"
+    if re.search(r"[\s\"'\\$]", src + dest):
+        return f"COPY {flags} {json.dumps([src, dest])}"
+    return f"COPY {flags} {src} {dest}"
+
+
+def _workdir_word(path: str, escape: str) -> str:
+    """WORKDIR's argument: `$` escaped (it would be expanded), double-quoted when it has blanks."""
+    if any(ch in path for ch in "\"'`\\"):
+        raise Unsure(f"WORKDIR {path} has quotes or escape characters")
+    path = path.replace("$", escape + "$")
+    return f'"{path}"' if re.search(r"\s", path) else path
+
+
+def _glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _assets(doc: Document, ctx: Context, facts: StageFacts, build: Build, eco_name: str) -> tuple[list[tuple[str, CopyMeta]], list[str]]:
+    """Paths copied into the image that the app may read at run time, and the assumptions made.
+
+    Interpreted apps ("all"): everything copied in. Compiled apps: explicit non-source copies
+    (config files, asset folders, scripts), files from other stages, and from a copied source
+    root (`COPY . .`) the asset folders and config files the build context listing shows.
+    """
+    data = runtimes()
+    inputs = data["build_inputs"].get(eco_name, [])
+    asset_dirs = set(data["assets"]["dirs"])
+    asset_globs = data["assets"]["file_globs"]
+    not_assets = set(data["assets"]["not_assets"])
+    snapshot = _snapshot(ctx)
+    ignore = _dockerignore(snapshot, ctx.dockerfile_name)
+    out: list[tuple[str, CopyMeta]] = []
+    assumptions: list[str] = []
+
+    def is_input(base: str) -> bool:
+        return any(fnmatch.fnmatchcase(base, g) for g in inputs) or base in not_assets
+
+    for step in facts.copies:
+        meta = CopyMeta(step.ins.flag("chown"), step.ins.flag("chmod"))
+        for src, placed in step.placed():
+            if build.asset_mode == "all" or step.from_stage is not None:
+                out.append((placed, meta))
+                continue
+            if any(is_under(placed, o) for o in build.outputs):
+                continue  # inside the build output: shipped with it
+            clean = src.rstrip("/")
+            base = posixpath.basename(clean)
+            is_dir = clean in (".", "") or src.endswith("/") or (snapshot is not None and _is_ctx_dir(snapshot, src))
+            if not is_dir or base in asset_dirs:
+                if not is_input(base):
+                    out.append((placed, meta))
+                continue
+            if is_input(base):
+                continue
+            # a source root (often the whole context): pick the run-time files from the listing
+            if snapshot is None:
+                assumptions.append(f"the app reads no files of the source tree copied to {placed} at run time")
+                continue
+            rel = "" if clean in (".", "") else posixpath.normpath(clean.lstrip("/"))
+            picked = []
+            for entry in snapshot.files:
+                if posixpath.dirname(entry.path) != rel:
+                    continue
+                name = posixpath.basename(entry.path)
+                if name.startswith(".") or is_input(name):
+                    continue
+                if entry.is_dir and name not in asset_dirs:
+                    continue
+                if not entry.is_dir and not any(fnmatch.fnmatchcase(name, g) for g in asset_globs):
+                    continue
+                if ignore is not None and ignore.excluded(entry.path):
+                    continue
+                picked.append(name)
+                out.append((posixpath.join(placed, name), meta))
+            if picked:
+                assumptions.append(f"of the source tree copied to {placed} the app reads only {', '.join(picked)} at run time")
+            else:
+                assumptions.append(f"the app reads no file of the source tree copied to {placed} at run time")
+    return out, assumptions
+
+
+class CopyMeta:
+    def __init__(self, chown: str | None, chmod: str | None):
+        self.chown = chown
+        self.chmod = chmod
+
+
+def _is_ctx_dir(snapshot, src: str) -> bool:
+    e = snapshot.entry(src.strip("/")) if src.strip("/") not in ("", ".") else None
+    return bool(e and e.is_dir)
+
+
+def _dockerignore(snapshot, dockerfile_name: str):
+    if snapshot is None:
+        return None
+    from ..ignorematch import BadPattern, PatternMatcher
+
+    for name in (f"{dockerfile_name}.dockerignore", ".dockerignore"):
+        text = snapshot.read_text(name)
+        if text is not None:
+            try:
+                return PatternMatcher.from_dockerignore(text)
+            except BadPattern:
+                raise Unsure(".dockerignore has a pattern Docker rejects") from None
+    return None
+
+
+def _runtime_packages(facts: StageFacts, build: Build, family: str | None) -> tuple[list[str], bool]:
+    """Packages the runtime stage installs, and whether any of them is more than what distroless has."""
+    libs = eco.runtime_libs()
+    tools = runtimes()["runtime_tools"]
+    out: list[str] = list(build.runtime_packages)
+    if facts.apt_packages:
+        build_only = set(libs["build_only"]["apt"])
+        for spec in facts.apt_packages:
+            name = spec.split("=", 1)[0]
+            if name in build_only or "$" in name:
+                if "$" in name:
+                    raise Unsure(f"package list uses a variable ({spec})")
+                continue
+            if eco.is_dev_package(name):
+                if facts.family != "debian" or not facts.codename or family != "debian":
+                    raise Unsure(f"{name}: runtime library package unknown outside Debian")
+                runtime = libs["apt"].get(facts.codename, {}).get(name) or libs["apt"]["common"].get(name)
+                if runtime is None:
+                    raise Unsure(f"no runtime library package known for {name}")
+                spec = runtime
+            if spec not in out:
+                out.append(spec)
+        if family not in DEB_FAMILIES or facts.family not in DEB_FAMILIES:
+            raise Unsure("the builder installs Debian packages but the runtime image is not Debian/Ubuntu")
+    if facts.apk_packages:
+        build_only = set(tools["apk_build_only"])
+        for spec in facts.apk_packages:
+            name = spec.split("=", 1)[0]
+            if name in build_only:
+                continue
+            if eco.is_dev_package(name):
+                raise Unsure(f"no runtime package known for apk {name}")
+            if spec not in out:
+                out.append(spec)
+        if family != "alpine":
+            raise Unsure("the builder installs apk packages but the runtime image is not Alpine")
+    beyond = any(p.split("=", 1)[0] not in tools["distroless_provides"] for p in out)
+    return out, beyond
+
+
+def _user_parts(user: str) -> tuple[str, str | None]:
+    name, _, group = user.partition(":")
+    return name, (group or None)
+
+
+def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data: dict, build_user: str | None) -> list[Change]:
+    """Render the runtime stage and the edits of the builder; Unsure when something does not fit."""
+    eco_name = build.ecosystem
+    builder = facts.stage.name or _stage_name(doc)
+    tools = runtimes()["runtime_tools"]
+    deb = runtimes()["debian"]
+    assumptions = [f"the final image does not use the {eco_name} toolchain at run time"] + build.assumptions
+
+    _prefer_referenced(facts, build)
+    # payload: outputs (+ dependency files) and run-time files
+    assets: list[tuple[str, CopyMeta]] = []
+    if build.asset_mode != "none":
+        assets, more = _assets(doc, ctx, facts, build, eco_name)
+        assumptions += more
+        assets = [(p, m) for p, m in assets if not any(q != p and is_under(p, q) for q, _ in assets)]
+    removed = _removed_paths(facts)
+    if any(is_under(o, r) for o in build.outputs + build.extra_paths for r in removed):
+        raise Unsure("a RUN removes the build output it would copy")
+    assets = [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
+    payload_paths = build.outputs + build.extra_paths + [p for p, _ in assets]
+
+    # what needs a shell / packages
+    start_words, exec_form = facts.start_words()
+    hc_words, hc_exec = (None, True)
+    if facts.healthcheck is not None:
+        hc_words, hc_exec = _healthcheck_words(facts.healthcheck)
+    needs_shell_reasons: list[str] = []
+    if not exec_form:
+        needs_shell_reasons.append("shell-form start command")
+    if hc_words is not None and not hc_exec:
+        needs_shell_reasons.append("shell-form HEALTHCHECK")
+    if any(i.keyword == "SHELL" for i in facts.carried):
+        needs_shell_reasons.append("SHELL instruction")
+    if any(i.keyword == "ONBUILD" for i in facts.carried):
+        raise Unsure("ONBUILD triggers in the final stage are not carried over")
+
+    if _check_programs(facts, build, payload_paths, False, []):
+        needs_shell_reasons.append("the start command runs a script")
+
+    # packages
+    packages_for_shell, beyond = _runtime_packages(facts, build, build.shell_family)
+    if beyond:
+        needs_shell_reasons.append("run-time packages")
+
+    # healthcheck tools
+    health_pkgs: list[str] = []
+    for words in ([hc_words] if hc_words and hc_exec else []) + (
+        [[c.name] + c.argv for c in (_script_of(facts.healthcheck).commands if facts.healthcheck and not hc_exec and _script_of(facts.healthcheck) else [])]
+    ):
+        prog = posixpath.basename(words[0])
+        if prog in tools["health_packages"]:
+            health_pkgs.append(tools["health_packages"][prog])
+
+    # users
+    user_run = None
+    final_user = facts.user
+    user_name, user_group = _user_parts(final_user) if final_user else (None, None)
+    if final_user and "$" in final_user:
+        raise Unsure("USER uses a variable")
+    created = facts.created_users
+
+    # setup commands (mkdir/chown/chmod/ln/touch) that touch the payload or dirs they create
+    setup_texts, setup_chowns = _setup(facts, payload_paths, build.outputs)
+    if setup_texts:
+        needs_shell_reasons.append("mkdir/chown/chmod/ln/touch replayed")
+
+    # choose the image
+    convert = False
+    use_static = build.static_image is not None and not health_pkgs
+    if use_static and needs_shell_reasons:
+        if needs_shell_reasons == ["shell-form start command"] and ctx.options.unsafe_fixes and _simple_shell_start(facts):
+            convert = True
+        else:
+            use_static = False
+    if not use_static and build.shell_image is None:
+        raise Unsure("no runtime image with a shell is known for " + facts.ref.text)
+    image = build.static_image if use_static else build.shell_image
+    family = None if use_static else build.shell_family
+
+    # user handling
+    base_users = set(build.uses_base_users)
+    if use_static:
+        base_users |= set(deb["distroless_users"])
+    else:
+        base_users |= set(deb["debian_users"]) | {"root"}
+    user_map: dict[str, str] = {}
+    if user_name and not user_name.isdigit() and user_name not in base_users:
+        if user_name not in created:
+            raise Unsure(f"USER {user_name} is not created in this stage and not known in the runtime image")
+        if use_static:
+            uid = created[user_name]
+            group = user_group
+            gid = facts.created_groups.get(group) if group else None
+            mapped = uid if uid else "nonroot"
+            if group:
+                mapped += ":" + (gid if gid else ("nonroot" if not uid else uid))
+            if not uid:
+                assumptions.append(f"the app does not depend on the uid of user {user_name} (distroless `nonroot` is used)")
+            user_map[final_user] = mapped
+            user_map[user_name] = mapped.split(":")[0]
+            for g, gid2 in facts.created_groups.items():
+                user_map.setdefault(g, gid2 or "nonroot")
+        else:
+            if not (facts.family in DEB_FAMILIES and family in DEB_FAMILIES) and not (facts.family == family == "alpine"):
+                raise Unsure(f"user {user_name} was created with another distribution's tools")
+            user_run = " && ".join(facts.user_commands)
+    elif facts.user_commands and not use_static and (facts.family == family or {facts.family, family} <= set(DEB_FAMILIES)):
+        user_run = " && ".join(facts.user_commands)
+    if user_run and use_static:
+        user_run = None
+
+    # ownership of the outputs: a build run as a non-root USER leaves files owned by it
+    out_owner = build_user if build_user and _user_parts(build_user)[0] not in ("root", "0") else None
+
+    def map_owner(owner: str | None) -> str | None:
+        if owner is None:
+            return None
+        if owner in user_map:
+            return user_map[owner]
+        name, group = _user_parts(owner)
+        if use_static and not name.isdigit():
+            mapped = user_map.get(name)
+            if mapped is None:
+                if name in deb["distroless_users"]:
+                    return owner
+                raise Unsure(f"--chown={owner} cannot be expressed in a distroless image")
+            if group:
+                mapped += ":" + user_map.get(group, mapped)
+            return mapped
+        return owner
+
+    # COPY lines
+    copies: list[str] = []
+    dep_copies: list[str] = []
+    seen: set[str] = set()
+    for path in build.extra_paths:
+        dep_copies.append(_copy_line(builder, path, path, None, None))
+        seen.add(path)
+    for path in build.outputs:
+        if path in seen:
+            continue
+        seen.add(path)
+        dest = (posixpath.dirname(path).rstrip("/") + "/") if _glob(path) else path
+        owner = map_owner(setup_chowns.get(path) or out_owner)
+        copies.append(_copy_line(builder, path, dest, owner, None))
+    for path, meta in assets:
+        if path in seen or any(is_under(path, s) for s in seen):
+            continue
+        seen.add(path)
+        dest = (posixpath.dirname(path).rstrip("/") + "/") if _glob(path) else path
+        owner = map_owner(setup_chowns.get(path) or meta.chown)
+        copies.append(_copy_line(builder, path, dest, owner, meta.chmod))
+    if not build.outputs:
+        raise Unsure("no build output located")
+
+    # start-command programs must exist in the runtime
+    _check_programs(facts, build, payload_paths, use_static, assumptions)
+
+    # header: ENV / ARG / LABEL in order (build-only ENV dropped)
+    header, tail = _carried_lines(doc, facts, data, user_map, convert)
+    extra_text = " ".join(tail + [user_run or ""] + setup_texts + copies)
+    header = build.header_lines + _needed_args(doc, facts, header, extra_text)
+    progs = _start_programs(facts)
+    via_path = [d for d in build.path_dirs if any(
+        "/" not in p and any(_resolves_to(p, facts, o, [d]) and posixpath.dirname(o) == d for o in build.outputs) for p in progs)]
+    if via_path:
+        header.insert(0, "ENV PATH=" + ":".join(dict.fromkeys(via_path + list(eco.PATH_DIRS))))
+
+    packages: list[str] = []
+    if not use_static:
+        wanted = packages_for_shell + health_pkgs + (data.get("shell_packages", []) if family == "debian" else [])
+        for p in wanted:
+            if p.split("=", 1)[0] not in {q.split("=", 1)[0] for q in packages}:
+                packages.append(p)
+    workdir = _workdir_word(facts.workdir, doc.escape) if facts.workdir != "/" else None
+    text = _env().get_template(f"runtime/{eco_name}.Dockerfile.j2").render(
+        comment="runtime stage",
+        image=image,
+        header=header,
+        family=family,
+        packages=[shlex.quote(p) for p in packages],
+        user_run=user_run,
+        escape=doc.escape,
+        workdir=workdir,
+        dep_copies=dep_copies,
+        ecosystem_runs=build.run_lines,
+        copies=copies,
+        setup_run=(" && ".join(setup_texts) if setup_texts and not use_static else None),
+        tail=tail,
+    )
+    nl = doc.newline
+    block = text.strip("\n").replace("\r\n", "\n").replace("\n", nl) + nl
+    end = len(doc.text)
+    lead = "" if doc.text.endswith("\n") else nl
+    safety = "unsafe" if convert else "review"
+    where = ", ".join(build.outputs)
+    if len(copies) > len(build.outputs):
+        where += f" and {len(copies) - len(build.outputs)} run-time file(s)"
+    explanation = (
+        f"split into a `{builder}` stage ({facts.ref.text}) and a runtime stage on {image} that receives only "
+        f"{where}" + (f" ({'; '.join(build.notes)})" if build.notes else "")
+    )
+    if convert:
+        explanation += "; shell-form start command converted to exec form for a shell-less image"
+    assumption = "; ".join(dict.fromkeys(assumptions))
+    changes: list[Change] = []
+    if facts.stage.name is None:
+        fi = facts.stage.from_instruction
+        changes.append(Change(fi.body_end, fi.body_end, f" AS {builder}", safety,
+                              f"name the toolchain stage `{builder}`: the new runtime stage copies from it", assumption))
+    for (start, stop, repl), note in zip(build.edits, build.notes + [""] * len(build.edits)):
+        changes.append(Change(start, stop, repl, safety, f"builder edit for the split: {note or repl.strip()}", assumption))
+    changes.append(Change(end, end, lead + nl + block, safety, explanation, assumption))
+    return changes
+
+
+def _removed_paths(facts: StageFacts) -> list[str]:
+    """Absolute paths a RUN deletes with `rm` (files the final image does not have)."""
+    out = []
+    for cmd, step in facts.commands():
+        if cmd.name != "rm":
+            continue
+        if any(not w.static for w in cmd.words):
+            raise Unsure("`rm` with variable arguments: what the image keeps is not certain")
+        out += [abspath(a, step.workdir) for a in cmd.argv if not a.startswith("-") and not _glob(a)]
+    return out
+
+
+def _start_programs(facts: StageFacts) -> list[str]:
+    """Program words the container starts (exec form words, or the commands of a shell form)."""
+    progs: list[str] = []
+    ep, cmd = facts.entrypoint, facts.cmd
+    first = ep if ep is not None else cmd
+    if first is None:
+        return progs
+    if first.json_args is not None:
+        if first.json_args:
+            progs.append(first.json_args[0])
+    else:
+        script = first.script()
+        if script is None or not script.ok:
+            raise Unsure(f"{first.keyword} shell form not analysable")
+        progs += [c.name_word.value for c in script.commands if c.name_word is not None and c.name_word.static]
+    if ep is not None and ep.json_args is not None and ep.json_args[:1] and posixpath.basename(ep.json_args[0]) in ("sh", "bash") and "-c" in ep.json_args:
+        raise Unsure("ENTRYPOINT runs a shell with a command string")
+    return progs
+
+
+def _resolves_to(prog: str, facts: StageFacts, path: str, extra_path: list[str]) -> bool:
+    if "/" in prog:
+        return abspath(prog, facts.workdir) == path
+    return posixpath.basename(path) == prog and posixpath.dirname(path) in (*eco.PATH_DIRS, *extra_path)
+
+
+def _prefer_referenced(facts: StageFacts, build: Build) -> None:
+    """Of several copies of one artifact (build output + `cp` to a bin dir), keep the one the start command runs."""
+    if len(build.outputs) < 2 or build.ecosystem not in ("go", "rust", "c"):
+        return
+    progs = _start_programs(facts)
+    hit = [o for o in build.outputs if any(_resolves_to(p, facts, o, build.path_dirs) for p in progs)]
+    if len(hit) == 1:
+        build.outputs = hit
+
+
+def _simple_shell_start(facts: StageFacts) -> bool:
+    for ins in (facts.entrypoint, facts.cmd):
+        if ins is None or ins.json_args is not None:
+            continue
+        if _exec_form_of(ins) is None:
+            return False
+    return True
+
+
+def _exec_form_of(ins: Instruction) -> list[str] | None:
+    """Exec form of a shell-form CMD/ENTRYPOINT that is one simple command with static words."""
+    script = ins.script()
+    if script is None or not script.ok or len(script.commands) != 1 or len(script.items) != 1:
+        return None
+    cmd = script.commands[0]
+    if cmd.prefix_words or cmd.name_word is None or not cmd.name_word.static or any(not w.static for w in cmd.words):
+        return None
+    if script.items[0].node_type != "command":
+        return None
+    name = cmd.name_word.value
+    if name in ("exec",):
+        if not cmd.words:
+            return None
+        return cmd.argv
+    return [name] + cmd.argv
+
+
+def _carried_lines(doc: Document, facts: StageFacts, data: dict, user_map: dict, convert: bool) -> tuple[list[str], list[str]]:
+    from ..imageref import find_vars
+
+    build_env = set(data.get("build_env", []))
+    header: list[str] = []
+    tail: list[str] = []
+    for ins in facts.carried:
+        raw = ins.raw.replace("\r\n", "\n").rstrip("\n")
+        if ins.keyword == "ENV":
+            keys = list(eco.assignments(ins, {}).keys())
+            # kept when another carried line uses it (ENV PATH=$GOPATH/bin:$PATH)
+            used = {n for o in facts.carried if o is not ins and o.keyword != "ARG" for _, _, n in find_vars(o.args)}
+            if keys and all(k in build_env and k not in used for k in keys):
+                continue
+            header.append(raw)
+        elif ins.keyword == "ARG":
+            header.append(("ARG", ins, raw))  # type: ignore[arg-type]
+        elif ins.keyword in ("LABEL", "MAINTAINER"):
+            header.append(raw)
+        elif ins.keyword == "USER":
+            value = ins.args.strip()
+            if value in user_map:
+                tail.append(f"USER {user_map[value]}")
+            else:
+                tail.append(raw)
+        elif ins.keyword in ("CMD", "ENTRYPOINT") and convert and ins.json_args is None:
+            argv = _exec_form_of(ins)
+            assert argv is not None
+            tail.append(f"{ins.keyword} {json.dumps(argv)}")
+        else:
+            tail.append(raw)
+    return header, tail  # type: ignore[return-value]
+
+
+def _needed_args(doc: Document, facts: StageFacts, header: list, extra: str) -> list[str]:
+    """Keep only ARGs referenced by carried lines; re-declare global ARGs they use."""
+    from ..imageref import find_vars
+
+    texts = [h for h in header if isinstance(h, str)] + [extra]
+    needed = {name for t in texts for _, _, name in find_vars(t)}
+    args = [h for h in header if not isinstance(h, str)]
+    changed = True
+    keep: set[int] = set()
+    while changed:
+        changed = False
+        for i, (_, ins, raw) in enumerate(args):
+            names = set(eco.assignments(ins, {}).keys())
+            if i not in keep and names & needed:
+                keep.add(i)
+                needed |= {n for _, _, n in find_vars(raw)}
+                changed = True
+    stage_declared = set()
+    for i in keep:
+        stage_declared |= set(eco.assignments(args[i][1], {}).keys())
+    out: list[str] = []
+    for name in sorted(needed):
+        if name in facts.global_args and name not in stage_declared:
+            env_defined = any(
+                name in eco.assignments(h_ins, {}) for h_ins in facts.carried if h_ins.keyword == "ENV"
+            )
+            if not env_defined:
+                out.append(f"ARG {name}")
+    for h in header:
+        if isinstance(h, str):
+            out.append(h)
+        else:
+            if args.index(h) in keep:
+                out.append(h[2])
+    return out
+
+
+def _setup(facts: StageFacts, payload: list[str], outputs: list[str]) -> tuple[list[str], dict[str, str]]:
+    """mkdir/chown/chmod/ln/touch commands the runtime stage must replay, and owners COPY --chown absorbs.
+
+    A command touching only build-side paths is dropped; `chown -R` of copied paths becomes
+    `COPY --chown` (no duplicated layer); `chmod` of copied paths travels with the file mode.
+    """
+    texts: list[str] = []
+    chowns: dict[str, str] = {}
+    made: list[str] = []
+    for cmd, step in facts.setup:
+        if any(not w.static for w in cmd.words):
+            raise Unsure(f"`{cmd.name}` with variable arguments")
+        argv = cmd.argv
+        positional = [a for a in argv if not a.startswith("-")]
+        if cmd.name in ("chown", "chmod"):
+            spec, paths = (positional[0], positional[1:]) if positional else ("", [])
+        else:
+            spec, paths = "", positional
+        paths_abs = [abspath(p, step.workdir) for p in paths]
+        if cmd.name == "mkdir":
+            made += paths_abs
+        related = [p for p in paths_abs if p in made or any(is_under(x, p) or is_under(p, x) for x in payload)]
+        if not related:
+            continue
+        if len(related) != len(paths_abs):
+            raise Unsure(f"`{cmd.name}` touches both run-time and build-only paths")
+        copied = all(p in payload for p in paths_abs)
+        recursive = any(a in ("-R", "--recursive") or (a.startswith("-") and not a.startswith("--") and "R" in a) for a in argv)
+        if cmd.name == "chown" and copied and (recursive or all(p in outputs for p in paths_abs)):
+            for p in paths_abs:
+                chowns[p] = spec
+            continue
+        if cmd.name == "chmod" and copied:
+            continue  # the mode travels with COPY --from
+        # replayed in the runtime stage's WORKDIR: spell every path absolute
+        words, k = [cmd.name], 0
+        for a in argv:
+            if a.startswith("-") or (cmd.name in ("chown", "chmod") and a == spec and k == 0):
+                if not a.startswith("-"):
+                    k += 1
+                words.append(a)
+            else:
+                words.append(abspath(a, step.workdir))
+        texts.append(" ".join(shlex.quote(w) for w in words))
+    return texts, chowns
+
+
+def _check_programs(facts: StageFacts, build: Build, payload: list[str], static: bool, assumptions: list[str]) -> bool:
+    """Every program the start command runs must exist in the runtime stage.
+
+    Returns True when it starts a copied script (not a build output): a script needs a shell and
+    whatever it calls, so the runtime keeps a shell and the assumption says so.
+    """
+    tools = runtimes()["runtime_tools"]
+    shell_cmds = set(tools["shell_commands"]) | ({"bash"} if build.shell_family != "alpine" else set())
+    runs_script = False
+    for prog in _start_programs(facts):
+        if prog in build.programs:
+            continue
+        if any(_resolves_to(prog, facts, o, build.path_dirs) or ("/" in prog and is_under(abspath(prog, facts.workdir), o))
+               for o in build.outputs):
+            continue
+        if "/" in prog:
+            path = abspath(prog, facts.workdir)
+            found = any(is_under(path, p) or (_glob(p) and fnmatch.fnmatchcase(path, p)) for p in payload)
+        else:
+            found = any(_resolves_to(prog, facts, p, []) for p in payload)
+        if found:
+            runs_script = True
+            note = f"{prog} needs only what the runtime image has"
+            if note not in assumptions:
+                assumptions.append(note)
+            continue
+        if not static and prog in shell_cmds:
+            continue
+        if "/" in prog:
+            raise Unsure(f"the start command runs {prog}, which the runtime stage would not have")
+        raise Unsure(f"the start command runs `{prog}`, not known to exist in the runtime image")
+    return runs_script

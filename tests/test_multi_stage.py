@@ -1,0 +1,337 @@
+"""Unit tests of the multi-stage transform and its ecosystem helpers (the fixture pairs live in
+fixtures/multi-stage/ and run through tests/test_fixtures.py)."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+
+from conftest import oracle_parse
+from dockerslim_rewrite import ecosystems as eco
+from dockerslim_rewrite.buildcontext import Entry, Snapshot
+from dockerslim_rewrite.model import parse
+from dockerslim_rewrite.pipeline import rewrite
+from dockerslim_rewrite.transform import REGISTRY, Options
+from dockerslim_rewrite.transforms import all_transforms
+
+
+def run(text: str, files: dict[str, str] | None = None, **opts):
+    options = Options(select=frozenset({"multi-stage"}), **opts)
+    snapshot = None
+    if files is not None:
+        entries, dirs = [], set()
+        for path in files:
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                dirs.add("/".join(parts[:i]))
+            entries.append(Entry(path, len(files[path])))
+        entries += [Entry(d, 0, is_dir=True) for d in dirs]
+        snapshot = Snapshot(files=sorted(entries, key=lambda e: e.path), texts=dict(files))
+    return rewrite(text.encode(), options, snapshot)
+
+
+def skip_reasons(result) -> list[str]:
+    return [s.reason for s in result.skips if s.transform == "multi-stage"]
+
+
+GO_CTX = {"go.mod": "module example.com/acme/ledger/v2\n\ngo 1.22\n", "main.go": "package main\n\nfunc main() {}\n"}
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def test_go_binary_name_from_module_path_skips_major_version_suffix():
+    result = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build\nCMD [\"/src/ledger\"]\n", GO_CTX)
+    out = result.output.decode()
+    assert "COPY --from=build /src/ledger /src/ledger\n" in out
+    assert "RUN CGO_ENABLED=0 go build\n" in out  # no cgo in the sources: static build made explicit
+    assert "FROM gcr.io/distroless/static-debian12\n" in out
+    oracle_parse(out)
+
+
+def test_second_run_does_not_split_again_and_says_why():
+    first = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/app .\nCMD [\"/bin/app\"]\n")
+    again = run(first.output.decode())
+    assert again.output == first.output
+    assert skip_reasons(again) == []  # a builder + runtime pair: nothing to report
+
+
+def test_multi_stage_without_build_step_in_final_stage_is_reported():
+    text = "FROM golang:1.22 AS tools\nRUN go version\nFROM debian:12-slim\nCMD [\"true\"]\n"
+    assert skip_reasons(run(text)) == ["already multi-stage and the final stage has no build step"]
+
+
+def test_crlf_file_keeps_crlf_line_endings():
+    text = "FROM golang:1.22\r\nWORKDIR /src\r\nCOPY . .\r\nRUN CGO_ENABLED=0 go build -o /bin/app .\r\nCMD [\"/bin/app\"]\r\n"
+    out = run(text).output.decode()
+    assert "FROM gcr.io/distroless/static-debian12\r\n" in out
+    assert out.count("\n") == out.count("\r\n")
+    oracle_parse(out)
+
+
+def test_file_without_final_newline():
+    out = run("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]").output.decode()
+    assert "CMD [\"/bin/app\"]\n\n# runtime stage" in out
+    oracle_parse(out)
+
+
+def test_paths_with_spaces_use_json_copy():
+    text = 'FROM golang:1.22\nWORKDIR "/opt/my app"\nCOPY . .\nRUN CGO_ENABLED=0 go build -o "bin/my tool" .\nCMD ["/opt/my app/bin/my tool"]\n'
+    out = run(text).output.decode()
+    assert 'COPY --from=build ["/opt/my app/bin/my tool", "/opt/my app/bin/my tool"]' in out
+    assert 'WORKDIR "/opt/my app"\n' in out
+    oracle_parse(out)
+    assert parse(out).stages[-1].copies_from == ["build"]
+
+
+def test_existing_stage_name_is_reused_and_free_name_chosen():
+    text = "FROM alpine AS build\nRUN true\nFROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    out = run(text).output.decode()
+    assert "FROM golang:1.22 AS builder\n" in out
+    assert "COPY --from=builder /bin/app /bin/app" in out
+
+
+def test_shell_form_cmd_gets_debian_slim_by_default_and_distroless_only_unsafe():
+    text = "FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD /bin/app --port 8080\n"
+    default = run(text)
+    assert "FROM debian:bookworm-slim\n" in default.output.decode()
+    assert {c.safety for c in default.changes} == {"review"}
+    unsafe = run(text, unsafe_fixes=True)
+    out = unsafe.output.decode()
+    assert "FROM gcr.io/distroless/static-debian12\n" in out
+    assert 'CMD ["/bin/app", "--port", "8080"]\n' in out
+    assert {c.safety for c in unsafe.changes} == {"unsafe"}
+
+
+def test_shell_form_with_expansion_never_converted():
+    text = "FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD /bin/app --port $PORT\n"
+    out = run(text, unsafe_fixes=True).output.decode()
+    assert "FROM debian:bookworm-slim\n" in out
+    assert "CMD /bin/app --port $PORT\n" in out
+
+
+def test_safe_only_withholds_the_split():
+    text = "FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    result = run(text, safe_only=True)
+    assert result.output == text.encode()
+    assert result.withheld and all(c.assumption for c in result.withheld)
+
+
+def test_cgo_in_sources_keeps_glibc_runtime_and_adds_no_cgo_flag():
+    files = {"go.mod": "module img\n\ngo 1.22\n", "main.go": 'package main\n\n/*\n#include <stdio.h>\n*/\nimport "C"\n\nfunc main() {}\n'}
+    out = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/img .\nCMD [\"/bin/img\"]\n", files).output.decode()
+    assert "CGO_ENABLED" not in out
+    assert "FROM gcr.io/distroless/base-debian12\n" in out
+
+
+def test_known_cgo_dependency_in_go_sum_blocks_cgo_disable():
+    files = dict(GO_CTX, **{"go.sum": "github.com/mattn/go-sqlite3 v1.14.22 h1:abc=\n"})
+    out = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/app .\nCMD [\"/bin/app\"]\n", files).output.decode()
+    assert "CGO_ENABLED=0" not in out and "distroless/base-debian12" in out
+
+
+def test_bullseye_builder_gets_matching_runtime_release():
+    text = "FROM golang:1.20-bullseye\nCOPY . /src\nRUN CGO_ENABLED=1 go build -C /src -o /bin/app .\nCMD /bin/app\n"
+    assert "FROM debian:bullseye-slim\n" in run(text).output.decode()
+
+
+def test_pragma_ignore_in_final_stage_blocks_the_split():
+    text = "# dslim: ignore=multi-stage\nFROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    result = run(text)
+    assert result.output == text.encode()
+    assert any("pragma" in r for r in skip_reasons(result))
+
+
+def test_user_created_by_run_without_uid_maps_to_nonroot_on_distroless():
+    text = (
+        "FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\n"
+        "RUN adduser --system --group app\nUSER app:app\nCMD [\"/bin/app\"]\n"
+    )
+    result = run(text)
+    out = result.output.decode()
+    assert "USER nonroot:nonroot\n" in out
+    assert "uid of user app" in result.changes[0].assumption
+
+
+def test_build_as_non_root_user_keeps_output_ownership():
+    text = (
+        "FROM golang:1.22\nRUN useradd -u 1000 -m dev\nUSER dev\nWORKDIR /home/dev/src\nCOPY . .\n"
+        "RUN CGO_ENABLED=0 go build -o /home/dev/app .\nCMD [\"/home/dev/app\"]\n"
+    )
+    out = run(text).output.decode()
+    assert "COPY --from=build --chown=1000 /home/dev/app /home/dev/app" in out
+
+
+def test_build_only_env_is_dropped_and_used_args_redeclared():
+    text = (
+        "ARG BASE_TAG=1.22\nARG REVISION\nFROM golang:${BASE_TAG}\nARG GOPROXY=direct\nENV GOPROXY=${GOPROXY} GOFLAGS=-mod=vendor\n"
+        "LABEL org.opencontainers.image.revision=${REVISION}\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    )
+    out = run(text).output.decode()
+    runtime = out[out.index("# runtime stage"):]
+    assert "GOPROXY" not in runtime
+    assert "ARG REVISION\n" in runtime and "BASE_TAG" not in runtime
+    oracle_parse(out)
+
+
+def test_rust_cargo_install_path_gets_path_env():
+    files = {"Cargo.toml": '[package]\nname = "tiny-cli"\nversion = "0.1.0"\n', "src/main.rs": "fn main() {}\n"}
+    text = "FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo install --path .\nENTRYPOINT [\"tiny-cli\"]\n"
+    out = run(text, files).output.decode()
+    assert "COPY --from=build /usr/local/cargo/bin/tiny-cli /usr/local/cargo/bin/tiny-cli" in out
+    assert "ENV PATH=/usr/local/cargo/bin:" in out
+    assert "FROM gcr.io/distroless/cc-debian12\n" in out
+
+
+def test_node_yarn_v1_production_install():
+    files = {
+        "package.json": '{"scripts": {"build": "vite build --outDir www", "start": "serve -s www"}, "dependencies": {"serve": "14.2.1"}}',
+        "yarn.lock": "# yarn lockfile v1\n",
+    }
+    text = "FROM node:20\nWORKDIR /ui\nCOPY . .\nRUN yarn install --frozen-lockfile && yarn build\nCMD [\"yarn\", \"start\"]\n"
+    out = run(text, files).output.decode()
+    assert "FROM node:20-slim\n" in out
+    assert "RUN yarn install --production --frozen-lockfile && yarn cache clean\n" in out
+    assert "COPY --from=build /ui/www /ui/www\n" in out
+
+
+# --------------------------------------------------------------------------- not splitting
+
+
+NOT_SPLIT = [
+    ("FROM golang:1.22\nCOPY . /src\nRUN go build -C /src -o /bin/app .\n", "no CMD or ENTRYPOINT"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN go build -C /src -o /bin/a ./a && go build -C /src -o /bin/b ./b\nCMD [\"/bin/a\"]\n", "several `go build`"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN GOOS=windows go build -C /src -o /bin/a.exe .\nCMD [\"/bin/a.exe\"]\n", "GOOS=windows"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nCMD [\"/bin/other\"]\n", "would not have"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nCMD [\"dlv\", \"exec\", \"/bin/api\"]\n", "toolchain"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN --mount=type=cache,target=/out CGO_ENABLED=0 go build -C /src -o /out/api .\nCMD [\"/out/api\"]\n", "cache mount"),
+    ("FROM golang:1.22\nWORKDIR $SRC\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/api .\nCMD [\"/bin/api\"]\n", "WORKDIR"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api . && git describe > /VERSION\nCMD [\"/bin/api\"]\n", "`git`"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nUSER ghost\nCMD [\"/bin/api\"]\n", "USER ghost"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nONBUILD COPY . /x\nCMD [\"/bin/api\"]\n", "ONBUILD"),
+    ("FROM rust:1.77\nCOPY . /app\nRUN cargo build --manifest-path /app/Cargo.toml --release\nCMD [\"/app/target/release/x\"]\n", "manifest-path"),
+    ("FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo build\nCMD [\"./target/debug/x\"]\n", "without --release"),
+    ("FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo build --release\nCMD [\"cargo\", \"run\", \"--release\"]\n", "cargo"),
+    ("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"dist/index.js\"]\n", "package.json not readable"),
+    ("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"npx\", \"nodemon\", \"src/index.js\"]\n", "package.json"),
+    ("FROM mcr.microsoft.com/dotnet/sdk:8.0\nWORKDIR /src\nCOPY . .\nRUN dotnet publish -c Release\nENTRYPOINT [\"dotnet\", \"bin/Release/net8.0/App.dll\"]\n", "without -o"),
+    ("FROM mcr.microsoft.com/dotnet/sdk:8.0\nWORKDIR /src\nCOPY . .\nRUN dotnet publish -o /out\nENTRYPOINT [\"dotnet\", \"watch\", \"run\"]\n", "dotnet watch"),
+    ("FROM gcc:13\nCOPY . /src\nRUN make -C /src\nCMD [\"/src/app\"]\n", "make"),
+    ("FROM gcc:13\nCOPY . /src\nRUN gcc -o /usr/local/bin/app /src/app.c -lfoobar\nCMD [\"app\"]\n", "-lfoobar"),
+    ("FROM maven:3.9-eclipse-temurin-17\nCOPY . /app\nRUN mvn -f /app/pom.xml package\nCMD [\"java\", \"-cp\", \"/app/target/classes\", \"Main\"]\n", "java -jar"),
+    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nFROM golang:1.22\nCOPY . /x\nCMD [\"/x/run\"]\n", "no build step"),
+    ("FROM python:3.12\nRUN pip install --user -r /tmp/r.txt\nCMD [\"python\", \"-m\", \"app\"]\n", "--user"),
+    ("FROM python:3.12\nCOPY . /app\nRUN pip install -r /app/requirements.txt\nCMD [\"python\", \"/app/main.py\"]\n", "cannot tell"),
+    ("FROM ubuntu:22.04\nRUN apt-get update && apt-get install -y golang\nCOPY . /src\nRUN go build -C /src -o /bin/a .\nCMD [\"/bin/a\"]\n", "not a golang image"),
+]
+
+
+@pytest.mark.parametrize("text,reason", NOT_SPLIT, ids=[r for _, r in NOT_SPLIT])
+def test_not_split(text: str, reason: str):
+    result = run(text)
+    assert result.output == text.encode()
+    assert not result.errors
+    reasons = skip_reasons(result)
+    assert len(reasons) == 1 and reason in reasons[0], reasons
+
+
+def test_npm_build_dir_unknown_is_skipped_with_context():
+    files = {"package.json": '{"scripts": {"build": "node scripts/build.mjs"}}', "package-lock.json": "{}"}
+    result = run("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"dist/server.js\"]\n", files)
+    assert result.output.startswith(b"FROM node:20\n") and b"runtime stage" not in result.output
+    assert "output folder of the `build` script not known" in skip_reasons(result)
+
+
+def test_node_start_file_outside_build_output_is_skipped():
+    files = {"package.json": '{"scripts": {"build": "vite build"}}', "package-lock.json": "{}"}
+    result = run("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"server.js\"]\n", files)
+    assert b"runtime stage" not in result.output
+    assert "outside the build output" in skip_reasons(result)[0]
+
+
+# --------------------------------------------------------------------------- helpers and data
+
+
+@pytest.mark.parametrize(
+    "text,env,expected",
+    [("$A/b", {"A": "/x"}, "/x/b"), ("${A}", {}, None), ("${A:-d}", {}, "d"), ("plain", {}, "plain")],
+)
+def test_expand(text, env, expected):
+    assert eco.expand(text, env) == expected
+
+
+def test_last_import_elem():
+    assert eco._last_import_elem("github.com/a/b/v3") == "b"
+    assert eco._last_import_elem("github.com/a/cli") == "cli"
+
+
+def test_node_outputs_follow_nested_scripts_and_flags():
+    scripts = {"build": "npm run build:server && npm run build:web", "build:server": "tsc", "build:web": "vite build --outDir public/app"}
+    snap = Snapshot(files=[], texts={"tsconfig.json": '{"compilerOptions": {"outDir": "lib"}}'})
+    outs, extras = eco._node_outputs(scripts, "build", snap, "", 0)
+    assert outs == ["lib", "public/app"]
+
+
+def test_runtime_libs_map_dev_packages_to_runtime_packages():
+    libs = eco.runtime_libs()
+    for section, table in libs["apt"].items():
+        for dev, runtime in table.items():
+            assert eco.is_dev_package(dev) and not eco.is_dev_package(runtime), (section, dev)
+    assert libs["apt"]["bookworm"]["libssl-dev"] == "libssl3"
+    assert libs["apt"]["common"]["libpq-dev"] == "libpq5"
+
+
+def test_every_planned_ecosystem_has_a_template_and_runtime_rules():
+    templates = resources.files("dockerslim_rewrite").joinpath("templates/runtime")
+    data = tomllib.loads(resources.files("dockerslim_rewrite.data").joinpath("runtimes.toml").read_text())
+    for name in eco.PLANNERS:
+        assert templates.joinpath(f"{name}.Dockerfile.j2").is_file(), name
+        assert "run_time_toolchain" in data[name]
+
+
+def test_doc_has_the_rule_sections():
+    all_transforms()
+    doc = REGISTRY["multi-stage"].doc
+    for heading in ("## What it does", "## Why it saves bytes", "## Example", "## When it is not applied", "## Fix safety"):
+        assert heading in doc
+
+
+def test_doc_example_is_what_the_transform_produces():
+    all_transforms()
+    doc = REGISTRY["multi-stage"].doc
+    blocks = doc.split("## Example", 1)[1].split("```dockerfile\n")[1:3]
+    before, after = (b.split("```", 1)[0] for b in blocks)
+    assert run(before).output.decode() == after
+
+
+@pytest.mark.parametrize(
+    "run_line,users,groups",
+    [
+        ("useradd -ms /bin/bash app", {"app": None}, {}),
+        ("groupadd -g 2000 web && useradd -u 2000 -g web -M web", {"web": "2000"}, {"web": "2000"}),
+        ("addgroup -S app && adduser -S app -G app", {"app": None}, {"app": None}),
+        ("adduser --system --group --uid 999 svc", {"svc": "999"}, {"svc": None}),
+        ("adduser app sudo", {}, {}),
+    ],
+)
+def test_users_created_by_run(run_line, users, groups):
+    doc = parse(f"FROM debian:12\nRUN {run_line}\n")
+    facts = eco.gather(doc, doc.stages[0])
+    assert facts.created_users == users
+    assert facts.created_groups == groups
+
+
+def test_files_removed_by_a_run_are_not_copied():
+    files = dict(GO_CTX, **{"config.yaml": "a: 1\n", "templates/x.html": "<p>\n"})
+    text = "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/app . && rm -rf /src/templates\nCMD [\"/bin/app\"]\n"
+    out = run(text, files).output.decode()
+    assert "COPY --from=build /src/config.yaml /src/config.yaml" in out
+    assert "templates" not in out.split("# runtime stage")[1]
+
+
+def test_go_output_into_existing_folder_is_named_after_the_package():
+    text = "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN mkdir -p /out && CGO_ENABLED=0 go build -o /out ./cmd/gateway\nCMD [\"/out/gateway\"]\n"
+    out = run(text).output.decode()
+    assert "COPY --from=build /out/gateway /out/gateway" in out
