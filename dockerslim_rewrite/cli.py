@@ -20,7 +20,7 @@ from .config import ConfigError, find_config
 from .fsio import InputError, atomic_write, find_dockerfiles, read_dockerfile
 from .model import ParseError
 from .pipeline import rewrite as run_pipeline
-from .report import FileReport, file_diff, json_entry, summary_lines, unified_diff
+from .report import FileReport, file_diff, json_entry, printable, summary_lines, unified_diff
 from .transform import Options
 from .transforms import all_transforms
 
@@ -35,7 +35,7 @@ EXIT_OK, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {printable(message)}", err=True)
     return typer.Exit(EXIT_ERROR)
 
 
@@ -297,12 +297,13 @@ def bulk(
         results = list(pool.map(process_path, [p for _, p in work], [flags] * len(work), [apply] * len(work)))
     out.mkdir(parents=True, exist_ok=True)
     summary = []
+    used_names: set[str] = set()
     for root in roots:
         pairs = [(p, r) for (rt, p), r in zip(work, results) if rt == root]
         patch = "".join(_repo_patch(root, r) for _, r in pairs)
         changed = [r for _, r in pairs if r.result is not None and r.result.changed]
         failed = [r for _, r in pairs if r.error]
-        name = root.resolve().name
+        name = _unique(root.resolve().name or "root", used_names)
         if patch:
             (out / f"{name}.patch").write_text(patch)
         committed = _commit(root, branch, changed) if commit and changed else None
@@ -320,11 +321,21 @@ def bulk(
         typer.echo(f"{root}: {len(pairs)} Dockerfile(s), {len(changed)} changed, {len(failed)} error(s)"
                    + (f", committed on {branch}" if committed else ""), err=True)
     for report in errors:
-        typer.echo(f"error: {report.error}", err=True)
+        typer.echo(f"error: {printable(report.error or '')}", err=True)
     (out / "report.json").write_text(json.dumps({"repos": summary, "errors": [e.error for e in errors]}, indent=2) + "\n")
     typer.echo(f"patches and report.json in {out}", err=True)
     if errors or any(s["errors"] for s in summary):
         raise typer.Exit(EXIT_ERROR)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    """Repositories with the same folder name get name, name-2, name-3... patches."""
+    candidate, n = name, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{name}-{n}"
+    used.add(candidate)
+    return candidate
 
 
 def _repo_patch(root: Path, report: FileReport) -> str:
@@ -345,18 +356,26 @@ def _repo_patch(root: Path, report: FileReport) -> str:
 
 def _commit(root: Path, branch: str, changed: list[FileReport]) -> bool:
     """Commit the written files on a new branch; False (and a message) when the folder is no git repo."""
-    git = ["git", "-C", str(root)]
+    # the repository is untrusted: none of its hooks or configured commands may run
+    git = ["git", "-C", str(root), "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"]
     if subprocess.run([*git, "rev-parse", "--git-dir"], capture_output=True).returncode != 0:
         typer.echo(f"{root}: not a git repository, nothing committed", err=True)
         return False
     files = [f for r in changed for f in r.written]
     lines = [f"- {c.transform} [{c.safety}] {c.explanation}" for r in changed for c in r.result.changes]
     message = "Smaller images (dslim)\n\n" + "\n".join(lines)
-    steps = [[*git, "checkout", "-q", "-B", branch], [*git, "add", "--", *files], [*git, "commit", "-q", "-m", message]]
+    if not subprocess.run([*git, "config", "user.email"], capture_output=True, text=True).stdout.strip():
+        git += ["-c", "user.name=dslim", "-c", "user.email=dslim@localhost"]
+    steps = [
+        ["checkout", "-q", "-B", branch],
+        ["add", "--", *files],
+        ["commit", "-q", "--no-verify", "-m", message],
+    ]
     for step in steps:
-        proc = subprocess.run(step, capture_output=True, text=True)
+        proc = subprocess.run([*git, *step], capture_output=True, text=True)
         if proc.returncode != 0:
-            typer.echo(f"{root}: git {step[3]} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}", err=True)
+            reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+            typer.echo(printable(f"{root}: git {step[0]} failed: {reason}"), err=True)
             return False
     return True
 

@@ -50,8 +50,20 @@ def file_diff(report: FileReport, context_prefix: str, color: bool = False) -> s
     return "".join(parts)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    """Escape control characters: names from a hostile repo must not forge report lines or drive the terminal."""
+    return text.translate(_CONTROL)
+
+
 def summary_lines(report: FileReport, verbose: bool = True) -> list[str]:
     """One summary line per file, then one line per change/skip (ruff-style ``path:line: id [class] text``)."""
+    return [printable(line) for line in _summary_lines(report, verbose)]
+
+
+def _summary_lines(report: FileReport, verbose: bool) -> list[str]:
     if report.error:
         return [f"error: {report.error}"]
     result = report.result
