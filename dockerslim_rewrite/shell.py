@@ -60,7 +60,6 @@ class Command:
     """A simple command (or declaration/unset builtin, or a bare assignment)."""
 
     name: str  # effective command name (after sudo/env/VAR=x prefixes); "" for a bare assignment
-    words: list[Word]  # arguments after the effective name
     prefix_words: list[Word]  # sudo, env, their options and VAR=x assignments before the name
     name_word: Word | None
     start: int
@@ -69,6 +68,17 @@ class Command:
     depth: int  # 0 when the command is an item of the top-level chain
     in_subshell: bool  # inside ( ), $( ), a pipeline element or similar child process
     in_top_and_chain: bool  # a top-level item of a pure && chain
+    _words: list[Word] | None = field(default=None, repr=False)
+    _arg_nodes: list[Node] = field(default_factory=list, repr=False)
+    _to_char: object = field(default=None, repr=False)
+
+    @property
+    def words(self) -> list[Word]:
+        """Arguments after the effective name (built on first use: most commands are only asked their name)."""
+        if self._words is None:
+            self._words = [_word(n, self._to_char) for n in self._arg_nodes]
+            self._arg_nodes = []
+        return self._words
 
     @property
     def argv(self) -> list[str]:
@@ -151,7 +161,7 @@ def analyse(script: str) -> Script:
     tree = _parser().parse(data)
     to_char = _offset_mapper(script, data)
     root = tree.root_node
-    result = Script(text=script, ok=not root.has_error and not _has_missing(root))
+    result = Script(text=script, ok=not root.has_error)  # has_error covers MISSING nodes too
     _top_level(root, result, to_char)
     _walk(root, result, to_char)
     result.commands.sort(key=lambda c: c.start)
@@ -159,16 +169,6 @@ def analyse(script: str) -> Script:
     for cmd in result.commands:
         cmd.in_top_and_chain = chain_ok and cmd.depth == 0 and not cmd.in_subshell
     return result
-
-
-def _has_missing(node: Node) -> bool:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.is_missing:
-            return True
-        stack.extend(current.children)
-    return False
 
 
 def _offset_mapper(script: str, data: bytes):
@@ -228,6 +228,8 @@ def _top_level(root: Node, result: Script, to_char) -> None:
 
 
 _CHAIN_TYPES = ("list", "redirected_statement")
+# nodes that cannot hold a command, a comment, a heredoc or an operator: not walked into
+_LEAF_TYPES = frozenset({"word", "raw_string", "number", "variable_name", "string_content", "special_variable_name", "test_operator"})
 _CHILD_PROCESS_TYPES = ("subshell", "command_substitution", "process_substitution", "pipeline")
 
 
@@ -238,6 +240,8 @@ def _walk(root: Node, result: Script, to_char) -> None:
         node, depth, in_subshell = stack.pop()
         for child in node.children:
             kind = child.type
+            if kind in _LEAF_TYPES:
+                continue
             if kind == "comment":
                 result.has_comment = True
             elif kind in ("heredoc_redirect", "heredoc_body", "heredoc_start"):
@@ -312,13 +316,13 @@ def _unescape_dq(text: str) -> str:
 def _command(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
     knowledge = _knowledge()
     prefix: list[Word] = []
-    words: list[Word] = []
+    arg_nodes: list[Node] = []
     name_word: Word | None = None
     if node.type in ("declaration_command", "unset_command"):
         keyword = node.children[0]
         name_word = _word(keyword, to_char)
         name_word.value, name_word.static = keyword.type, True
-        words = [_word(c, to_char) for c in node.children[1:]]
+        arg_nodes = list(node.children[1:])
     else:
         for child in node.children:
             if child.type == "variable_assignment" and name_word is None:
@@ -328,41 +332,46 @@ def _command(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
             elif child.type in ("file_redirect", "herestring_redirect", "heredoc_redirect"):
                 continue
             elif name_word is not None:
-                words.append(_word(child, to_char))
+                arg_nodes.append(child)
+    words: list[Word] | None = None
     # look through wrappers such as sudo and env: the command that really runs is what we ask about
     wrappers = knowledge["wrappers"]
-    while name_word is not None and name_word.value in wrappers and words:
-        options_with_value = set(wrappers[name_word.value])
-        prefix.append(name_word)
-        skip_next = False
-        while words:
-            w = words[0]
-            if skip_next or w.value.startswith("-") or _ASSIGNMENT_RE.match(w.value):
-                skip_next = w.value in options_with_value
-                prefix.append(words.pop(0))
-                continue
-            break
-        name_word = words.pop(0) if words else None
+    if name_word is not None and name_word.value in wrappers and arg_nodes:
+        words = [_word(n, to_char) for n in arg_nodes]
+        arg_nodes = []
+        while name_word is not None and name_word.value in wrappers and words:
+            options_with_value = set(wrappers[name_word.value])
+            prefix.append(name_word)
+            skip_next = False
+            while words:
+                w = words[0]
+                if skip_next or w.value.startswith("-") or _ASSIGNMENT_RE.match(w.value):
+                    skip_next = w.value in options_with_value
+                    prefix.append(words.pop(0))
+                    continue
+                break
+            name_word = words.pop(0) if words else None
     name = name_word.value if name_word is not None else ""
     base = name.rsplit("/", 1)[-1]
-    changes_state = base in knowledge["state_changing_commands"]
     return Command(
         name=base,
-        words=words,
         prefix_words=prefix,
         name_word=name_word,
         start=to_char(node.start_byte),
         end=to_char(node.end_byte),
-        changes_state=changes_state,
+        changes_state=base in knowledge["state_changing_commands"],
         depth=depth,
         in_subshell=in_subshell,
         in_top_and_chain=False,
+        _words=words,
+        _arg_nodes=arg_nodes,
+        _to_char=to_char,
     )
 
 
 def _bare_assignment(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
     word = _word(node, to_char)
-    return Command("", [], [word], None, word.start, word.end, True, depth, in_subshell, False)
+    return Command("", [word], None, word.start, word.end, True, depth, in_subshell, False, _words=[])
 
 
 # --------------------------------------------------------------------------- queries
