@@ -1,0 +1,3 @@
+from kvstore import demo
+
+print(demo())

@@ -1,0 +1,2 @@
+#!/bin/sh
+out=$(sh bin/greet.sh you) && echo "$out" | grep -q "hello, you"

@@ -1,0 +1,3 @@
+module example.com/fib
+
+go 1.19

@@ -1,0 +1,3 @@
+module example.com/rot13
+
+go 1.19

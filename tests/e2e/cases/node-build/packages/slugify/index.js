@@ -1,0 +1,3 @@
+module.exports = function slugify(text) {
+  return text.toLowerCase().normalize("NFKD").replace(/[^\w\s-]/g, "").trim().replace(/[\s_-]+/g, "-");
+};
