@@ -235,6 +235,7 @@ def verify(
     fmt: str = typer.Option("text", "--format", help="text or json."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds each run in a container may take."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Keep the built images."),
+    network: Optional[str] = typer.Option(None, "--network", help="Network for the builds (default: detected)."),
 ) -> None:
     """Build the original and the rewritten Dockerfile, compare size and behaviour, print a verdict."""
     from .verify import run_verify
@@ -256,7 +257,9 @@ def verify(
         options = build_options(settings, select, ignore, safe_only, unsafe_fixes, cache_mounts)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    code = run_verify(dockerfile, context, list(smoke), options, fmt, timeout, keep_images, args, sys.stdout, sys.stderr)
+    code = run_verify(
+        dockerfile, context, list(smoke), options, fmt, timeout, keep_images, args, sys.stdout, sys.stderr, network=network
+    )
     raise typer.Exit(code)
 
 

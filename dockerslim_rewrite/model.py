@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterator
 
+from dockerfile_parse.util import WordSplitter, extract_key_values
+
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Script
 
@@ -130,6 +132,21 @@ class Instruction(Node):
         k = bisect.bisect_right(self._joined_map, (joined_index, float("inf"), 0)) - 1
         seg_start, text_start, length = self._joined_map[max(k, 0)]
         return text_start + min(joined_index - seg_start, length)
+
+    def key_values(self, variables: dict[str, str] | None = None) -> dict[str, str]:
+        """ENV / LABEL / ARG pairs, dequoted; ``$VAR`` substituted from ``variables`` when given.
+
+        dockerfile-parse does the quoting and substitution rules; an ARG without a default maps to "".
+        """
+        if self.keyword == "ARG":
+            pairs = {}
+            for word, _, _ in iter_words(self.args, self.doc.escape):
+                name, _, default = word.partition("=")
+                pairs[unquote(name, self.doc.escape)] = substitute(default, variables)
+            return pairs
+        if self.keyword not in ("ENV", "LABEL") or not self.args:
+            return {}
+        return dict(extract_key_values(variables is not None, variables or {}, {}, self.args))
 
     def flag(self, name: str) -> str | None:
         values = self.flag_values(name)
@@ -332,6 +349,11 @@ def iter_words(text: str, escape: str = "\\") -> Iterator[tuple[str, int, int]]:
         yield text[start:i], start, i
 
 
+def substitute(text: str, variables: dict[str, str] | None = None) -> str:
+    """Dequote a value and expand ``$VAR``/``${VAR}`` from ``variables`` (Dockerfile rules, via dockerfile-parse)."""
+    return WordSplitter(text, args=variables or {}).dequote() if variables is not None else WordSplitter(text).dequote()
+
+
 def unquote(word: str, escape: str = "\\") -> str:
     """Remove shell-style quotes and escapes from one word (no expansion)."""
     out: list[str] = []
@@ -507,17 +529,16 @@ def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
 
 
 def _check_name_values(keyword: str, args: str, escape: str, line: int) -> None:
-    """BuildKit's parseNameVal: either ``KEY VALUE...`` or only ``KEY=VALUE`` words."""
+    """BuildKit's parseNameVal rules: either ``KEY VALUE...`` or only ``KEY=VALUE`` words."""
     words = [w for w, _, _ in split_words(args, escape)]
     if not words:
         raise ParseError(f"{keyword} requires at least one argument", line)
-    if "=" not in words[0]:
-        if len(words) < 2:
-            raise ParseError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)", line)
-        return
-    for word in words:
-        if "=" not in word:
-            raise ParseError(f"{keyword}: can't find = in {word!r}; use the form name=value", line)
+    if "=" not in words[0] and len(words) < 2:
+        raise ParseError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)", line)
+    try:
+        extract_key_values(False, {}, {}, args)
+    except ValueError as exc:
+        raise ParseError(f"{keyword}: {exc}", line) from None
 
 
 def _json_form(keyword: str, args: str, line: int) -> list[str] | None:

@@ -211,3 +211,19 @@ def test_arbitrary_bytes_never_raise_anything_but_parse_error(data: bytes) -> No
     except ParseError:
         return
     assert doc.render() == data
+
+
+def test_key_values_for_env_label_arg() -> None:
+    doc = parse(b'ARG V=3.12 FLAG\nFROM python:${V}\nENV A=1 B="two words"\nENV LEGACY some value\nLABEL "k"="v"\n')
+    arg, _, env, legacy, label = doc.instructions
+    assert arg.key_values() == {"V": "3.12", "FLAG": ""}
+    assert env.key_values() == {"A": "1", "B": "two words"}
+    assert legacy.key_values() == {"LEGACY": "some value"}
+    assert label.key_values() == {"k": "v"}
+    assert parse(b"FROM x\nENV P=$HOME/bin\n").instructions[1].key_values({"HOME": "/root"}) == {"P": "/root/bin"}
+
+
+@pytest.mark.parametrize("data", [b"FROM x\nENV A=1 B\n", b"FROM x\nENV A\n", b"FROM x\nLABEL a=b c\n"])
+def test_env_and_label_forms_buildkit_rejects(data: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse(data)

@@ -318,7 +318,7 @@ class _Planner:
             snapshots: list[dict[str, str]] = []
             for other in self.doc.stages[stage].instructions:
                 if other.keyword == "ENV":
-                    env = {**env, **_parse_env(other.args, self.doc.escape)}
+                    env = {**env, **other.key_values()}
                     starts.append(other.start)
                     snapshots.append(env)
             self._env_memo[stage] = (starts, snapshots)
@@ -779,19 +779,6 @@ def _heredoc_script(ins: Instruction) -> Script | None:
             return None
     script = analyse(body)
     return script if script.ok else None
-
-
-def _parse_env(args: str, escape: str) -> dict[str, str]:
-    words = split_words(args, escape)
-    if words and "=" not in words[0][0]:
-        rest = args[words[1][1]:] if len(words) > 1 else ""
-        return {words[0][0]: unquote(rest.strip(), escape)}
-    env = {}
-    for word, _, _ in words:
-        if "=" in word:
-            key, value = word.split("=", 1)
-            env[key] = unquote(value, escape)
-    return env
 
 
 def _has_any(cmd: Command, present: list[str]) -> bool:
