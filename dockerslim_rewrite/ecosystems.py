@@ -815,19 +815,24 @@ def _cargo_opts(argv: list[str]) -> dict[str, str]:
     return out
 
 
-def _cargo_bins(facts: StageFacts, cwd: str, snapshot) -> list[str]:
+def _read_manifest(facts: StageFacts, cwd: str, snapshot, name: str, load, unknown: str):
+    """(folder in the context, parsed manifest) of the build file the build step at ``cwd`` reads."""
     if snapshot is None:
-        raise Unsure("no build context: binary names in Cargo.toml unknown")
-    rel = facts.context_path(cwd, snapshot, "Cargo.toml")
+        raise Unsure(f"no build context: {unknown}")
+    rel = facts.context_path(cwd, snapshot, name)
     if rel is None:
-        raise Unsure("Cargo.toml location in the build context unknown")
-    text = snapshot.read_text(posixpath.join(rel, "Cargo.toml") if rel else "Cargo.toml")
+        raise Unsure(f"{name} location in the build context unknown")
+    text = snapshot.read_text(posixpath.join(rel, name) if rel else name)
     if text is None:
-        raise Unsure("Cargo.toml not readable")
+        raise Unsure(f"{name} not readable")
     try:
-        manifest = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        raise Unsure("Cargo.toml does not parse") from None
+        return rel, load(text)
+    except ValueError:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+        raise Unsure(f"{name} does not parse") from None
+
+
+def _cargo_bins(facts: StageFacts, cwd: str, snapshot) -> list[str]:
+    rel, manifest = _read_manifest(facts, cwd, snapshot, "Cargo.toml", tomllib.loads, "binary names in Cargo.toml unknown")
     if "workspace" in manifest and "package" not in manifest:
         raise Unsure("cargo workspace: binary names not followed")
     bins = [b.get("name") for b in manifest.get("bin", []) if b.get("name")]
@@ -984,18 +989,7 @@ def plan_node(facts: StageFacts, hits, ctx) -> Build:
     cmd, step = hits[0]
     cwd = _cwd_for(cmd, step)
     snapshot = getattr(ctx, "build_context", None)
-    if snapshot is None:
-        raise Unsure("no build context: package.json not readable, build output unknown")
-    rel = facts.context_path(cwd, snapshot, "package.json")
-    if rel is None:
-        raise Unsure("package.json location in the build context unknown")
-    pj_text = snapshot.read_text(posixpath.join(rel, "package.json") if rel else "package.json")
-    if pj_text is None:
-        raise Unsure("package.json not readable")
-    try:
-        pkg = json.loads(pj_text)
-    except ValueError:
-        raise Unsure("package.json does not parse") from None
+    rel, pkg = _read_manifest(facts, cwd, snapshot, "package.json", json.loads, "package.json not readable, build output unknown")
     scripts = pkg.get("scripts") or {}
     argv = cmd.argv
     script_name = argv[1] if argv[:1] in (["run"], ["run-script"]) else argv[0]

@@ -293,13 +293,20 @@ def _build_requires_reasons(requires: Iterable[str], where: str) -> list[str]:
     return out
 
 
+def _load_toml(text: str, where: str, needs: BuildNeeds) -> dict | None:
+    """Parsed TOML, or None with the file recorded as unknown (we cannot tell what it needs)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        needs.unknown.append(f"{where} (not valid TOML)")
+        return None
+
+
 def analyse_pyproject(text: str, where: str = "pyproject.toml") -> BuildNeeds:
     """[build-system], compiled-build tool tables and [project]/poetry dependencies."""
     needs = BuildNeeds()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        needs.unknown.append(f"{where} (not valid TOML)")
+    data = _load_toml(text, where, needs)
+    if data is None:
         return needs
     bs = data.get("build-system", {})
     needs.compiler.extend(_build_requires_reasons(bs.get("requires", []), where))
@@ -351,10 +358,8 @@ def analyse_setup_cfg(text: str, where: str = "setup.cfg") -> BuildNeeds:
 def analyse_pipfile(text: str, where: str = "Pipfile") -> BuildNeeds:
     """[packages] (and [dev-packages]) of a Pipfile (TOML)."""
     needs = BuildNeeds()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        needs.unknown.append(f"{where} (not valid TOML)")
+    data = _load_toml(text, where, needs)
+    if data is None:
         return needs
     for table in ("packages", "dev-packages"):
         for name, value in data.get(table, {}).items():
