@@ -21,7 +21,7 @@ from .fsio import InputError, atomic_write, find_dockerfiles, read_dockerfile
 from .model import ParseError
 from .pipeline import rewrite as run_pipeline
 from .report import FileReport, file_diff, json_entry, printable, summary_lines, unified_diff
-from .transform import Options
+from .transform import Options, Skip
 from .transforms import all_transforms
 
 app = typer.Typer(
@@ -111,6 +111,7 @@ def process_file(
             name = path.name
         report.result = run_pipeline(data, options, snapshot, name)
         report.context_root = context_root
+        _drop_unsafe_targets(report.result, context_root)
         if write and report.result.changed:
             if report.result.output != data:
                 atomic_write(path, report.result.output, expected_old=data)
@@ -127,6 +128,19 @@ def process_file(
         report.error = str(exc)
         report.result = None
     return report
+
+
+def _drop_unsafe_targets(result, context_root: Path) -> None:
+    """Generated files are written only as regular files inside the context, never through a symlink."""
+    kept = []
+    for fc in result.file_changes:
+        target = context_root / fc.path
+        inside = os.path.realpath(target).startswith(str(context_root) + os.sep)
+        if target.is_symlink() or not inside:
+            result.skips.append(Skip(0, f"{fc.path} not written: it is a symlink or leads outside the build context", fc.transform))
+        else:
+            kept.append(fc)
+    result.file_changes = kept
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from .model import Comment, Document, Instruction, ParseError, parse
 from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
 from .transforms import all_transforms
 
-MAX_ROUNDS = 3  # a later transform can enable an earlier one (multi-stage adds a stage slim-base can slim)
+MAX_ROUNDS = 6  # a later transform can enable an earlier one (slim-base adds a RUN pkg-cache then tidies)
 _PRAGMA_RE = re.compile(r"^dslim:\s*(ignore|off)(?:\s*=\s*([\w,\s-]+))?\s*$")
 
 
@@ -65,6 +65,7 @@ def rewrite(
         result.skips.append(Skip(pragmas.file_off, "'# dslim: off' pragma: file skipped", "pipeline"))
         return result
     transforms = selected_transforms(options)
+    seen = {doc.text}
     for _ in range(MAX_ROUNDS):
         this_round = RewriteResult(original=data, output=data)
         before = doc.text
@@ -77,6 +78,10 @@ def rewrite(
         result.skips, result.withheld, result.file_changes = this_round.skips, this_round.withheld, this_round.file_changes
         if doc.text == before:
             break
+        if doc.text in seen:
+            result.errors.append("transforms undo each other's changes (a cycle): report this as a bug")
+            break
+        seen.add(doc.text)
     else:
         result.errors.append(f"transforms still changed the file after {MAX_ROUNDS} rounds (not a fixed point)")
     result.output = doc.render()

@@ -282,7 +282,7 @@ class _Planner:
         self.mount_mode = bool(ctx.options.cache_mounts)
         self._added_recommends: dict[int, set[str]] = {}  # per RUN: packages named or added so far
         self._descendants_memo: dict[int, set[int]] = {}
-        self._env_memo: dict[int, tuple[list[int], list[dict[str, str]]]] = {}
+        self._env_memo: dict[int, tuple[list[int], list[dict[str, str]], dict[str, str]]] = {}
         self._reader_memo: dict[tuple[int, str], int] = {}
 
     # ---- queries about the stage graph and the environment
@@ -304,25 +304,35 @@ class _Planner:
         return snapshots[k] if k >= 0 else self._inherited_env(ins.stage)
 
     def _inherited_env(self, stage: int) -> dict[str, str]:
-        parent = self.doc.stages[stage].parent
-        if parent is None:
-            return {}
-        starts, snapshots = self._env_timeline(parent)
-        return snapshots[-1] if snapshots else self._inherited_env(parent)
+        """The environment a stage starts with: its parent stage's final ENV (memoised, no recursion)."""
+        return self._final_env(self.doc.stages[stage].parent)
 
-    def _env_timeline(self, stage: int) -> tuple[list[int], list[dict[str, str]]]:
-        """Per stage: the offsets of its ENV instructions and the environment after each (memoised)."""
-        if stage not in self._env_memo:
-            env = dict(self._inherited_env(stage))
+    def _final_env(self, stage: int | None) -> dict[str, str]:
+        if stage is None:
+            return {}
+        chain: list[int] = []  # this stage and its ancestors not yet computed, nearest first
+        index: int | None = stage
+        while index is not None and index not in self._env_memo and index not in chain:
+            chain.append(index)
+            index = self.doc.stages[index].parent
+        for index in reversed(chain):
+            parent = self.doc.stages[index].parent
+            env = dict(self._env_memo[parent][2]) if parent is not None and parent in self._env_memo else {}
             starts: list[int] = []
             snapshots: list[dict[str, str]] = []
-            for other in self.doc.stages[stage].instructions:
+            for other in self.doc.stages[index].instructions:
                 if other.keyword == "ENV":
                     env = {**env, **other.key_values()}
                     starts.append(other.start)
                     snapshots.append(env)
-            self._env_memo[stage] = (starts, snapshots)
-        return self._env_memo[stage]
+            self._env_memo[index] = (starts, snapshots, env)
+        return self._env_memo[stage][2]
+
+    def _env_timeline(self, stage: int) -> tuple[list[int], list[dict[str, str]]]:
+        """Per stage: the offsets of its ENV instructions and the environment after each (memoised)."""
+        self._final_env(stage)
+        starts, snapshots, _ = self._env_memo[stage]
+        return starts, snapshots
 
     def _user_is_root(self, ins: Instruction) -> bool:
         chain, index = [], ins.stage
