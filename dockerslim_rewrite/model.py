@@ -194,6 +194,12 @@ class Stage:
     copies_from: list[str] = field(default_factory=list)
     is_final: bool = False
 
+    def image(self, aliases: dict[str, str] | None = None):
+        """The base as an ImageRef (registry, repository, tag, digest, ARG references)."""
+        from .imageref import parse_image_ref
+
+        return parse_image_ref(self.base, aliases)
+
 
 class Document:
     """A parsed Dockerfile that renders back to the exact input bytes."""

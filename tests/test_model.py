@@ -227,3 +227,10 @@ def test_key_values_for_env_label_arg() -> None:
 def test_env_and_label_forms_buildkit_rejects(data: bytes) -> None:
     with pytest.raises(ParseError):
         parse(data)
+
+
+def test_stage_base_image_reference() -> None:
+    doc = parse(b"ARG V=3.12\nFROM --platform=linux/arm64 docker.io/library/python:${V}-slim@sha256:" + b"a" * 64 + b" AS app\n")
+    ref = doc.stages[0].image()
+    assert (ref.repository, ref.tag, ref.has_args) == ("python", "${V}-slim", True)
+    assert ref.digest == "sha256:" + "a" * 64 and doc.stages[0].platform == "linux/arm64"
