@@ -17,7 +17,7 @@ import typer
 from . import __version__
 from .buildcontext import scan_context
 from .config import ConfigError, find_config
-from .fsio import InputError, atomic_write, find_dockerfiles, read_dockerfile
+from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, read_dockerfile
 from .model import ParseError
 from .pipeline import rewrite as run_pipeline
 from .report import FileReport, file_diff, json_entry, printable, summary_lines, unified_diff
@@ -113,14 +113,13 @@ def process_file(
         report.context_root = context_root
         _drop_unsafe_targets(report.result, context_root)
         if write and report.result.changed:
-            if report.result.output != data:
-                atomic_write(path, report.result.output, expected_old=data)
-                report.written.append(str(path))
-            for fc in report.result.file_changes:
-                if fc.new != fc.old:
-                    target = context_root / fc.path
-                    atomic_write(target, fc.new, expected_old=fc.old)
-                    report.written.append(str(target))
+            writes = [(path, report.result.output, data)] if report.result.output != data else []
+            writes += [(context_root / fc.path, fc.new, fc.old) for fc in report.result.file_changes if fc.new != fc.old]
+            for target, _, old in writes:  # all or nothing: check every target before writing any
+                check_writable(target, old)
+            for target, new, old in writes:
+                atomic_write(target, new, expected_old=old)
+                report.written.append(str(target))
     except ParseError as exc:
         report.error = f"{path}:{exc.line}: {exc.message}" if exc.line else f"{path}: {exc.message}"
         report.result = None
@@ -168,7 +167,10 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
         return FileReport(str(path), error=f"{config.path}: {exc}")
     ctx_dir = flags.context
     if ctx_dir is None and settings.get("context") and config.path is not None:
-        ctx_dir = config.path.parent / settings["context"]
+        ctx_dir = (config.path.parent / settings["context"]).resolve()
+        if not ctx_dir.is_relative_to(config.path.parent.resolve()):
+            # a repository's own config must not point dslim's writes outside the repository
+            return FileReport(str(path), error=f"{config.path}: context {settings['context']!r} leaves the folder of the config file")
     return process_file(path, options, ctx_dir, write=write)
 
 

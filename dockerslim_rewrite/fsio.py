@@ -72,6 +72,19 @@ def _can_write(directory: Path, target: Path) -> bool:
     return os.access(directory, os.W_OK) and (not target.exists() or os.access(target, os.W_OK))
 
 
+def check_writable(path: Path, expected_old: bytes | None) -> None:
+    """Raise InputError unless ``path`` can be written and still holds ``expected_old`` (None: absent)."""
+    target = Path(os.path.realpath(path))
+    try:
+        current = target.read_bytes() if target.exists() else None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read before writing ({exc.strerror})") from None
+    if current != expected_old:
+        raise InputError(f"{path}: changed on disk while dslim was processing it; nothing written")
+    if not _can_write(target.parent, target):
+        raise InputError(f"{path}: permission denied (cannot write); nothing written")
+
+
 def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> None:
     """Replace a file's content atomically, writing through symlinks and keeping its mode.
 

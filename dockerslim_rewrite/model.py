@@ -213,6 +213,7 @@ class Document:
         self.nodes: list[Node] = []
         self.instructions: list[Instruction] = []
         self.stages: list[Stage] = []
+        self._stages_by_name: dict[str, Stage] = {}  # first stage of each name, as BuildKit resolves them
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     @cached_property
@@ -237,9 +238,9 @@ class Document:
 
     def stage_by_ref(self, ref: str) -> Stage | None:
         """A stage named (case-insensitively) or indexed by ``ref`` (as used by COPY --from / FROM)."""
-        for stage in self.stages:
-            if stage.name is not None and stage.name == ref.lower():
-                return stage
+        named = self._stages_by_name.get(ref.lower())
+        if named is not None:
+            return named
         if ref.isdigit() and int(ref) < len(self.stages):
             return self.stages[int(ref)]
         return None
@@ -292,7 +293,7 @@ def decode(data: bytes) -> tuple[str, bool]:
 # --------------------------------------------------------------------------- lexing helpers
 
 
-@dataclass
+@dataclass(slots=True)
 class _Line:
     start: int
     end: int  # including the line break
@@ -362,6 +363,8 @@ def substitute(text: str, variables: dict[str, str] | None = None) -> str:
 
 def unquote(word: str, escape: str = "\\") -> str:
     """Remove shell-style quotes and escapes from one word (no expansion)."""
+    if "'" not in word and '"' not in word and escape not in word:
+        return word
     out: list[str] = []
     quote = ""
     i = 0
@@ -504,7 +507,9 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
         _check_name_values(keyword, args, doc.escape, line_no)
     if keyword == "SHELL" and ins.json_args is None:
         raise ParseError("SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]", line_no)
-    if keyword in HEREDOC_INSTRUCTIONS and "<<" in joined and ins.json_args is None:
+    sub_keyword = args.split(None, 1)[0].upper() if keyword == "ONBUILD" and args.strip() else ""
+    reads_heredocs = keyword in HEREDOC_INSTRUCTIONS or sub_keyword in HEREDOC_INSTRUCTIONS
+    if reads_heredocs and "<<" in joined and ins.json_args is None:
         i = _read_heredocs(doc, ins, joined, lines, i)
         ins.end = lines[i - 1].end
     ins.end_line = i
@@ -518,6 +523,8 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
 
 def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
     """BuildKit's extractBuilderFlags: leading ``--name[=value]`` words, ``--`` ends them."""
+    if not joined.startswith("--", at):
+        return [], at  # the common case: no flags
     flags: list[Flag] = []
     for word, start, end in iter_words(joined[at:], escape):
         if not word.startswith("--"):
@@ -539,12 +546,13 @@ def _check_name_values(keyword: str, args: str, escape: str, line: int) -> None:
     words = [w for w, _, _ in split_words(args, escape)]
     if not words:
         raise ParseError(f"{keyword} requires at least one argument", line)
-    if "=" not in words[0] and len(words) < 2:
-        raise ParseError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)", line)
-    try:
-        extract_key_values(False, {}, {}, args)
-    except ValueError as exc:
-        raise ParseError(f"{keyword}: {exc}", line) from None
+    if "=" not in words[0]:
+        if len(words) < 2:
+            raise ParseError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)", line)
+        return
+    for word in words:
+        if "=" not in word:
+            raise ParseError(f"{keyword}: can't find = in {word!r}; use the form name=value", line)
 
 
 def _json_form(keyword: str, args: str, line: int) -> list[str] | None:
@@ -610,6 +618,8 @@ def _build_stages(doc: Document) -> None:
             if parent is not None and parent.index < stage.index:
                 stage.parent = parent.index
             doc.stages.append(stage)
+            if name is not None:
+                doc._stages_by_name.setdefault(name, stage)
         elif not doc.stages:
             if ins.keyword != "ARG":
                 raise ParseError(f"{ins.keyword} before the first FROM (only ARG may come first)", ins.line)

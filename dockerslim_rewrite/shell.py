@@ -121,6 +121,8 @@ class Script:
     @property
     def changes_state(self) -> bool:
         """Would running this body leave the shell in a different state (cwd, env, options...)?"""
+        if "$$" in self.text or "((" in self.text:  # signals the shell itself / arithmetic assignments
+            return True
         return any(c.changes_state and not c.in_subshell for c in self.commands) or any(
             item.node_type in _knowledge()["state_changing_nodes"] for item in self.items
         )
@@ -203,6 +205,8 @@ def _top_level(root: Node, result: Script, to_char) -> None:
                 node_type = current.named_children[0].type
                 if any(c.type == "heredoc_redirect" for c in current.children):
                     result.has_heredoc = True
+                if node_type == "list":  # `a || b > f`: the operators hide inside the redirected list
+                    result.compound = True
             if node_type in COMPOUND_TYPES and node_type not in ("subshell", "compound_statement"):
                 result.compound = True
             result.items.append(Item(node_type, to_char(current.start_byte), to_char(current.end_byte)))
@@ -353,13 +357,21 @@ def _command(node: Node, to_char, depth: int, in_subshell: bool) -> Command:
             name_word = words.pop(0) if words else None
     name = name_word.value if name_word is not None else ""
     base = name.rsplit("/", 1)[-1]
+    changes_state = base in knowledge["state_changing_commands"]
+    if base in knowledge["builtin_prefixes"] or base in knowledge["state_changing_with_option"]:
+        argv = [_word(n, to_char).value for n in arg_nodes] if words is None else [w.value for w in words]
+        if base in knowledge["builtin_prefixes"]:  # `command cd /x` / `builtin export A=1` run the builtin
+            first = next((a for a in argv if not a.startswith("-")), "")
+            changes_state = changes_state or first in knowledge["state_changing_commands"]
+        else:  # printf -v VAR sets a variable
+            changes_state = any(a in knowledge["state_changing_with_option"][base] for a in argv)
     return Command(
         name=base,
         prefix_words=prefix,
         name_word=name_word,
         start=to_char(node.start_byte),
         end=to_char(node.end_byte),
-        changes_state=base in knowledge["state_changing_commands"],
+        changes_state=changes_state,
         depth=depth,
         in_subshell=in_subshell,
         in_top_and_chain=False,

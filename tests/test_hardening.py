@@ -919,3 +919,38 @@ def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path) -> None:
     proc.wait(timeout=120)
     assert b"Traceback" not in err, err.decode()[-2000:]
     assert path.read_bytes() == data
+
+
+def test_in_place_is_all_or_nothing_when_a_generated_file_cannot_be_written(tmp_path: Path) -> None:
+    """Dockerfile writable, context folder read-only: writing the Dockerfile but not its .dockerignore is a half migration."""
+    prefix = _unprivileged_prefix()
+    ctx = _node_repo(tmp_path / "ctx", {})
+    (ctx / ".git").mkdir()
+    folder = tmp_path / "df"
+    folder.mkdir()
+    path = folder / "Dockerfile"
+    path.write_bytes(NODE_APP + b"RUN echo a\nRUN echo b\n")
+    before = snapshot(path)
+    ctx.chmod(0o555)
+    try:
+        proc = dslim("rewrite", "-i", "--context", str(ctx), str(path), prefix=prefix, timeout=120)
+    finally:
+        ctx.chmod(0o755)
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in stderr, stderr
+    assert [line for line in stderr.splitlines() if line.startswith("error:")], stderr
+    assert snapshot(path) == before, "the Dockerfile was rewritten although its generated .dockerignore could not be written"
+
+
+@pytest.mark.parametrize("command", ["rewrite", "bulk"])
+def test_a_repository_config_cannot_send_writes_outside_the_repository(tmp_path: Path, command: str) -> None:
+    """`.dslim.toml` is part of the (untrusted) repository: its `context` must not point dslim at a folder outside it."""
+    victim = _node_repo(tmp_path / "victim", {})
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / ".dslim.toml").write_text('context = "../victim"\n')
+    (repo / "Dockerfile").write_bytes(NODE_APP)
+    args = ["rewrite", "-i", str(repo / "Dockerfile")] if command == "rewrite" else ["bulk", str(repo), "--apply", "--out", str(tmp_path / "out")]
+    proc = dslim(*args, timeout=120)
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()[-2000:]
+    assert not (victim / ".dockerignore").exists(), "a file was written outside the repository"

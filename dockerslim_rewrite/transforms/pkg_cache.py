@@ -137,13 +137,13 @@ class _Run:
 def pkg_cache(doc: Document, ctx: Context) -> Iterator[Result]:
     reaching = doc.stages_reaching_final()
     runs = [_inspect(ins, ctx) for ins in doc.instructions if ins.keyword == "RUN" and ins.stage >= 0]
-    for stage in doc.stages:
-        if stage.index in reaching:
-            continue
-        used = [r for r in runs if r.ins.stage == stage.index and (r.uses or _mentions_manager(r))]
-        if used:
-            name = stage.name or str(stage.index)
-            yield Skip(used[0].ins.line, f"stage '{name}' does not reach the final image: cleanup there only costs build time")
+    first_use: dict[int, _Run] = {}  # per stage outside the final image: its first RUN using a package manager
+    for r in runs:
+        if r.ins.stage not in reaching and r.ins.stage not in first_use and (r.uses or _mentions_manager(r)):
+            first_use[r.ins.stage] = r
+    for index, r in sorted(first_use.items()):
+        name = doc.stages[index].name or str(index)
+        yield Skip(r.ins.line, f"stage '{name}' does not reach the final image: cleanup there only costs build time")
     plan = _Planner(doc, ctx, runs, reaching)
     for run in runs:
         if run.ins.stage not in reaching:
