@@ -174,6 +174,11 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
     return process_file(path, options, ctx_dir, write=write)
 
 
+def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileReport]:
+    """process_path over Dockerfiles that share a folder, in order (a bulk worker's unit of work)."""
+    return [process_path(path, flags, write) for path in paths]
+
+
 @app.command()
 def rewrite(
     paths: list[Path] = typer.Argument(None, readable=False, help="Dockerfiles or directories to search (default: .)"),
@@ -312,8 +317,18 @@ def bulk(
                     work.append((root, path))
         except InputError as exc:
             errors.append(FileReport(str(root), error=str(exc)))
+    # Dockerfiles of one folder share its build context (and its generated .dockerignore): one worker
+    # handles them one after the other, as `rewrite -i` would, so no two workers write the same file
+    groups: dict[str, list[int]] = {}
+    for k, (_, path) in enumerate(work):
+        groups.setdefault(os.path.realpath(path.parent), []).append(k)
+    batches = list(groups.values())
+    results: list[FileReport] = [FileReport("")] * len(work)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(process_path, [p for _, p in work], [flags] * len(work), [apply] * len(work)))
+        done = pool.map(process_paths, [[work[k][1] for k in batch] for batch in batches], [flags] * len(batches), [apply] * len(batches))
+        for batch, reports in zip(batches, done):
+            for k, report in zip(batch, reports):
+                results[k] = report
     out.mkdir(parents=True, exist_ok=True)
     summary = []
     used_names: set[str] = set()

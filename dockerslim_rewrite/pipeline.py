@@ -8,6 +8,7 @@ edits for this file are dropped and reported, and the file never gets broken out
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
 
@@ -57,7 +58,16 @@ def rewrite(
     dockerfile_name: str = "Dockerfile",
 ) -> RewriteResult:
     """Rewrite one Dockerfile's bytes. Raises ParseError when the input itself cannot be processed."""
-    options = options or Options()
+    enabled = gc.isenabled()
+    gc.disable()  # see model.parse: the collector's full scans dominate on big files
+    try:
+        return _rewrite(data, options or Options(), build_context, dockerfile_name)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _rewrite(data: bytes, options: Options, build_context: object | None, dockerfile_name: str) -> RewriteResult:
     doc = parse(data)
     result = RewriteResult(original=data, output=data)
     pragmas = _Pragmas(doc)

@@ -765,14 +765,43 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_bulk_workers_sharing_a_context_do_not_write_the_same_file_twice(tmp_path: Path) -> None:
-    """Two Dockerfiles in one folder share its context: the generated ignore file(s) must be written once, no error."""
+    """Three Dockerfiles in one folder share its context: the generated ignore file is written once, and no worker fails.
+
+    The child makes every worker wait after its context scan until all three have scanned, so all of them plan before
+    any writes: the race happens on every run instead of one run in two.
+    """
     repo = _node_repo(tmp_path / "repo", {"Dockerfile": NODE_APP, "Dockerfile.prod": NODE_APP, "api.Dockerfile": NODE_APP})
-    proc = dslim("bulk", str(repo), "--apply", "--out", str(tmp_path / "out"), "-j", "3", timeout=180)
-    stderr = proc.stderr.decode()
-    assert b"Traceback" not in proc.stderr, stderr[-3000:]
-    assert proc.returncode == 0, stderr[-3000:]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    child = python_child(
+        """
+        import os, sys, time, uuid
+        from pathlib import Path
+        from dockerslim_rewrite import cli
+        barrier = Path(sys.argv[3])
+        real_scan = cli.scan_context
+        def scan_then_wait(*args, **kwargs):
+            snapshot = real_scan(*args, **kwargs)
+            (barrier / uuid.uuid4().hex).touch()
+            deadline = time.monotonic() + 10  # a bulk that serialises shared contexts never reaches 3: go on
+            while len(os.listdir(barrier)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return snapshot
+        cli.scan_context = scan_then_wait
+        sys.argv = ["dslim", "bulk", sys.argv[1], "--apply", "--out", sys.argv[2], "-j", "3"]
+        cli.run()
+        """,
+        str(repo),
+        str(tmp_path / "out"),
+        str(barrier),
+    )
+    _, err = child.communicate(timeout=180)
+    stderr = err.decode()
+    assert "Traceback" not in stderr, stderr[-3000:]
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["repos"][0]["errors"] == []
+    assert report["repos"][0]["errors"] == [], report
+    assert child.returncode == 0, stderr[-3000:]
+    assert report["repos"][0]["changed"] == 3
     assert leftovers(repo) == []
     for ignore in repo.glob("*dockerignore"):
         text = ignore.read_text()
@@ -845,11 +874,15 @@ def test_every_transform_documents_when_it_is_not_applied_and_its_limits() -> No
     assert listing.returncode == 0
     ids = [line.split()[0] for line in listing.stdout.decode().splitlines() if line.strip()]
     assert "merge-runs" in ids and len(ids) >= 5
-    for transform_id in ids:
-        doc = dslim("rule", transform_id).stdout.decode().lower()
-        assert "when it is not applied" in doc, transform_id
-        assert "limits" in doc, transform_id
-        assert "fix safety" in doc, transform_id
+    from dockerslim_rewrite.transforms import all_transforms
+
+    docs = {t.id: t.doc for t in all_transforms()}  # what `dslim rule ID` prints (checked once below)
+    assert sorted(docs) == sorted(ids)
+    assert dslim("rule", "merge-runs").stdout.decode().strip() == docs["merge-runs"].strip()
+    for transform_id, doc in docs.items():
+        assert "when it is not applied" in doc.lower(), transform_id
+        assert "limits" in doc.lower(), transform_id
+        assert "fix safety" in doc.lower(), transform_id
 
 
 def test_json_report_lists_the_constructs_it_skipped_and_why(tmp_path: Path) -> None:

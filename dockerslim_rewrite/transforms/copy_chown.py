@@ -138,7 +138,18 @@ def copy_chown(doc: Document, ctx: Context) -> Iterator[Result]:
             yield from _stage(doc, stage, ctx)
 
 
+def _mentions_chown(ins) -> bool:
+    if ins.keyword != "RUN":
+        return False
+    if ins.is_exec_form:
+        return bool(ins.json_args) and posixpath.basename(ins.json_args[0]) == "chown"
+    script = ins.script()
+    return script is not None and bool(commands_named(script, "chown"))
+
+
 def _stage(doc: Document, stage: Stage, ctx: Context) -> Iterator[Result]:
+    if not any(_mentions_chown(ins) for ins in stage.instructions):
+        return  # the common case; the stage history below walks every ancestor stage
     steps = _history(doc, stage)
     claimed: set[int] = set()  # COPY instructions given --chown in this pass
     for k, step in enumerate(steps):

@@ -201,14 +201,23 @@ class _Analyser:
         self.out = _Findings()
 
     def run(self, stages: list[Stage], reaching: frozenset[int]) -> _Findings:
-        for stage in stages:
-            chain = self._chain(stage, {s.index for s in stages})
+        allowed = {s.index for s in stages}
+        # state (packages installed, paths copied) at the end of each analysed stage: a child starts
+        # from its parent's, so a chain of stages is walked once, not once per stage
+        after: dict[int, tuple[list[tuple[tuple[int, int], str]], str, list[tuple[str, str, bool]]]] = {}
+        for stage in sorted(stages, key=lambda s: s.index):
             installed: list[tuple[tuple[int, int], str]] = []
             paths = _Paths(self.ctx)
-            for st in chain:
-                for ins in st.instructions:
-                    own = st.index == stage.index
-                    self._instruction(ins, installed, paths, run_time=own and stage.index in reaching, own=own)
+            if stage.parent in allowed and stage.parent in after:
+                parent_installed, paths.workdir, parent_copies = after[stage.parent]
+                installed, paths.copies = list(parent_installed), list(parent_copies)
+            else:
+                for st in self._chain(stage, allowed)[:-1]:  # ancestors outside this analysis order
+                    for ins in st.instructions:
+                        self._instruction(ins, installed, paths, run_time=False, own=False)
+            for ins in stage.instructions:
+                self._instruction(ins, installed, paths, run_time=stage.index in reaching, own=True)
+            after[stage.index] = (installed, paths.workdir, paths.copies)
         return self.out
 
     def _chain(self, stage: Stage, allowed: set[int]) -> list[Stage]:
