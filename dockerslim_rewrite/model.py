@@ -39,6 +39,8 @@ _DIRECTIVE_RE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \
 _HEREDOC_WORD_RE = re.compile(r"^(\d*)<<(-?)([^<]*)$")
 _FLAG_RE = re.compile(r"--([A-Za-z][A-Za-z0-9-]*)(?:=(.*))?$", re.S)
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Go's unicode.IsSpace: BuildKit splits words on all of these, not only on blanks and tabs
+GO_SPACE = frozenset(" \t\n\v\f\r\u0085\u00a0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B))))
 
 
 class ParseError(ValueError):
@@ -332,7 +334,7 @@ def iter_words(text: str, escape: str = "\\") -> Iterator[tuple[str, int, int]]:
     """Lazy split_words: callers that only need the first words stop early."""
     i, n = 0, len(text)
     while i < n:
-        while i < n and text[i] in " \t\r\n":
+        while i < n and text[i] in GO_SPACE:
             i += 1
         if i >= n:
             break
@@ -351,7 +353,7 @@ def iter_words(text: str, escape: str = "\\") -> Iterator[tuple[str, int, int]]:
                 continue
             elif ch in "'\"":
                 quote = ch
-            elif ch in " \t\r\n":
+            elif ch in GO_SPACE:
                 break
             i += 1
         yield text[start:i], start, i

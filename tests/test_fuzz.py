@@ -613,8 +613,11 @@ def test_a_file_with_nothing_to_change_is_byte_identical() -> None:
         b"FROM debian\nENV A\n",
         b"FROM debian\nLABEL a=b c\n",
         b"FROM node:18\nENV NODE_ENV=developmentWORKDIR /usr/src/api\nCOPY . .\n",
+        b"FROM debian\nENV A=1\x0bB\n",
+        "FROM debian\nENV A=1\u00a0B\n".encode(),
+        b"FROM debian\nLABEL a=1\x0bb\n",
     ],
-    ids=["env-mixed-forms", "env-no-value", "label-mixed-forms", "env-lost-newline"],
+    ids=["env-mixed-forms", "env-no-value", "label-mixed-forms", "env-lost-newline", "env-vtab", "env-nbsp", "label-vtab"],
 )
 def test_model_rejects_what_buildkit_rejects(data: bytes) -> None:
     """Found by the mutation test: BuildKit refuses these, so dslim must not rewrite them as if they were fine."""
@@ -878,3 +881,10 @@ def test_a_deep_stage_chain_hits_no_recursion_limit(transform_id: str) -> None:
         + "RUN apt-get update && apt-get install -y curl\n"
     ).encode()
     assert rewrite(data, Options(select=frozenset({transform_id}), unsafe_fixes=True)).errors == []
+
+
+def test_apt_lists_stay_for_an_onbuild_install_that_needs_them() -> None:
+    data = b"FROM debian\nRUN apt-get update && apt-get install -y curl\nONBUILD RUN apt-get install -y git\n"
+    out = rewrite(data, Options(select=frozenset({"pkg-cache"}))).output.decode()
+    onbuild = [line for line in out.splitlines() if line.startswith("ONBUILD")]
+    assert "rm -rf /var/lib/apt/lists" not in out or "apt-get update" in onbuild[0], out

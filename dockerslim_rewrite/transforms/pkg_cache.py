@@ -78,7 +78,7 @@ from functools import cache
 from importlib import resources
 
 from ..model import Document, Instruction, split_words, unquote
-from ..shell import Command, Script, Word, cmd_has_args
+from ..shell import analyse, Command, Script, Word, cmd_has_args
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "pkg-cache"
@@ -399,8 +399,24 @@ class _Planner:
         )
 
     def _index_blocked(self, run: _Run, manager: str) -> bool:
-        """Does a later RUN (this stage or one built FROM it) still read the package lists?"""
+        """Does a later RUN (this stage, one built FROM it, or an ONBUILD trigger) still read the package lists?"""
+        if self._onbuild_uses(manager):
+            return True
         return any(self._last_reader(stage, manager) > run.ins.start for stage in self._descendants(run.ins.stage))
+
+    def _onbuild_uses(self, manager: str) -> bool:
+        """An ``ONBUILD RUN`` calling the manager runs in child images, which need the lists this image keeps."""
+        names = set(_kb()[manager]["commands"])
+        for ins in self.doc.instructions:
+            if ins.keyword != "ONBUILD":
+                continue
+            keyword, _, body = ins.args.partition(" ")
+            if keyword.upper() != "RUN":
+                continue
+            script = analyse(body)
+            if not script.ok or any(c.name in names for c in script.commands):
+                return True
+        return False
 
     def _last_reader(self, stage: int, manager: str) -> int:
         """Offset of the last RUN of a stage that needs the lists (-1: none), memoised."""
