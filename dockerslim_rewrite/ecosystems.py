@@ -936,7 +936,7 @@ def plan_c(facts: StageFacts, hits, ctx) -> Build:
     data = runtimes()["c"]
     compiles = [(c, r) for c, r in hits if c.name in data["compilers"]]
     if any(c.name in ("make", "cmake") for c, _ in hits):
-        raise Unsure("make/cmake build: the output binary is not certain")
+        return plan_c_make(facts, hits, ctx)
     outputs: list[str] = []
     libs: list[str] = []
     for cmd, step in compiles:
@@ -972,6 +972,427 @@ def plan_c(facts: StageFacts, hits, ctx) -> Build:
             build.runtime_packages.append(pkg)
     build.assumptions.append("the binary links no shared library beyond the runtime image's and those of its -l flags and -dev packages")
     return build
+
+
+class Makefile:
+    """The parts of a Makefile the split needs: variables, explicit rules and their recipes.
+
+    Only plain Makefiles are read: includes, conditionals, `define`, sub-makes and `$(shell)`
+    stop the analysis (the caller turns that into a Skip), so what is read is what make runs.
+    """
+
+    def __init__(self, text: str, overrides: dict[str, str], env: dict[str, str]):
+        unfollowed = runtimes()["c"]["make_unfollowed"]
+        self.vars: dict[str, str] = {}
+        self.rules: dict[str, tuple[list[str], list[list[str]]]] = {}  # target -> (prereq texts, recipes)
+        self.default: str | None = None
+        self.text = text
+        self._overrides = overrides
+        self._env = env
+        for token in unfollowed:
+            if token.startswith(("$", "pkg")) and token in text:
+                raise Unsure(f"the Makefile uses `{token}`: not followed")
+        lines = re.sub(r"\\\n[ \t]*", " ", text.replace("\r\n", "\n")).split("\n")
+        current: list[str] | None = None
+        for raw in lines:
+            if raw.startswith("\t"):
+                if current is None:
+                    if raw.strip():
+                        raise Unsure("Makefile: a recipe line outside a rule")
+                    continue
+                current.append(raw[1:])
+                continue
+            line = raw.split("#", 1)[0].rstrip()
+            if not line.strip():
+                continue
+            first = line.split()[0]
+            if first in unfollowed:
+                raise Unsure(f"the Makefile uses `{first}`: not followed")
+            current = None
+            if first in ("export", "unexport") and "=" not in line:
+                continue
+            m = re.match(r"^\s*(?:export\s+|override\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*(\?=|:::=|::=|:=|\+=|!=|=)\s*(.*)$", line)
+            if m:
+                name, op, value = m.groups()
+                if op == "!=":
+                    raise Unsure("the Makefile runs a shell command in a variable (`!=`): not followed")
+                if name in overrides:
+                    continue
+                if op == "?=":
+                    if name not in self.vars and name not in env:
+                        self.vars[name] = value
+                elif op == "+=":
+                    self.vars[name] = (self.vars.get(name, env.get(name, "")) + " " + value).strip()
+                elif op in (":=", "::=", ":::="):
+                    expanded = self.expand(value)
+                    if expanded is None:
+                        raise Unsure(f"Makefile variable {name} has no static value")
+                    self.vars[name] = expanded.replace("$", "$$")
+                else:
+                    self.vars[name] = value
+                continue
+            m = re.match(r"^([^:=]+?)\s*::?(?!=)\s*(.*)$", line)
+            if not m:
+                raise Unsure(f"Makefile line not understood: {line.strip()[:40]}")
+            targets_text, rest = m.groups()
+            rest, _, inline = rest.partition(";")
+            if "=" in rest:
+                continue  # a target-specific variable: it changes flags, not which files are made
+            targets = (self.expand(targets_text) or "").split()
+            if not targets:
+                raise Unsure("Makefile rule with a target that has no static name")
+            current = [inline.strip()] if inline.strip() else []
+            for t in targets:
+                if "%" in t:
+                    continue  # pattern rule: builds intermediate files only
+                texts, recipes = self.rules.setdefault(t, ([], []))
+                texts.append(rest.split("|", 1)[0])
+                recipes.append(current)
+                if self.default is None and not t.startswith("."):
+                    self.default = t
+
+    def recipe(self, target: str) -> list[str]:
+        return [line for part in self.rules[target][1] for line in part if line.strip()]
+
+    def value(self, name: str) -> str | None:
+        if name in self._overrides:
+            return self._overrides[name]
+        if name in self.vars:
+            return self.expand(self.vars[name])
+        if name in self._env:
+            return self._env[name]
+        return None
+
+    def expand(self, text: str, auto: dict[str, str] | None = None, depth: int = 0) -> str | None:
+        """Make's variable expansion with static values; None for functions or unknown variables."""
+        if depth > 20:
+            return None
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if ch != "$":
+                out.append(ch)
+                i += 1
+                continue
+            nxt = text[i + 1:i + 2]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt in ("(", "{"):
+                close = ")" if nxt == "(" else "}"
+                j = text.find(close, i + 2)
+                if j < 0:
+                    return None
+                name = text[i + 2:j]
+                i = j + 1
+            else:
+                name = nxt
+                i += 2
+            if auto is not None and name in auto:
+                out.append(auto[name])
+                continue
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+                return None  # a function call or a substitution reference
+            if name in self._overrides:
+                out.append(self._overrides[name])
+                continue
+            if name in self.vars:
+                v = self.expand(self.vars[name], auto, depth + 1)
+                if v is None:
+                    return None
+                out.append(v)
+                continue
+            if name in self._env:
+                out.append(self._env[name])
+                continue
+            if name == "DESTDIR":
+                continue  # the staging-root convention: empty unless given
+            return None
+        return "".join(out)
+
+    def prereqs(self, target: str) -> list[str]:
+        """The prerequisites that expand statically (`$(SRCS:.c=.o)`, `$(wildcard ...)` are left out:
+        what they name is never taken for a build output, so leaving them out only loses candidates)."""
+        out: list[str] = []
+        for text in self.rules.get(target, ([], []))[0]:
+            value = self.expand(text, {"@": target})
+            if value is not None:
+                out += value.split()
+        return out
+
+    def reachable(self, goals: list[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(goals)
+        while todo:
+            t = todo.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            if t in self.rules:
+                todo += self.prereqs(t)
+        return seen
+
+
+def _make_args(cmd: Command, env: dict[str, str]) -> tuple[str | None, list[str], dict[str, str]]:
+    """(-C directory, goals, VAR=value overrides) of a `make` command line."""
+    data = runtimes()["c"]
+    argv = _static_argv(cmd)
+    if argv is None:
+        raise Unsure("make with variable arguments")
+    chdir = None
+    goals: list[str] = []
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        key, eq, val = a.partition("=")
+        if a.startswith("-"):
+            if re.fullmatch(r"-j\d*|--jobs=\d+|-l[\d.]*", a) and not (a == "-l"):
+                i += 1
+                continue
+            if key in ("--directory",) and eq:
+                chdir = val
+            elif a.startswith("-C") and len(a) > 2:
+                chdir = a[2:]
+            elif a in data["make_value_flags"]:
+                if a in ("-C", "--directory"):
+                    if i + 1 >= len(argv):
+                        raise Unsure("make -C without a directory")
+                    chdir = argv[i + 1] if chdir is None else posixpath.join(chdir, argv[i + 1])
+                    i += 1
+                elif i + 1 < len(argv) and re.fullmatch(r"[\d.]+", argv[i + 1]):
+                    i += 1
+            elif a not in data["make_flags"]:
+                raise Unsure(f"make option {a} is not followed")
+        elif eq and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+            overrides[key] = val
+        else:
+            goals.append(a)
+        i += 1
+    return chdir, goals, overrides
+
+
+def _make_libs(mk: "Makefile", overrides: dict[str, str]) -> list[str]:
+    """The -lNAME libraries a Makefile (or its command line) links."""
+    texts = [mk.text] + list(overrides.values())
+    return [m for t in texts for m in re.findall(r"(?<![\w-])-l([A-Za-z0-9_+.-]+)", t)]
+
+
+def _install_files(mk: "Makefile", goal: str, cwd: str) -> list[str]:
+    """Absolute paths of the files `make <goal>` installs, from its recipe (Unsure when not plain)."""
+    from .shell import analyse
+
+    if goal not in mk.rules:
+        raise Unsure(f"the Makefile has no `{goal}` rule")
+    allowed = set(runtimes()["c"]["install_recipe_commands"])
+    files: list[str] = []
+    dirs: set[str] = set(PATH_DIRS)
+    for line in mk.recipe(goal):
+        line = line.strip().lstrip("@-+").strip()
+        if not line:
+            continue
+        text = mk.expand(line, {"@": goal})
+        if text is None:
+            raise Unsure(f"a `make {goal}` recipe line has no static value (install prefix unknown)")
+        script = analyse(text)
+        if not script.ok:
+            raise Unsure(f"a `make {goal}` recipe line is not a shell command we can read")
+        for c in script.commands:
+            if c.name not in allowed:
+                raise Unsure(f"`make {goal}` runs `{c.name}`: the installed files are not certain")
+            argv = _static_argv(c)
+            if argv is None:
+                raise Unsure(f"`make {goal}` recipe with shell variables")
+            if c.name not in ("install", "cp"):
+                if c.name == "mkdir":
+                    dirs |= {abspath(a, cwd) for a in argv if not a.startswith("-")}
+                continue
+            if c.name == "cp" and any(a.startswith("-") and ("r" in a.lower() or a == "--recursive") for a in argv):
+                raise Unsure(f"`make {goal}` copies folders")
+            paths, target_dir, make_dirs = [], None, False
+            j = 0
+            while j < len(argv):
+                a = argv[j]
+                if a in ("-m", "--mode", "-o", "--owner", "-g", "--group"):
+                    j += 2
+                    continue
+                if a in ("-t", "--target-directory"):
+                    target_dir = argv[j + 1] if j + 1 < len(argv) else None
+                    j += 2
+                    continue
+                if a.startswith("-"):
+                    if c.name == "install" and not a.startswith("--") and "d" in a:
+                        make_dirs = True
+                    j += 1
+                    continue
+                paths.append(abspath(a, cwd))
+                j += 1
+            if make_dirs:
+                dirs |= set(paths)
+                continue
+            if target_dir is not None:
+                dest, srcs, into = abspath(target_dir, cwd), paths, True
+            else:
+                if len(paths) < 2:
+                    raise Unsure(f"`make {goal}`: {c.name} without a destination")
+                *srcs, dest = paths
+                into = len(srcs) > 1 or dest in dirs or argv[-1].endswith("/")
+            files += [posixpath.join(dest, posixpath.basename(s)) if into else dest for s in srcs]
+    if not files:
+        raise Unsure(f"`make {goal}` installs no file the Makefile shows")
+    return files
+
+
+def _c_start_programs(facts: StageFacts) -> list[str]:
+    """Programs the start command runs; a `sh -c` string is read as a script (shell builtins left out)."""
+    from .shell import analyse
+
+    shell_cmds = set(runtimes()["runtime_tools"]["shell_commands"])
+    words, exec_form = facts.start_words()
+    if not words:
+        raise Unsure("no start command")
+    if exec_form and posixpath.basename(words[0]) in ("sh", "bash", "dash") and words[1:2] == ["-c"] and len(words) > 2:
+        script = analyse(words[2])
+    elif exec_form:
+        return [words[0]]
+    else:
+        first = facts.entrypoint if facts.entrypoint is not None else facts.cmd
+        script = first.script() if first is not None else None
+        if facts.entrypoint is not None and facts.cmd is not None:
+            raise Unsure("shell-form ENTRYPOINT with a CMD: the start command is not certain")
+    if script is None or not script.ok:
+        raise Unsure("the start command's shell string is not analysable")
+    progs: list[str] = []
+    for c in script.commands:
+        if c.name_word is None:
+            continue
+        if not c.name_word.static:
+            raise Unsure("the start command runs a program named by a variable")
+        name = c.name_word.value
+        if name == "exec" and c.argv:
+            name = c.argv[0]
+        if name in shell_cmds:
+            continue
+        progs.append(name)
+    if not progs:
+        raise Unsure("the start command runs no program of the build")
+    return progs
+
+
+def plan_c_make(facts: StageFacts, hits, ctx) -> Build:
+    """`make` / `make install`: the output is the one file the start command runs that make made.
+
+    The Makefile must be readable from the build context: its explicit rules say which files the
+    goals build, its install recipe where they land, and its -l flags which libraries they link.
+    """
+    data = runtimes()["c"]
+    if any(c.name == "cmake" for c, _ in hits):
+        raise Unsure("cmake build: CMakeLists.txt is not read, the output binary is not certain")
+    if any(c.name in data["compilers"] for c, _ in hits):
+        raise Unsure("make and direct compiler commands in one stage: which binary ships is not certain")
+    if facts.ref.name not in data["make_builder_images"]:
+        raise Unsure(f"make build on {facts.ref.name}: the runtime image for it is unknown")
+    distroless, slim, family = codename_images(facts, "c")
+    if family != "debian" or slim is None:
+        raise Unsure("make build not on a Debian image: runtime libraries unknown")
+    snapshot = getattr(ctx, "build_context", None)
+    progs = _c_start_programs(facts)
+    candidates: list[tuple[str, str]] = []  # (absolute path in the builder, how make made it)
+    libs: list[str] = []
+    for cmd, step in hits:
+        chdir, goals, overrides = _make_args(cmd, step.env)
+        cwd = _cwd_for(cmd, step)
+        if chdir is not None:
+            value = expand(chdir, step.env)
+            if value is None:
+                raise Unsure("make -C with a variable directory")
+            cwd = abspath(value, cwd)
+        if snapshot is None:
+            raise Unsure("make build without a build context: the Makefile (targets, libraries) cannot be read")
+        rel = facts.context_path(cwd, snapshot, "Makefile")
+        if rel is None:
+            raise Unsure(f"make build: where the Makefile in {cwd} comes from is not known")
+        for other in data["other_makefile_names"]:
+            if snapshot.exists(posixpath.join(rel, other) if rel else other):
+                raise Unsure(f"make build: {other} takes precedence over Makefile and is not read")
+        text = snapshot.read_text(posixpath.join(rel, "Makefile") if rel else "Makefile")
+        if text is None:
+            raise Unsure("make build: the Makefile is not readable from the build context")
+        prog_env = dict(step.env)
+        for w in cmd.prefix_words:
+            if "=" in w.value and not w.value.startswith("-"):
+                k, v = w.value.split("=", 1)
+                prog_env[k] = v
+        mk = Makefile(text, overrides, prog_env)
+        if mk.default is None:
+            raise Unsure("the Makefile has no target")
+        goals = goals or [mk.default]
+        cleaning = [g for g in goals if g in data["make_clean_goals"]]
+        if cleaning:
+            raise Unsure(f"`make {cleaning[0]}` removes build outputs: not followed")
+        libs += _make_libs(mk, overrides)
+        libs += [m for k in ("LDLIBS", "LDFLAGS", "LOADLIBES") for m in re.findall(r"(?<![\w-])-l([A-Za-z0-9_+.-]+)", prog_env.get(k, ""))]
+        phony = set(mk.prereqs(".PHONY")) if ".PHONY" in mk.rules else set()
+        made: list[str] = []
+        for t in sorted(mk.reachable(goals)):
+            if t not in mk.rules or t in phony or t.startswith("."):
+                continue
+            stem = posixpath.splitext(t)[0] == t and any(p in (t + ".o", t + ".c", t + ".cc", t + ".cpp") for p in mk.prereqs(t))
+            if not mk.recipe(t) and not stem:
+                continue  # no recipe and no built-in link rule: make makes no file of that name
+            ctx_rel = posixpath.normpath(posixpath.join(rel, t) if rel else t)
+            if not t.startswith("/") and snapshot.exists(ctx_rel):
+                continue  # a source file, not something make made
+            made.append(abspath(t, cwd))
+        for goal in goals:
+            if goal in mk.rules and any(c.name in ("install", "cp") for line in mk.recipe(goal) for c in _recipe_commands(line)):
+                made += _install_files(mk, goal, cwd)
+        for path in follow_copies(facts, step.ins, cmd, made):
+            candidates.append((path, f"make in {cwd}"))
+    hit = sorted({p for p, _ in candidates if any(_c_resolves(prog, facts.workdir, p) for prog in progs)})
+    missing = [prog for prog in progs if not any(_c_resolves(prog, facts.workdir, p) for p, _ in candidates)]
+    if missing:
+        raise Unsure(f"the start command runs `{missing[0]}`, which is not a file the make build makes")
+    if len(hit) != 1:
+        raise Unsure("the start command could be several make outputs: " + ", ".join(hit))
+    output = hit[0]
+    if facts.image_has(output):
+        src = facts.context_path(output, snapshot)
+        if src is None or snapshot.exists(src) or snapshot.truncated:
+            raise Unsure(f"{output} is also put there by COPY/ADD: not certain make made it")
+    build = Build("c", [output])
+    build.shell_image, build.shell_family = slim, family
+    words, exec_form = facts.start_words()
+    runs_shell = not exec_form or posixpath.basename(words[0]) in ("sh", "bash", "dash")
+    if distroless and not runs_shell:
+        build.static_image = data["dynamic"].format(distroless=distroless)
+    link = runtime_libs()["link"]
+    for lib in libs:
+        pkg = link.get(facts.codename or "", {}).get(lib, link["common"].get(lib))
+        if pkg is None:
+            raise Unsure(f"no runtime package known for -l{lib} (Makefile)")
+        if pkg and pkg not in build.runtime_packages:
+            build.runtime_packages.append(pkg)
+    shown = ", ".join(f"-l{x}" for x in dict.fromkeys(libs)) or "no -l flag"
+    build.assumptions.append(
+        f"{output} is the only build output the app needs at run time, and it links only the C runtime "
+        f"and the libraries of the Makefile ({shown}) and of the -dev packages installed")
+    return build
+
+
+def _recipe_commands(line: str) -> list[Command]:
+    from .shell import analyse
+
+    script = analyse(line.strip().lstrip("@-+").strip())
+    return script.commands if script.ok else []
+
+
+def _c_resolves(prog: str, workdir: str, path: str) -> bool:
+    if "/" in prog:
+        return abspath(prog, workdir) == path
+    return posixpath.basename(path) == prog and posixpath.dirname(path) in PATH_DIRS
 
 
 # --------------------------------------------------------------------------- Node

@@ -989,7 +989,6 @@ def test_a_repository_config_cannot_send_writes_outside_the_repository(tmp_path:
     assert not (victim / ".dockerignore").exists(), "a file was written outside the repository"
 
 
-@pytest.mark.xfail(strict=True, reason="transform bug (TRANSFORM_BUGS T9): multi-stage names its builder `build` though --from=build names an image")
 def test_a_generated_stage_name_never_captures_an_existing_from_reference(tmp_path: Path) -> None:
     ctx = tmp_path / "ctx"
     ctx.mkdir()

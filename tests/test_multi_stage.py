@@ -335,3 +335,97 @@ def test_go_output_into_existing_folder_is_named_after_the_package():
     text = "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN mkdir -p /out && CGO_ENABLED=0 go build -o /out ./cmd/gateway\nCMD [\"/out/gateway\"]\n"
     out = run(text).output.decode()
     assert "COPY --from=build /out/gateway /out/gateway" in out
+
+
+# --------------------------------------------------------------------------- C/C++ make builds
+
+MAKEFILE = (
+    "PREFIX ?= /usr/local\nBINDIR = $(PREFIX)/bin\nLDLIBS = -lz\nOBJS := main.o util.o\n\n"
+    "all: app\n\napp: $(OBJS)\n\t$(CC) -o $@ $^ $(LDLIBS)\n\n%.o: %.c\n\t$(CC) -c $<\n\n"
+    "app: CFLAGS += -O3\n\n"
+    "install: app\n\tinstall -d $(DESTDIR)$(BINDIR)\n\tinstall -m 0755 app $(DESTDIR)$(BINDIR)\n\n"
+    "clean:\n\trm -f app $(OBJS)\n\n.PHONY: all install clean\n"
+)
+C_CTX = {"Makefile": MAKEFILE, "main.c": "int main(void) { return 0; }\n", "util.c": "int u;\n"}
+
+
+def test_makefile_reader_follows_variables_rules_and_overrides():
+    mk = eco.Makefile(MAKEFILE, {"PREFIX": "/opt/app"}, {})
+    assert mk.default == "all"
+    assert mk.reachable(["all"]) == {"all", "app", "main.o", "util.o"}
+    assert mk.expand("$(DESTDIR)$(BINDIR)/x") == "/opt/app/bin/x"  # DESTDIR: empty unless given
+    assert mk.expand("$(UNKNOWN)/x") is None
+    assert mk.expand("$(patsubst %.c,%.o,x.c)") is None  # functions are not evaluated
+    assert eco._install_files(mk, "install", "/src") == ["/opt/app/bin/app"]
+    assert eco._install_files(eco.Makefile(MAKEFILE, {"DESTDIR": "/pkg"}, {}), "install", "/src") == ["/pkg/usr/local/bin/app"]
+    assert eco.Makefile("X ?= a\n", {}, {"X": "env"}).value("X") == "env"
+    assert eco.Makefile("X = a\nX += b\nY := $(X) c\nX = z\n", {}, {}).value("Y") == "a b c"
+
+
+def test_make_install_with_prefix_and_destdir_ships_the_installed_binary():
+    text = ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && make install DESTDIR=/stage PREFIX=/usr\n"
+            "CMD [\"/stage/usr/bin/app\"]\n")
+    out = run(text, C_CTX).output.decode()
+    assert "COPY --from=build /stage/usr/bin/app /stage/usr/bin/app\n" in out
+    # -lz from the Makefile -> zlib1g: a package distroless lacks, so debian slim
+    assert "apt-get install -y --no-install-recommends zlib1g ca-certificates" in out
+    assert "FROM debian:bookworm-slim\n" in out
+    oracle_parse(out)
+
+
+def test_make_in_a_subfolder_then_cp_to_path_dir_ships_the_copy():
+    ctx = {"src/Makefile": "app: main.c\n\tcc -o app main.c\n", "src/main.c": "int main(void){return 0;}\n"}
+    text = "FROM gcc:13\nCOPY . /w\nRUN cd /w/src && make && cp /w/src/app /usr/local/bin/\nCMD [\"app\"]\n"
+    out = run(text, ctx).output.decode()
+    assert "FROM gcr.io/distroless/cc-debian12\n" in out
+    assert "COPY --from=build /usr/local/bin/app /usr/local/bin/app\n" in out
+    oracle_parse(out)
+
+
+def test_make_split_states_the_assumption():
+    text = "FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n"
+    result = run(text, C_CTX)
+    assumption = result.changes[-1].assumption
+    assert "/src/app is the only build output the app needs at run time" in assumption
+    assert "(-lz)" in assumption
+
+
+MAKE_NOT_SPLIT = [
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make -f other.mk\nCMD [\"./app\"]\n", C_CTX, "make option -f"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make install\nCMD [\"app\"]\n",
+     {**C_CTX, "Makefile": MAKEFILE.replace("PREFIX ?= /usr/local\n", "")}, "install prefix unknown"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && make clean\nCMD [\"./app\"]\n", C_CTX, "`make clean`"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "GNUmakefile": "all:\n"}, "GNUmakefile"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "Makefile": "include config.mk\n" + MAKEFILE}, "`include`"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "Makefile": MAKEFILE.replace("-lz", "-lfancy")}, "-lfancy"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "Makefile": "app:\n\t$(MAKE) -C lib\n"}, "$(MAKE)"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && gcc -o tool tool.c\nCMD [\"./app\"]\n", C_CTX, "direct compiler"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN cmake -B build && cmake --build build\nCMD [\"./build/app\"]\n", C_CTX, "cmake"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"sh\", \"-c\", \"./app | gzip\"]\n", C_CTX, "`gzip`"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./main.c\"]\n", C_CTX, "not a file the make build makes"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./all\"]\n", C_CTX, "not a file the make build makes"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"sh\", \"-c\", \"make test\"]\n", C_CTX, "`make`"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make app tool\nCMD [\"sh\", \"-c\", \"./tool && ./app\"]\n",
+     {**C_CTX, "Makefile": MAKEFILE + "tool: tool.c\n\tcc -o tool tool.c\n"}, "several make outputs"),
+    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make install\nCMD [\"app\"]\n",
+     {**C_CTX, "Makefile": "app: main.c\n\tcc -o app main.c\ninstall: app\n\tcp -r app share /usr/local/\n"}, "copies folders"),
+    ("FROM gcc:13-alpine\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", C_CTX, "not on a Debian image"),
+    ("FROM fedora:40\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", C_CTX, "fedora"),
+]
+
+
+@pytest.mark.parametrize("text,files,reason", MAKE_NOT_SPLIT, ids=[r for _, _, r in MAKE_NOT_SPLIT])
+def test_make_not_split(text: str, files: dict, reason: str):
+    result = run(text, files)
+    assert result.output == text.encode()
+    assert not result.errors
+    reasons = skip_reasons(result)
+    assert len(reasons) == 1 and reason in reasons[0], reasons
+
+
+def test_make_prereqs_from_functions_do_not_block_the_named_target():
+    ctx = {"Makefile": "SRCS = $(wildcard *.c)\nOBJS = $(SRCS:.c=.o)\nLDLIBS = -lm\n\nserver: $(OBJS)\n"
+                       "\t$(CC) -o $@ $^ $(LDLIBS)\n", "a.c": "int a;\n", "b.c": "int main(void){return 0;}\n"}
+    out = run("FROM gcc:13\nWORKDIR /app\nCOPY . .\nRUN make\nUSER nobody\nCMD [\"./server\"]\n", ctx).output.decode()
+    assert "FROM gcr.io/distroless/cc-debian12\nWORKDIR /app\nCOPY --from=build /app/server /app/server\nUSER nobody\n" in out
+    oracle_parse(out)

@@ -1,16 +1,17 @@
 """Split a single-stage build into a builder stage and a lean runtime stage.
 
 ## What it does
-When the final stage builds the app with a toolchain image (`go build`/`go install` on golang,
-`cargo build --release`/`cargo install --path` on rust, `mvn`/`gradle` (or their wrappers) on a JDK
-image, `npm|yarn run build` on node, `dotnet publish -o` on dotnet/sdk, `gcc -o` on gcc, `pip install`
-that needs a compiler on python), that stage is kept as it is but named (`AS build`) and a new final
-stage is appended, rendered from the ecosystem's template under `templates/runtime/`. The new stage
-receives only the build output at the same absolute paths, plus the run-time configuration: ENV
-(build-only variables such as GOFLAGS dropped), the ARGs those use, WORKDIR, USER (re-created when
-a RUN created it), LABEL, EXPOSE, VOLUME, HEALTHCHECK, STOPSIGNAL, SHELL, ENTRYPOINT and CMD, the
-files the app reads at run time (asset folders, config files, migrations that were copied in), and
-the mkdir/chown/chmod/ln/touch steps that shaped them (`chown -R` becomes `COPY --chown`).
+When the final stage builds the app with a toolchain image (`go build`/`go install` on golang, `cargo
+build --release`/`cargo install --path` on rust, `mvn`/`gradle` (or their wrappers) on a JDK image,
+`npm|yarn run build` on node, `dotnet publish -o` on dotnet/sdk, `gcc -o` on gcc, `make` or `make
+install` on gcc/debian/buildpack-deps, `pip install` that needs a compiler on python), that stage is
+kept as it is but named (`AS build`) and a new final stage is appended, rendered from the ecosystem's
+template under `templates/runtime/`. The new stage receives only the build output at the same absolute
+paths, plus the run-time configuration: ENV (build-only variables such as GOFLAGS dropped), the ARGs
+those use, WORKDIR, USER (re-created when a RUN created it), LABEL, EXPOSE, VOLUME, HEALTHCHECK,
+STOPSIGNAL, SHELL, ENTRYPOINT and CMD, the files the app reads at run time (asset folders, config
+files, migrations that were copied in), and the mkdir/chown/chmod/ln/touch steps that shaped them
+(`chown -R` becomes `COPY --chown`).
 
 Runtime images (data/runtimes.toml): Go -> `gcr.io/distroless/static-debian12` when static
 (CGO_ENABLED=0, added to the build command only when the build context shows no cgo), else
@@ -18,8 +19,12 @@ Runtime images (data/runtimes.toml): Go -> `gcr.io/distroless/static-debian12` w
 `debian:<release>-slim` with ca-certificates; Java -> `eclipse-temurin:<major>-jre`; Node -> the
 slim variant of the same tag with a production-only install (`npm ci --omit=dev`); Python -> the
 virtualenv (`/opt/venv`, created in the builder) on the slim variant of the same tag; .NET ->
-`dotnet/aspnet` (or `dotnet/runtime` for non-web projects) of the same tag. Shared libraries the
-build linked come from the `*-dev` packages and `-l` flags (data/runtime_libs.toml).
+`dotnet/aspnet` (or `dotnet/runtime` for non-web projects) of the same tag; C `make` builds ->
+`distroless/cc` when the start command is exec form and needs no shell or packages. Shared
+libraries the build linked come from the `*-dev` packages and `-l` flags (data/runtime_libs.toml).
+For `make`, the Makefile (read from the build context) says which files its goals make, where
+`make install` puts them (PREFIX/DESTDIR resolved) and which `-l` libraries they link: the output
+is the one made file the start command runs (directly, through PATH or in a `sh -c` string).
 
 ## Why it saves bytes
 A golang image is ~800 MB for a ~10 MB binary; a JDK, node dev dependencies, compilers and
@@ -52,21 +57,23 @@ CMD ["api"]
 ```
 
 ## When it is not applied
-Each case is reported as a one-line Skip and the file is left alone: already multi-stage files
-whose final stage has no build step; unknown or several build systems in one stage; an output that
-cannot be located with certainty (no `-o` and no readable go.mod, several binaries, a start command
-that does not name the jar, an npm build script whose output folder is unknown, `dotnet publish`
-without `-o`); images that use the toolchain at run time (`go run`, `mvn`, `cargo run`,
-`npm run dev`, `next dev`, `python manage.py runserver`, `flask run`, a REPL); a RUN that calls a
-command whose files might be needed at run time (`curl -o`, `git`, code generators); a start
-command or HEALTHCHECK program the runtime image would not have; variables without static values
+Each case is reported as a one-line Skip and the file is left alone: already multi-stage files whose
+final stage has no build step; unknown or several build systems in one stage; an output that cannot be
+located with certainty (no `-o` and no readable go.mod, several binaries, a start command that does not
+name the jar, an npm build script whose output folder is unknown, `dotnet publish` without `-o`; a
+Makefile not readable from the build context or using include, conditionals, sub-makes, `$(shell)` or
+pkg-config; `make install` with a prefix that is not static; a start command that runs a script or any
+program other than one make output); images that use the toolchain at run time (`go run`, `mvn`, `cargo
+run`, `npm run dev`, `next dev`, `python manage.py runserver`, `flask run`, `make run`, a REPL); a RUN
+that calls a command whose files might be needed at run time (`curl -o`, `git`, code generators); a
+start command or HEALTHCHECK program the runtime image would not have; variables without static values
 in paths; users, `-dev` packages or `-l` libraries with no known runtime counterpart.
 
 ## Limits
 With `COPY . .` and no build context, source-tree files a compiled app may read at run time cannot
 be listed: the assumption says so. Directories created by WORKDIR stay root-owned even when the
-builder chowned them. pnpm and yarn berry projects, musl/alpine C builds and `make` builds are not
-split.
+builder chowned them. pnpm and yarn berry projects, musl/alpine C builds and cmake builds
+(CMakeLists.txt is not read) are not split.
 
 ## Fix safety
 `review`: the assumption printed with the change is that the final image does not use the
@@ -269,11 +276,17 @@ def _check_no_toolchain_at_run_time(facts: StageFacts, data: dict, name: str) ->
 
 
 def _stage_name(doc: Document) -> str:
+    """A builder name no stage and no ``--from``/FROM reference (maybe an image) already uses."""
     taken = {s.name for s in doc.stages if s.name}
+    taken |= {value.lower() for ins in doc.instructions for value in ins.flag_values("from")}
+    taken |= {s.base.lower() for s in doc.stages}
     for cand in ("build", "builder", "build-stage", "dslim-build"):
         if cand not in taken:
             return cand
-    return "dslim-build-0"
+    k = 0
+    while f"dslim-build-{k}" in taken:
+        k += 1
+    return f"dslim-build-{k}"
 
 
 def _copy_line(builder: str, src: str, dest: str, chown: str | None, chmod: str | None) -> str:

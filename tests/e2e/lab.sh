@@ -184,10 +184,17 @@ RUN mkdir -p /out/etc/ssl/certs /out/usr/share /out/tmp && cp /etc/ssl/certs/ca-
 FROM scratch
 COPY --from=src /out/ /
 D
+  # stand-ins made before the dynamic loader was copied for real (a dangling /lib64 link) cannot
+  # run dynamically linked programs: drop them so they are rebuilt
+  if has "$DL/base-debian12" && [ -z "$("$DOCKER" image inspect -f '{{index .Config.Labels "dslim.lab.loader"}}' "$DL/base-debian12" 2>/dev/null)" ]; then
+    log "rebuilding the distroless base/cc stand-ins (their dynamic loader was missing)"
+    for img in base cc; do "$DOCKER" rmi -f "$DL/$img-debian12" "$DL/$img-debian12:latest" "$DL/$img-debian12:nonroot" >/dev/null 2>&1 || true; done
+  fi
   b "$DL/base-debian12" <<D
 FROM debian:bookworm-slim AS src
-RUN mkdir -p /out/lib/x86_64-linux-gnu /out/lib64 && cp -a /lib/x86_64-linux-gnu/libc.so* /lib/x86_64-linux-gnu/libm.so* /lib/x86_64-linux-gnu/libpthread* /lib/x86_64-linux-gnu/libdl* /lib/x86_64-linux-gnu/librt* /lib/x86_64-linux-gnu/libresolv* /out/lib/x86_64-linux-gnu/ && cp -a /lib64/ld-linux-x86-64.so.2 /out/lib64/
+RUN mkdir -p /out/lib/x86_64-linux-gnu /out/lib64 && cp -a /lib/x86_64-linux-gnu/libc.so* /lib/x86_64-linux-gnu/libm.so* /lib/x86_64-linux-gnu/libpthread* /lib/x86_64-linux-gnu/libdl* /lib/x86_64-linux-gnu/librt* /lib/x86_64-linux-gnu/libresolv* /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 /out/lib/x86_64-linux-gnu/ && cp -aL /lib64/ld-linux-x86-64.so.2 /out/lib64/
 FROM $DL/static-debian12
+LABEL dslim.lab.loader=1
 COPY --from=src /out/ /
 D
   b "$DL/cc-debian12" <<D
