@@ -248,16 +248,24 @@ class Document:
             return self.stages[int(ref)]
         return None
 
+    def lineage(self, index: int) -> list[int]:
+        """A stage and the stages it is built FROM, nearest first (its files start from theirs)."""
+        chain: list[int] = []
+        current: int | None = index
+        while current is not None and current >= 0 and current not in chain:
+            chain.append(current)
+            current = self.stages[current].parent
+        return chain
+
     @cached_property
     def _reaching_final(self) -> frozenset[int]:
-        if not self.stages:
-            return frozenset()
-        seen: set[int] = set()
-        index: int | None = len(self.stages) - 1
-        while index is not None and index not in seen:
-            seen.add(index)
-            index = self.stages[index].parent
-        return frozenset(seen)
+        return frozenset(self.lineage(len(self.stages) - 1)) if self.stages else frozenset()
+
+    @cached_property
+    def continuation_indent(self) -> str | None:
+        """The file's own indentation for continued ``&&`` lines (None: the file has none)."""
+        m = re.search(r"\n([ \t]+)&& ", self.text)
+        return m.group(1) if m else None
 
     def stages_reaching_final(self) -> frozenset[int]:
         """The final stage and the stages it is built FROM: their files end up in the image."""

@@ -183,14 +183,9 @@ def _stage(doc: Document, stage: Stage, ctx: Context) -> Iterator[Result]:
 
 def _history(doc: Document, stage: Stage) -> list[_Step]:
     """The instructions whose effects the stage starts from (ancestor stages) and its own, with the WORKDIR in force."""
-    chain = []
-    index: int | None = stage.index
-    while index is not None and index not in chain:
-        chain.append(index)
-        index = doc.stages[index].parent
     steps: list[_Step] = []
     cwd: str | None = None
-    for index in reversed(chain):
+    for index in reversed(doc.lineage(stage.index)):
         for ins in doc.stages[index].instructions:
             if ins.keyword == "FROM":
                 continue

@@ -52,7 +52,6 @@ directory, environment, options and exit status as they were.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -61,7 +60,6 @@ from ..shell import Script
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "merge-runs"
-DEFAULT_INDENT = "    "
 
 
 @dataclass
@@ -83,7 +81,7 @@ class _Candidate:
 
 @transform(id=ID, summary="Merge consecutive RUN instructions of a stage into one layer", order=10)
 def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
-    indent = _continuation_indent(doc)
+    indent = doc.continuation_indent or "    "
     chain: list[_Candidate] = []
     previous_was_run = False
     for node in doc.nodes:
@@ -191,8 +189,3 @@ def _shell_has_errexit(shell: list[str]) -> bool:
             return True
     return False
 
-
-def _continuation_indent(doc: Document) -> str:
-    """Reuse the file's own indentation for continued '&&' lines, else four spaces."""
-    m = re.search(r"\n([ \t]+)&& ", doc.text)
-    return m.group(1) if m else DEFAULT_INDENT

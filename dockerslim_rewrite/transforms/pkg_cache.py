@@ -335,12 +335,8 @@ class _Planner:
         return starts, snapshots
 
     def _user_is_root(self, ins: Instruction) -> bool:
-        chain, index = [], ins.stage
-        while index is not None and index >= 0 and index not in chain:
-            chain.append(index)
-            index = self.doc.stages[index].parent
         user = "root"
-        for index in reversed(chain):
+        for index in reversed(self.doc.lineage(ins.stage)):
             for other in self.doc.stages[index].instructions:
                 if other.start >= ins.start:
                     break
@@ -549,7 +545,6 @@ class _Planner:
     def _with_recommends(self, run: _Run, use: _Use, flag_change: Change) -> Change:
         """Add the load-bearing recommended packages next to the user's own (never reordered)."""
         table = _recommends()
-        script, ins = run.script, run.ins
         named = self._added_recommends.setdefault(run.ins.start, set())
         for other in run.uses:
             if other.manager == "apt":
@@ -701,7 +696,7 @@ class _Planner:
                 text = f" && {command}"
             else:
                 trailing = _trailing_and_style(lines, esc)
-                indent = _indent(lines, self.doc.text)
+                indent = _indent(lines, self.doc)
                 text = f" && {esc}{nl}{indent}{command}" if trailing else f" {esc}{nl}{indent}&& {command}"
             yield Change(pos, pos, text, safety, explanation, assumption)
 
@@ -849,16 +844,15 @@ def _trailing_and_style(lines: list[str], esc: str) -> bool:
     return any(e.endswith("&&") for e in ends) and not any(s.startswith("&&") for s in starts)
 
 
-def _indent(lines: list[str], text: str) -> str:
+def _indent(lines: list[str], doc: Document) -> str:
     """Indentation for an appended continuation line: this RUN's ``&&`` lines, else the file's, else
     the RUN's first continuation line, else four spaces."""
     for line in lines[1:]:
         stripped = line.lstrip(" \t")
         if stripped.startswith("&&"):
             return line[: len(line) - len(stripped)]
-    m = re.search(r"\n([ \t]+)&& ", text)  # style only: the file's own continuation indent
-    if m:
-        return m.group(1)
+    if doc.continuation_indent is not None:  # the file's own continuation style
+        return doc.continuation_indent
     for line in lines[1:]:
         stripped = line.lstrip(" \t")
         if stripped and not stripped.startswith("#"):
