@@ -17,13 +17,12 @@ Small public API (used by slim-base and multi-stage):
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Mapping
 
 from .imageref import DOCKER_HUB, ImageRef, find_vars
+from .datafiles import data_toml
 
 __all__ = [
     "Catalog", "Family", "ToolGroup", "Variant", "load_catalog", "family_of", "slim_variant", "find_variant",
@@ -187,8 +186,7 @@ def _build(raw: dict) -> Catalog:
 @cache
 def load_catalog() -> Catalog:
     """Parse data/images.toml once."""
-    with resources.files("dockerslim_rewrite.data").joinpath("images.toml").open("rb") as fh:
-        return _build(tomllib.load(fh))
+    return _build(data_toml("images.toml"))
 
 
 def family_of(ref: ImageRef) -> Family | None:

@@ -66,6 +66,7 @@ def build_options(
     safe_only: Optional[bool],
     unsafe_fixes: Optional[bool],
     cache_mounts: Optional[bool],
+    include_generated: Optional[bool] = None,
 ) -> Options:
     """Config file values first, CLI flags over them."""
     known = {t.id for t in all_transforms()}
@@ -84,6 +85,8 @@ def build_options(
         unsafe_fixes=pick(unsafe_fixes, "unsafe-fixes"),
         cache_mounts=pick(cache_mounts, "cache-mounts"),
         image_aliases=dict(settings.get("image-aliases") or {}),
+        targets=tuple(str(t) for t in settings.get("targets") or ()),
+        include_generated=pick(include_generated, "include-generated"),
         settings={k: v for k, v in settings.items() if isinstance(v, dict) and k in known},
     )
     if opts.safe_only and opts.unsafe_fixes:
@@ -152,6 +155,7 @@ class Flags:
     unsafe_fixes: Optional[bool] = None
     cache_mounts: Optional[bool] = None
     context: Optional[Path] = None
+    include_generated: Optional[bool] = None
 
 
 def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
@@ -162,7 +166,9 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
     except ConfigError as exc:
         return FileReport(str(path), error=str(exc))
     try:
-        options = build_options(settings, flags.select, flags.ignore, flags.safe_only, flags.unsafe_fixes, flags.cache_mounts)
+        options = build_options(
+            settings, flags.select, flags.ignore, flags.safe_only, flags.unsafe_fixes, flags.cache_mounts, flags.include_generated
+        )
     except ConfigError as exc:
         return FileReport(str(path), error=f"{config.path}: {exc}")
     ctx_dir = flags.context
@@ -193,13 +199,16 @@ def rewrite(
     cache_mounts: Optional[bool] = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
     context: Optional[Path] = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the one-line summary per file."),
+    include_generated: Optional[bool] = typer.Option(
+        None, "--include-generated", help="Also edit files marked as generated (DO NOT EDIT, GENERATED VIA ...)."
+    ),
 ) -> None:
     """Rewrite Dockerfiles; print a unified diff (default), write them (-i) or gate CI (--check)."""
     if fmt not in ("text", "json"):
         raise _fail(f"--format must be text or json, not {fmt!r}")
     if in_place and check:
         raise _fail("--in-place and --check cannot be combined")
-    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context)
+    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated)
     _check_flags(flags)
     targets: list[Path] = []
     reports: list[FileReport] = []

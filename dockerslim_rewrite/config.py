@@ -1,19 +1,25 @@
 """Configuration from ``[tool.dslim]`` in pyproject.toml or a ``.dslim.toml`` (CLI flags override it).
 
 Keys: select, ignore (lists of transform ids), safe-only, unsafe-fixes, cache-mounts (booleans),
-context (path, relative to the config file), image-aliases (table: mirror repository -> official
+context (path, relative to the config file), targets (stage names built with ``--target``: they ship
+like the final stage), include-generated (boolean), image-aliases (table: mirror repository -> official
 name), per-path (table: glob relative to the config file -> the same keys, applied to matching
 Dockerfiles), and one table per transform id for its own settings.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KNOWN_KEYS = {"select", "ignore", "safe-only", "unsafe-fixes", "cache-mounts", "context", "image-aliases", "per-path"}
+from .datafiles import TOMLDecodeError, load_toml_file
+
+KNOWN_KEYS = {
+    "select", "ignore", "safe-only", "unsafe-fixes", "cache-mounts", "context", "image-aliases", "per-path",
+    "targets", "include-generated",
+}
 
 
 class ConfigError(Exception):
@@ -58,9 +64,8 @@ def find_config(start: Path) -> Config:
 
 def _load(path: Path, keys: tuple[str, ...]) -> dict | None:
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = load_toml_file(path)
+    except (OSError, TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: invalid configuration ({exc})") from None
     for key in keys:
         if not isinstance(data, dict) or key not in data:
@@ -68,4 +73,20 @@ def _load(path: Path, keys: tuple[str, ...]) -> dict | None:
         data = data[key]
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: [{'.'.join(keys) or 'top level'}] must be a table")
+    _check_keys(path, data)
+    for table in (data.get("per-path") or {}).values():
+        if isinstance(table, dict):
+            _check_keys(path, table)
     return data
+
+
+def _check_keys(path: Path, values: dict) -> None:
+    """A typo in a key must not silently change what dslim does (``slect`` would apply every transform)."""
+    from .transforms import all_transforms
+
+    allowed = KNOWN_KEYS | {t.id for t in all_transforms()}
+    for key in values:
+        if key not in allowed:
+            close = difflib.get_close_matches(key.replace("_", "-"), sorted(allowed), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{path}: unknown key '{key}'{hint}")

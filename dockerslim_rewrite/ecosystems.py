@@ -14,11 +14,10 @@ import fnmatch
 import json
 import posixpath
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
+from .datafiles import data_toml, loads_toml, TOMLDecodeError
 from .imageref import ImageRef, parse_image_ref
 from .model import Instruction, Stage, split_words, unquote
 from .shell import Command, Script
@@ -41,14 +40,12 @@ class Unsure(Exception):
 
 @cache
 def runtimes() -> dict:
-    with resources.files("dockerslim_rewrite.data").joinpath("runtimes.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return data_toml("runtimes.toml")
 
 
 @cache
 def runtime_libs() -> dict:
-    with resources.files("dockerslim_rewrite.data").joinpath("runtime_libs.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return data_toml("runtime_libs.toml")
 
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+]([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
@@ -827,12 +824,12 @@ def _read_manifest(facts: StageFacts, cwd: str, snapshot, name: str, load, unkno
         raise Unsure(f"{name} not readable")
     try:
         return rel, load(text)
-    except ValueError:  # json.JSONDecodeError and tomllib.TOMLDecodeError are ValueErrors
+    except ValueError:  # json.JSONDecodeError and TOMLDecodeError are ValueErrors
         raise Unsure(f"{name} does not parse") from None
 
 
 def _cargo_bins(facts: StageFacts, cwd: str, snapshot) -> list[str]:
-    rel, manifest = _read_manifest(facts, cwd, snapshot, "Cargo.toml", tomllib.loads, "binary names in Cargo.toml unknown")
+    rel, manifest = _read_manifest(facts, cwd, snapshot, "Cargo.toml", loads_toml, "binary names in Cargo.toml unknown")
     if "workspace" in manifest and "package" not in manifest:
         raise Unsure("cargo workspace: binary names not followed")
     bins = [b.get("name") for b in manifest.get("bin", []) if b.get("name")]

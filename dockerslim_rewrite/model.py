@@ -12,10 +12,11 @@ from __future__ import annotations
 import bisect
 import gc
 import json
+import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from dockerfile_parse.util import WordSplitter, extract_key_values
 
@@ -110,6 +111,7 @@ class Instruction(Node):
     heredocs: list[Heredoc] = field(default_factory=list)
     stage: int = -1
     node_index: int = 0  # position in Document.nodes
+    stage_position: int = 0  # position in its Stage.instructions
     shell: list[str] = field(default_factory=lambda: list(DEFAULT_SHELL))  # the SHELL in force
     _joined_map: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
     _args_offset: int = 0  # index of args inside the joined line
@@ -151,6 +153,33 @@ class Instruction(Node):
             return {}
         return dict(extract_key_values(variables is not None, variables or {}, {}, self.args))
 
+    def continuation_style(self) -> tuple[str, bool]:
+        """How a command added on a new line should look: (indentation, ``&&`` at line ends?).
+
+        The instruction's own ``&&`` lines decide, then the file's, then its first continued line,
+        else four spaces; ``&& \\`` at line ends only when the instruction already writes it so.
+        """
+        lines = self.doc.text[self.body_start : self.body_end].split("\n")
+        esc = self.doc.escape
+        ends = [line.rstrip(" \t\r").removesuffix(esc).rstrip() for line in lines[:-1]]
+        starts = [line.lstrip(" \t") for line in lines[1:]]
+        trailing = any(e.endswith("&&") for e in ends) and not any(s.startswith("&&") for s in starts)
+        for line, stripped in zip(lines[1:], starts):
+            if stripped.startswith("&&") or (trailing and stripped and not stripped.startswith("#")):
+                return line[: len(line) - len(stripped)], trailing
+        if self.doc.continuation_indent is not None:
+            return self.doc.continuation_indent, trailing
+        for line, stripped in zip(lines[1:], starts):
+            if stripped and not stripped.startswith("#"):
+                return line[: len(line) - len(stripped)], trailing
+        return "    ", trailing
+
+    def words(self) -> list[str]:
+        """The arguments as BuildKit splits them, quotes and escapes removed (exec form: the JSON strings)."""
+        if self.json_args is not None:
+            return list(self.json_args)
+        return [unquote(w, self.doc.escape) for w, _, _ in iter_words(self.args, self.doc.escape)]
+
     def flag(self, name: str) -> str | None:
         values = self.flag_values(name)
         return values[0] if values else None
@@ -185,6 +214,57 @@ class Instruction(Node):
         return analyse(self.args)
 
 
+@dataclass(frozen=True)
+class State:
+    """What is in force when an instruction runs: the image config so far and the build args in scope.
+
+    Derived once per stage by ``Document.walk`` (from the stage it is built FROM, if any), so every
+    transform reads the same WORKDIR, USER, ENV, ARG and SHELL rules.
+    """
+
+    workdir: str = "/"
+    user: str = "root"
+    env: Mapping[str, str] = field(default_factory=dict)
+    args: Mapping[str, str] = field(default_factory=dict)
+    shell: tuple[str, ...] = DEFAULT_SHELL
+    escape: str = "\\"
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """What ``$VAR`` expands to in an instruction: build args, overridden by ENV."""
+        return {**self.args, **self.env}
+
+    @property
+    def user_is_root(self) -> bool:
+        return self.user.split(":", 1)[0] in ("root", "0", "")
+
+    def after(self, ins: "Instruction", global_args: Mapping[str, str]) -> "State":
+        """The state after ``ins`` has run."""
+        keyword = ins.keyword
+        if keyword == "ENV":
+            return _replace(self, env={**self.env, **ins.key_values(self.variables)})
+        if keyword == "ARG":
+            declared = {}
+            for name, value in ins.key_values(self.variables).items():
+                has_default = any(w.split("=", 1)[0] == name and "=" in w for w in ins.words())
+                declared[name] = value if has_default else global_args.get(name, self.args.get(name, ""))
+            return _replace(self, args={**self.args, **declared})
+        if keyword == "WORKDIR":
+            path = substitute(ins.args.strip(), self.variables)
+            return _replace(self, workdir=posixpath.normpath(posixpath.join(self.workdir, path)) if path else self.workdir)
+        if keyword == "USER":
+            return _replace(self, user=substitute(ins.args.strip(), self.variables))
+        if keyword == "SHELL" and ins.json_args:
+            return _replace(self, shell=tuple(ins.json_args))
+        return self
+
+
+def _replace(state: State, **changes) -> State:
+    from dataclasses import replace
+
+    return replace(state, **changes)
+
+
 @dataclass
 class Stage:
     index: int
@@ -196,6 +276,12 @@ class Stage:
     parent: int | None = None
     copies_from: list[str] = field(default_factory=list)
     is_final: bool = False
+    resolved_base: str = ""  # the base with the global ARG defaults substituted
+    base_pattern: "re.Pattern[str] | None" = None  # for a base built from ARGs: which stage names it may be
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.index)
 
     def image(self, aliases: dict[str, str] | None = None):
         """The base as an ImageRef (registry, repository, tag, digest, ARG references)."""
@@ -217,6 +303,7 @@ class Document:
         self.instructions: list[Instruction] = []
         self.stages: list[Stage] = []
         self._stages_by_name: dict[str, Stage] = {}  # first stage of each name, as BuildKit resolves them
+        self.final_shells: list[tuple[str, ...]] = []  # per stage: the SHELL in force at its end
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     @cached_property
@@ -258,6 +345,101 @@ class Document:
         return chain
 
     @cached_property
+    def global_args(self) -> dict[str, str]:
+        """ARG defaults declared before the first FROM (what ``FROM ${X}`` and a bare ``ARG X`` see)."""
+        found: dict[str, str] = {}
+        for ins in self.instructions:
+            if ins.keyword == "FROM":
+                break
+            if ins.keyword == "ARG":
+                found.update(ins.key_values(found))
+        return found
+
+    @cached_property
+    def _states(self) -> dict[int, list[State]]:
+        """Per stage: the state before each of its instructions, then the state after the last one."""
+        states: dict[int, list[State]] = {}
+        for stage in self.stages:
+            parent = states[stage.parent][-1] if stage.parent is not None else None
+            state = State(escape=self.escape) if parent is None else _replace(parent, args={})
+            timeline = []
+            for ins in stage.instructions:
+                timeline.append(state)
+                state = state.after(ins, self.global_args)
+            timeline.append(state)
+            states[stage.index] = timeline
+        return states
+
+    def walk(self, stage: int) -> Iterator[tuple[Instruction, State]]:
+        """Each instruction of a stage with the state in force when it runs (FROM included)."""
+        return zip(self.stages[stage].instructions, self._states[stage])
+
+    def state_at(self, ins: Instruction) -> State:
+        """The state in force when ``ins`` runs."""
+        return self._states[ins.stage][ins.stage_position]
+
+    def final_state(self, stage: int) -> State:
+        return self._states[stage][-1]
+
+    @cached_property
+    def _children(self) -> dict[int, list[int]]:
+        children: dict[int, list[int]] = {}
+        for stage in self.stages:
+            if stage.parent is not None:
+                children.setdefault(stage.parent, []).append(stage.index)
+        return children
+
+    def descendants(self, stage: int) -> list[int]:
+        """The stage and every stage built FROM it, directly or not, in file order."""
+        found, todo = {stage}, [stage]
+        while todo:
+            for child in self._children.get(todo.pop(), []):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        return sorted(found)
+
+    def shipping_stages(self, targets: Iterable[str] = ()) -> frozenset[int]:
+        """Stages whose files end up in an image someone runs or builds on.
+
+        The final stage, every stage with its own CMD/ENTRYPOINT (a ``--target`` of the file), the
+        stages named in ``targets``, and, from those: the stages they are built FROM (including any
+        stage an ARG-built ``FROM ${X}-name`` may pick) and the stages they copy whole
+        (``COPY --from=stage / /``).
+        """
+        key = tuple(sorted({t.lower() for t in targets}))
+        memo = self.__dict__.setdefault("_shipping_memo", {})
+        if key not in memo:
+            memo[key] = frozenset(self._shipping(key))
+        return memo[key]
+
+    def _shipping(self, targets: tuple[str, ...]) -> set[int]:
+        if not self.stages:
+            return set()
+        roots = {len(self.stages) - 1}
+        roots |= {s.index for s in self.stages if any(i.keyword in ("CMD", "ENTRYPOINT") for i in s.instructions)}
+        roots |= {s.index for t in targets if (s := self.stage_by_ref(t)) is not None}
+        found: set[int] = set()
+        todo = sorted(roots)
+        while todo:
+            index = todo.pop()
+            if index in found:
+                continue
+            found.add(index)
+            stage = self.stages[index]
+            if stage.parent is not None:
+                todo.append(stage.parent)
+            if stage.base_pattern is not None:
+                todo += [s.index for s in self.stages[:index] if s.name and stage.base_pattern.fullmatch(s.name)]
+            for ins in stage.instructions:
+                source = ins.flag("from") if ins.keyword == "COPY" else None
+                if source is not None and _copies_whole_filesystem(ins):
+                    copied = self.stage_by_ref(substitute(source, self.global_args))
+                    if copied is not None and copied.index < index:
+                        todo.append(copied.index)
+        return found
+
+    @cached_property
     def _reaching_final(self) -> frozenset[int]:
         return frozenset(self.lineage(len(self.stages) - 1)) if self.stages else frozenset()
 
@@ -279,6 +461,12 @@ class Document:
             block.append(self.nodes[index])  # type: ignore[arg-type]
             index -= 1
         return block[::-1]
+
+
+def _copies_whole_filesystem(ins: Instruction) -> bool:
+    """``COPY --from=stage / /``: everything the stage holds, caches included, lands here."""
+    words = ins.words()
+    return any(posixpath.normpath(w) == "/" or w in ("/*", "/.") for w in words[:-1])
 
 
 # --------------------------------------------------------------------------- decoding
@@ -629,6 +817,8 @@ def _build_stages(doc: Document) -> None:
     shell = list(DEFAULT_SHELL)
     for ins in doc.instructions:
         if ins.keyword == "FROM":
+            if doc.stages:
+                doc.final_shells.append(tuple(shell))
             shell = list(DEFAULT_SHELL)
             words = [unquote(w, doc.escape) for w, _, _ in split_words(ins.args, doc.escape)]
             if not words:
@@ -639,9 +829,13 @@ def _build_stages(doc: Document) -> None:
             elif len(words) != 1:
                 raise ParseError(f"FROM expects 'image [AS name]', got: {ins.args}", ins.line)
             stage = Stage(len(doc.stages), name, words[0], ins.flag("platform"), ins)
-            parent = doc.stage_by_ref(words[0]) if "/" not in words[0] else None
+            stage.resolved_base = substitute(words[0], doc.global_args) if "$" in words[0] else words[0]
+            if "$" in words[0]:
+                stage.base_pattern = _arg_pattern(words[0])
+            parent = doc.stage_by_ref(stage.resolved_base) if "/" not in stage.resolved_base else None
             if parent is not None and parent.index < stage.index:
                 stage.parent = parent.index
+                shell = list(doc.final_shells[parent.index])  # SHELL is image config: children inherit it
             doc.stages.append(stage)
             if name is not None:
                 doc._stages_by_name.setdefault(name, stage)
@@ -654,9 +848,16 @@ def _build_stages(doc: Document) -> None:
         if ins.keyword == "SHELL" and ins.json_args:
             shell = ins.json_args
         stage = doc.stages[ins.stage]
+        ins.stage_position = len(stage.instructions)
         stage.instructions.append(ins)
         if ins.keyword == "COPY" and ins.flag("from"):
             stage.copies_from.append(ins.flag("from") or "")
     if not doc.stages:
         raise ParseError("no FROM instruction: not a Dockerfile")
     doc.stages[-1].is_final = True
+
+
+def _arg_pattern(base: str) -> "re.Pattern[str]":
+    """A FROM reference built from ARGs as a pattern of the stage names it may resolve to."""
+    pieces = re.split(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*", base.lower())
+    return re.compile(".*".join(re.escape(p) for p in pieces))

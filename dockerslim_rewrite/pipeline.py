@@ -12,6 +12,8 @@ import gc
 import re
 from dataclasses import dataclass, field
 
+from . import postconditions
+from .datafiles import data_toml
 from .model import Comment, Document, Instruction, ParseError, parse
 from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
 from .transforms import all_transforms
@@ -70,6 +72,11 @@ def rewrite(
 def _rewrite(data: bytes, options: Options, build_context: object | None, dockerfile_name: str) -> RewriteResult:
     doc = parse(data)
     result = RewriteResult(original=data, output=data)
+    marker = None if options.include_generated else generated_marker(doc)
+    if marker is not None:
+        line, phrase = marker
+        result.skips.append(Skip(line, f"generated file ({phrase!r}): edit its template instead, or pass --include-generated", "pipeline"))
+        return result
     pragmas = _Pragmas(doc)
     if pragmas.file_off:
         result.skips.append(Skip(pragmas.file_off, "'# dslim: off' pragma: file skipped", "pipeline"))
@@ -84,7 +91,7 @@ def _rewrite(data: bytes, options: Options, build_context: object | None, docker
             doc = _run_one(t, doc, ctx, this_round)
         # changes add up over rounds; skips, withheld changes and files describe the final text
         result.changes += this_round.changes
-        result.errors += this_round.errors
+        result.errors += [e for e in this_round.errors if e not in result.errors]
         result.skips, result.withheld, result.file_changes = this_round.skips, this_round.withheld, this_round.file_changes
         if doc.text == before:
             break
@@ -127,20 +134,71 @@ def _run_one(t, doc: Document, ctx: Context, result: RewriteResult) -> Document:
         if after.start < before.end:
             result.errors.append(f"{t.id}: overlapping edits at line {after.line}; its changes were dropped")
             return doc
+    edits = [e for e in edits if not _edits_unparsed_run(doc, e, t.id, result)]
+    while edits:
+        try:
+            new_doc = parse(_apply(doc, edits))
+        except ParseError as exc:
+            result.errors.append(f"{t.id}: produced output that does not parse ({exc}); its changes were dropped")
+            return doc
+        broken = _broken_edits(doc, new_doc, edits)
+        if not broken:
+            result.changes.extend(edits)
+            return new_doc
+        for k, rules in broken.items():
+            result.errors.append(
+                f"{t.id}: change at line {edits[k].line} dropped: it would break the RUN body ({', '.join(rules)}); report this as a bug"
+            )
+        edits = [e for k, e in enumerate(edits) if k not in broken]
+    return doc
+
+
+def _apply(doc: Document, edits: list[Change]) -> bytes:
     pieces, cursor = [], 0
     for edit in edits:
         pieces += [doc.text[cursor : edit.start], edit.replacement]
         cursor = edit.end
     pieces.append(doc.text[cursor:])
-    text = "".join(pieces)
-    new_bytes = (b"\xef\xbb\xbf" if doc.bom else b"") + text.encode("utf-8")
-    try:
-        new_doc = parse(new_bytes)
-    except ParseError as exc:
-        result.errors.append(f"{t.id}: produced output that does not parse ({exc}); its changes were dropped")
-        return doc
-    result.changes.extend(edits)
-    return new_doc
+    return (b"\xef\xbb\xbf" if doc.bom else b"") + "".join(pieces).encode("utf-8")
+
+
+def _edits_unparsed_run(doc: Document, edit: Change, transform_id: str, result: RewriteResult) -> bool:
+    """A RUN body the shell parser cannot parse cleanly is never edited: we cannot know what we would change."""
+    for ins in doc.instructions_in(edit.start, edit.end):
+        if postconditions.hazards(ins).unparsed:
+            result.skips.append(Skip(ins.line, "RUN not edited: the shell parser could not parse its body cleanly", transform_id))
+            return True
+    return False
+
+
+def _broken_edits(old: Document, new: Document, edits: list[Change]) -> dict[int, list[str]]:
+    """The edits (by index) after which a RUN they touch breaks a rule of ``postconditions`` that it kept before."""
+    broken: dict[int, list[str]] = {}
+    shift = 0
+    for k, edit in enumerate(edits):
+        new_start = edit.start + shift
+        new_end = new_start + len(edit.replacement)
+        shift += len(edit.replacement) - (edit.end - edit.start)
+        before = sum((postconditions.hazards(i) for i in old.instructions_in(edit.start, edit.end)), postconditions.Hazards())
+        after = sum((postconditions.hazards(i) for i in new.instructions_in(new_start, new_end)), postconditions.Hazards())
+        rules = after.added_by(before)
+        if rules:
+            broken[k] = rules
+    return broken
+
+
+def generated_marker(doc: Document) -> tuple[int, str] | None:
+    """(line, phrase) of a comment near the top saying the file is generated, else None."""
+    known = data_toml("generated.toml")
+    for node in doc.nodes:
+        if node.line > known["scan_lines"]:
+            break
+        if isinstance(node, Comment):
+            text = node.text.lower()
+            for phrase in known["markers"]:
+                if phrase in text:
+                    return node.line, phrase
+    return None
 
 
 def _touches_ignored(doc: Document, change: Change, ctx: Context, transform_id: str) -> bool:

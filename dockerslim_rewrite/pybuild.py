@@ -18,13 +18,12 @@ from __future__ import annotations
 import configparser
 import posixpath
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Callable, Iterable
 
 import libcst as cst
+from .datafiles import data_toml, loads_toml, TOMLDecodeError
 
 __all__ = [
     "BuildNeeds", "analyse_project", "analyse_requirements", "analyse_requirement_lines", "analyse_setup_py",
@@ -37,8 +36,7 @@ ReadText = Callable[[str], "str | None"]
 
 @cache
 def _data() -> dict:
-    with resources.files("dockerslim_rewrite.data").joinpath("pybuild.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return data_toml("pybuild.toml")
 
 
 @dataclass
@@ -296,8 +294,8 @@ def _build_requires_reasons(requires: Iterable[str], where: str) -> list[str]:
 def _load_toml(text: str, where: str, needs: BuildNeeds) -> dict | None:
     """Parsed TOML, or None with the file recorded as unknown (we cannot tell what it needs)."""
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        return loads_toml(text)
+    except TOMLDecodeError:
         needs.unknown.append(f"{where} (not valid TOML)")
         return None
 

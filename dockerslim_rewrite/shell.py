@@ -8,13 +8,12 @@ offsets into the analysed script string.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-from importlib import resources
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
+from .datafiles import data_toml
 
 _LANGUAGE = Language(tree_sitter_bash.language())
 
@@ -38,8 +37,7 @@ _COMMAND_TYPES = frozenset({"command", "declaration_command", "unset_command"})
 
 @cache
 def _knowledge() -> dict:
-    with resources.files("dockerslim_rewrite.data").joinpath("shell.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return data_toml("shell.toml")
 
 
 def _parser() -> Parser:
@@ -130,9 +128,7 @@ class Script:
     @property
     def needs_grouping(self) -> bool:
         """Is appending ``&& next`` unable to keep this body's exit status and control flow?"""
-        return bool(set(self.operators) - {"&&"}) or self.compound or any(
-            it.node_type == "pipeline" for it in self.items
-        )
+        return bool(set(self.operators) - {"&&"}) or self.compound  # a pipeline binds tighter than &&
 
     @property
     def sets_errexit(self) -> bool:

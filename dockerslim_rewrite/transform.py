@@ -72,6 +72,8 @@ class Options:
     unsafe_fixes: bool = False
     cache_mounts: bool = False
     image_aliases: dict[str, str] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()  # stages built with --target: they ship like the final stage
+    include_generated: bool = False  # edit files marked as generated (DO NOT EDIT) too
     settings: dict[str, dict] = field(default_factory=dict)  # per-transform settings from config
 
     @property
@@ -87,6 +89,10 @@ class Context:
     build_context: object | None = None  # buildcontext.Snapshot
     dockerfile_name: str = "Dockerfile"
     ignored: Callable[[Instruction, str], bool] = lambda ins, tid: False
+
+    def shipping_stages(self, doc: Document) -> frozenset[int]:
+        """Stages whose files end up in an image (see ``Document.shipping_stages``), with the configured targets."""
+        return doc.shipping_stages(self.options.targets)
 
     def is_ignored(self, instruction: Instruction, transform_id: str) -> bool:
         """Has the user opted this instruction out of the transform with a ``# dslim: ignore`` pragma?"""

@@ -21,6 +21,32 @@ def oracle_parse(text: str):
     return dockerfile.parse_string(text)
 
 
+def run_bodies(data: bytes) -> list[tuple[int, str]]:
+    """(line, shell text) of every RUN a POSIX shell runs: the joined body, or a ``RUN <<EOF`` script."""
+    from dockerslim_rewrite.model import parse
+    from dockerslim_rewrite.postconditions import shell_body
+
+    found = []
+    for ins in parse(data).instructions:
+        body = shell_body(ins)
+        if body is not None and body.strip():
+            found.append((ins.line, body))
+    return found
+
+
+def shell_syntax_errors(data: bytes) -> list[str]:
+    """``bash -n`` and ``dash -n`` over every RUN body: what a real shell says, not tree-sitter."""
+    import subprocess
+
+    errors = []
+    for line, body in run_bodies(data):
+        for shell in ("bash", "dash"):
+            proc = subprocess.run([shell, "-n", "-c", body], capture_output=True, text=True)
+            if proc.returncode and not (shell == "dash" and "bash" in body):
+                errors.append(f"line {line}: {shell} -n: {proc.stderr.strip()}")
+    return errors
+
+
 def fixture_cases(transform_id: str | None = None) -> list[Path]:
     """Every fixtures/<id>/<case>/ folder holding an in.Dockerfile."""
     pattern = f"{transform_id}/*/in.Dockerfile" if transform_id else "*/*/in.Dockerfile"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import case_options, case_snapshot, fixture_cases, oracle_parse
+from conftest import case_options, case_snapshot, fixture_cases, oracle_parse, shell_syntax_errors
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
 
@@ -35,6 +35,25 @@ def test_fixture(case: Path) -> None:
     again = rewrite(result.output, options, snapshot)
     assert again.output == result.output, "not idempotent"
     assert not again.changes
+    if result.output != source:
+        assert shell_syntax_errors(result.output) == shell_syntax_errors(source), "a RUN body no longer parses"
+    if (case / "skip.txt").exists():  # "nothing to do": the file is already as the transform would make it
+        expected_reason = (case / "skip.txt").read_text().strip()
+        reasons = [s.reason for s in result.skips]
+        if expected_reason == "nothing to do":
+            assert not result.changes and not result.withheld, "skip.txt says nothing to do"
+        else:
+            assert any(expected_reason in r for r in reasons), f"no skip says {expected_reason!r}: {reasons}"
+
+
+def test_must_not_change_fixtures_say_why() -> None:
+    """A fixture whose output equals its input records the reason (skip.txt), so it cannot pass by accident."""
+    silent = [
+        f"{c.parent.name}/{c.name}"
+        for c in CASES
+        if (c / "in.Dockerfile").read_bytes() == (c / "out.Dockerfile").read_bytes() and not (c / "skip.txt").exists()
+    ]
+    assert silent == [], f"must-not-change fixtures without skip.txt: {silent}"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])

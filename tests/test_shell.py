@@ -58,7 +58,7 @@ def test_state_preserving_bodies(body: str) -> None:
         ("a && b", False),
         ("a || b", True),
         ("a; b", True),
-        ("a | b", True),
+        ("a | b", False),  # a pipeline binds tighter than &&
         ("if a; then b; fi", True),
         ("(a; b)", False),
         ("{ a; b; }", False),

@@ -58,14 +58,13 @@ env/secret files: the assumption (the image does not read them at run time) is p
 from __future__ import annotations
 
 import posixpath
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
 import jinja2
 
+from ..datafiles import data_toml
 from ..buildcontext import Entry, Snapshot
 from ..ignorematch import BadPattern, Pattern, PatternMatcher, go_clean, go_match, has_glob, read_patterns
 from ..model import Document, Instruction, ParseError, parse, split_words, unquote
@@ -101,8 +100,7 @@ def _compiled(pattern: str) -> Pattern:
 
 @cache
 def knowledge() -> dict:
-    with resources.files("dockerslim_rewrite.data").joinpath("ignore_patterns.toml").open("rb") as fh:
-        data = tomllib.load(fh)
+    data = data_toml("ignore_patterns.toml")
     data["candidates"] = [
         Candidate(
             pattern=p["pattern"],

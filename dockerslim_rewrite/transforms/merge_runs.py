@@ -29,15 +29,20 @@ RUN apt-get update \\
 Semantics are kept exactly: each original `RUN` starts in the `WORKDIR` with a fresh shell, so a body
 that changes shell state (`cd`, `export`, `umask`, `set`, `source`, `exit`, a bare assignment, a `for`
 loop variable, ...) is isolated in a subshell `( ... )` before the next body runs. A body whose exit
-status or control flow would change when followed by `&& next` (it contains `;`, `||`, `|`, a newline
-or a compound command) is grouped in `( ... )` too. Comments between the merged RUNs are kept as
-comment lines inside the continuation (BuildKit skips them); blank lines between them are dropped.
+status or control flow would change when followed by `&& next` (it contains `;`, `||`, a newline or a
+compound command) is grouped in braces `{ ...; }`, which keep the exit status without a subshell; a
+pipeline needs no grouping. New lines follow the first RUN's own indentation and `&&` placement.
+A body that starts with `apt-get update` right after bodies that only ran `apt-get update`/`install`
+(nothing that changes the package sources or deletes the lists in between) drops that second update:
+the lists it would fetch are already there.
 
 A body that turns on `set -e` (or runs under a `SHELL` with `-e` and has `;`-separated commands) is
 only merged as the last body of a chain: POSIX shells ignore `errexit` inside every command of an `&&`
 list except the last, so placing it earlier would let a failing command pass silently.
 
-**When it is not applied.** RUNs with different flags (`--mount`, `--network`, `--security`); exec-form
+**When it is not applied.** Stages whose files do not ship (a builder stage only read through
+`COPY --from`): merging there saves nothing and only coarsens the build cache. RUNs separated by a
+comment (a section title or a `# hadolint ignore=` pragma stays above the RUN it describes); RUNs with different flags (`--mount`, `--network`, `--security`); exec-form
 (JSON) RUNs; RUNs under a non-POSIX `SHELL` (powershell, cmd); RUNs with a heredoc; RUNs whose body the
 shell parser cannot parse cleanly; a RUN whose body contains a shell comment; a RUN that starts a
 background job with `&` (the job would outlive its original layer); any other instruction (including
@@ -56,10 +61,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..model import Blank, Comment, Document, Instruction
-from ..shell import Script
+from ..postconditions import errexit_shell, relies_on_errexit
+from ..shell import Script, cmd_has_args
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "merge-runs"
+_APT = ("apt-get", "apt")
+_APT_VERBS_KEEPING_LISTS = frozenset({"update", "install", "remove", "purge", "autoremove", "clean", "autoclean"})
 
 
 @dataclass
@@ -70,47 +78,53 @@ class _Candidate:
     @property
     def errexit_sensitive(self) -> bool:
         """Would this body behave differently as a non-last element of an && list?"""
-        script = self.script
-        if script.sets_errexit:
-            return True
-        grouped = script.needs_grouping or script.has_sequence or any(
-            item.node_type in ("subshell", "compound_statement") for item in script.items
-        )
-        return grouped and _shell_has_errexit(self.ins.stage_shell)
+        return relies_on_errexit(self.script.text, errexit_shell(self.ins.stage_shell))
 
 
 @transform(id=ID, summary="Merge consecutive RUN instructions of a stage into one layer", order=10)
 def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
-    indent = doc.continuation_indent or "    "
+    shipping = ctx.shipping_stages(doc)
     chain: list[_Candidate] = []
     previous_was_run = False
+    reported_stages: set[int] = set()
     for node in doc.nodes:
-        if isinstance(node, (Comment, Blank)):
+        if isinstance(node, Blank):
+            continue
+        if isinstance(node, Comment):
+            if chain and previous_was_run and _next_is_run(doc, node):
+                yield Skip(node.line, f"RUNs around line {node.line} not merged: a comment stands between them (kept above its RUN)")
+            yield from _flush(doc, chain)
+            chain = []
             continue
         if not isinstance(node, Instruction) or node.keyword != "RUN":
-            yield from _flush(doc, chain, indent)
+            yield from _flush(doc, chain)
             chain = []
             previous_was_run = False
+            continue
+        if node.stage not in shipping:
+            if node.stage not in reported_stages and _next_is_run(doc, node):
+                reported_stages.add(node.stage)
+                yield Skip(node.line, f"stage '{doc.stages[node.stage].label}' does not ship: merging its RUNs saves nothing")
             continue
         candidate, reason = _candidate(node, ctx)
         if candidate is None:
             if previous_was_run or _next_is_run(doc, node):
                 yield Skip(node.line, f"RUN at line {node.line} not merged: {reason}")
-            yield from _flush(doc, chain, indent)
+            yield from _flush(doc, chain)
             chain = []
         elif chain and _flag_key(chain[0].ins) != _flag_key(node):
             yield Skip(node.line, f"RUN at line {node.line} not merged: its flags differ from the RUN before it")
-            yield from _flush(doc, chain, indent)
+            yield from _flush(doc, chain)
             chain = [candidate]
         else:
             chain.append(candidate)
         if candidate is not None and candidate.errexit_sensitive:
             # POSIX shells ignore `set -e` inside an && list except in its last command:
             # such a body may only end a chain.
-            yield from _flush(doc, chain, indent)
+            yield from _flush(doc, chain)
             chain = []
         previous_was_run = True
-    yield from _flush(doc, chain, indent)
+    yield from _flush(doc, chain)
 
 
 def _candidate(ins: Instruction, ctx: Context) -> tuple[_Candidate | None, str]:
@@ -137,10 +151,10 @@ def _candidate(ins: Instruction, ctx: Context) -> tuple[_Candidate | None, str]:
     return _Candidate(ins, script), ""
 
 
-def _next_is_run(doc: Document, ins: Instruction) -> bool:
-    for node in doc.nodes[ins.node_index + 1 :]:
-        if isinstance(node, Instruction):
-            return node.keyword == "RUN"
+def _next_is_run(doc: Document, node) -> bool:
+    for later in doc.nodes[doc.nodes.index(node) + 1 :] if not isinstance(node, Instruction) else doc.nodes[node.node_index + 1 :]:
+        if isinstance(later, Instruction):
+            return later.keyword == "RUN"
     return False
 
 
@@ -148,44 +162,69 @@ def _flag_key(ins: Instruction) -> tuple:
     return tuple(sorted((f.name, f.value or "") for f in ins.flags))
 
 
-def _flush(doc: Document, chain: list[_Candidate], indent: str) -> Iterator[Result]:
+def _flush(doc: Document, chain: list[_Candidate]) -> Iterator[Result]:
     if len(chain) < 2:
         return
     first, last = chain[0].ins, chain[-1].ins
+    indent, trailing = first.continuation_style()
     continuation = " " + doc.escape + doc.newline
     parts = [doc.text[first.start : first.body_start]]
     isolated: list[int] = []
+    dropped_updates: list[int] = []
+    lists_fresh = False  # did the bodies so far fetch apt lists and leave them in place?
     for position, candidate in enumerate(chain):
-        ins = candidate.ins
+        ins, script = candidate.ins, candidate.script
         body = doc.text[ins.body_start : ins.body_end]
+        if lists_fresh and (rest := _without_leading_update(script, ins)) is not None:
+            body = rest
+            dropped_updates.append(ins.line)
+        lists_fresh = _keeps_fresh_lists(script, lists_fresh)
         is_last = position == len(chain) - 1
-        needs_subshell = candidate.script.needs_grouping or (candidate.script.changes_state and not is_last)
-        if needs_subshell:
+        if script.changes_state and not is_last:
             body = f"( {body} )" if body.startswith("(") else f"({body})"
-            if candidate.script.changes_state:
-                isolated.append(ins.line)
+            isolated.append(ins.line)
+        elif script.needs_grouping:
+            body = "{ " + body + (" }" if body.rstrip().endswith((";", "&")) else "; }")
         if position == 0:
             parts.append(body)
             continue
-        parts.append(continuation)
-        previous = chain[position - 1].ins
-        for node in doc.nodes[previous.node_index + 1 : ins.node_index]:
-            if isinstance(node, Comment):
-                parts.append(doc.text[node.start : node.end])
-        parts.append(f"{indent}&& {body}")
+        parts.append(f" &&{continuation}{indent}{body}" if trailing else f"{continuation}{indent}&& {body}")
     parts.append(doc.text[last.body_end : last.end])
     lines = ", ".join(str(c.ins.line) for c in chain)
     explanation = f"merged {len(chain)} RUN instructions (lines {lines}) into one layer"
     if isolated:
         explanation += "; state-changing bodies (lines " + ", ".join(map(str, isolated)) + ") run in a subshell"
+    if dropped_updates:
+        explanation += "; apt-get update not repeated (lines " + ", ".join(map(str, dropped_updates)) + "): the lists were just fetched"
     yield Change(first.start, last.end, "".join(parts), "safe", explanation)
 
 
-def _shell_has_errexit(shell: list[str]) -> bool:
-    for k, arg in enumerate(shell[1:], start=1):
-        if arg.startswith("-") and not arg.startswith("--") and "e" in arg[1:] and arg != "-c":
-            return True
-        if arg == "-o" and k + 1 < len(shell) and shell[k + 1] == "errexit":
-            return True
-    return False
+def _apt_verb(cmd) -> str | None:
+    if cmd.name not in _APT:
+        return None
+    verbs = [w.value for w in cmd.words if not w.value.startswith("-")]
+    return verbs[0] if verbs else None
 
+
+def _keeps_fresh_lists(script: Script, fresh: bool) -> bool:
+    """After this body, are the apt lists freshly fetched and untouched? Only a body made of nothing but
+    apt-get update/install/remove commands in one && chain keeps them so."""
+    if not script.is_and_chain or not script.commands:
+        return False
+    verbs = [_apt_verb(c) for c in script.commands]
+    if any(v not in _APT_VERBS_KEEPING_LISTS for v in verbs):
+        return False
+    return fresh or "update" in verbs
+
+
+def _without_leading_update(script: Script, ins: Instruction) -> str | None:
+    """The body without its leading plain ``apt-get update &&``, when that is all it starts with."""
+    first = script.commands[0] if script.commands else None
+    if first is None or not script.is_and_chain or len(script.items) < 2 or _apt_verb(first) != "update":
+        return None
+    if first.prefix_words or any(w.value not in ("update", "-q", "-qq", "-y", "--quiet") for w in first.words):
+        return None
+    if first.start != script.items[0].start or first.end != script.items[0].end:
+        return None
+    rest_at = ins.doc_offset(script.items[1].start)
+    return ins.doc.text[rest_at : ins.body_end]

@@ -71,12 +71,12 @@ import bisect
 import json
 import re
 import shlex
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
+from ..datafiles import data_toml, data_json
+from .. import postconditions
 from ..model import Document, Instruction, split_words, unquote
 from ..shell import analyse, Command, Script, Word, cmd_has_args
 from ..transform import Change, Context, Result, Skip, transform
@@ -89,14 +89,12 @@ _SHELL_SAFE_RE = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
 
 @cache
 def _kb() -> dict:
-    with resources.files("dockerslim_rewrite.data").joinpath("pkg_managers.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    return data_toml("pkg_managers.toml")
 
 
 @cache
 def _recommends() -> dict[str, dict[str, str]]:
-    with resources.files("dockerslim_rewrite.data").joinpath("apt_recommends.json").open("rb") as fh:
-        return json.load(fh)["packages"]
+    return data_json("apt_recommends.json")["packages"]
 
 
 @dataclass
@@ -684,19 +682,23 @@ class _Planner:
         if script.has_comment:
             yield Skip(ins.line, "cleanup not appended: the RUN body contains a shell comment")
             return
-        if any(c.name in ("exit", "exec") and c.depth == 0 for c in script.commands):
+        point = postconditions.append_point(script, ins.stage_shell)
+        if point is None:
             yield Skip(ins.line, "cleanup not appended: the RUN ends the shell with exit/exec")
             return
-        pos = ins.body_end
-        body = self.doc.text[ins.body_start : pos]
+        pos = run.after(point.offset)
+        one_line = "\n" not in self.doc.text[ins.body_start : ins.body_end]
+        indent, trailing = ins.continuation_style()
         esc, nl = self.doc.escape, self.doc.newline
-        lines = body.split("\n")
         for command, explanation, safety, assumption in cleanups:
-            if len(lines) == 1:
+            if point.from_root and not _runs_anywhere(command):
+                command = f"cd / && {command}"
+                explanation += " (from /: the RUN removed the directory it had cd-ed into)"
+            if point.separator == ";":
+                text = f"; {command}" if one_line else f"; {esc}{nl}{indent}{command}"
+            elif one_line:
                 text = f" && {command}"
             else:
-                trailing = _trailing_and_style(lines, esc)
-                indent = _indent(lines, self.doc)
                 text = f" && {esc}{nl}{indent}{command}" if trailing else f" {esc}{nl}{indent}&& {command}"
             yield Change(pos, pos, text, safety, explanation, assumption)
 
@@ -809,6 +811,12 @@ def _has_any(cmd: Command, present: list[str]) -> bool:
     return bool(dashed and cmd_has_args(cmd, *dashed)) or any(p in w.value for w in cmd.words for p in plain)
 
 
+def _runs_anywhere(command: str) -> bool:
+    """A cleanup that only removes absolute paths does not care which directory it runs in."""
+    words = command.split()
+    return bool(words) and words[0] == "rm" and all(w.startswith(("-", "/")) for w in words[1:])
+
+
 def _has_rm_of(script: Script, prefix: str) -> bool:
     return any(c.name == "rm" and any(w.value.startswith(prefix) for w in c.words) for c in script.commands)
 
@@ -835,29 +843,6 @@ def _package_words(use: _Use) -> list[Word]:
 
 def _package_name(value: str) -> str:
     return re.split(r"[=:/]", value, maxsplit=1)[0]
-
-
-def _trailing_and_style(lines: list[str], esc: str) -> bool:
-    """Does the RUN end its lines with ``&& \\`` (instead of starting them with ``&&``)?"""
-    ends = [line.rstrip(" \t\r").removesuffix(esc).rstrip() for line in lines[:-1]]
-    starts = [line.lstrip() for line in lines[1:]]
-    return any(e.endswith("&&") for e in ends) and not any(s.startswith("&&") for s in starts)
-
-
-def _indent(lines: list[str], doc: Document) -> str:
-    """Indentation for an appended continuation line: this RUN's ``&&`` lines, else the file's, else
-    the RUN's first continuation line, else four spaces."""
-    for line in lines[1:]:
-        stripped = line.lstrip(" \t")
-        if stripped.startswith("&&"):
-            return line[: len(line) - len(stripped)]
-    if doc.continuation_indent is not None:  # the file's own continuation style
-        return doc.continuation_indent
-    for line in lines[1:]:
-        stripped = line.lstrip(" \t")
-        if stripped and not stripped.startswith("#"):
-            return line[: len(line) - len(stripped)]
-    return "    "
 
 
 def _drop_command(script: Script, cmd: Command) -> tuple[int, int] | None:
