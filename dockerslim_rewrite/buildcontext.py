@@ -42,7 +42,7 @@ _TEXT_NAMES = frozenset(
         "package.json", "tsconfig.json", ".npmrc", ".yarnrc", ".yarnrc.yml", ".nvmrc", ".node-version",
         "go.mod", "go.sum", "go.work",
         "setup.py", "setup.cfg", "pyproject.toml", "Pipfile", ".python-version", "runtime.txt", "MANIFEST.in",
-        "Cargo.toml", "rust-toolchain", "rust-toolchain.toml",
+        "Cargo.toml", "rust-toolchain", "rust-toolchain.toml", "Gemfile.lock",
         "pom.xml", "settings.gradle", "settings.gradle.kts", "gradle.properties",
         "Gemfile", ".ruby-version", "composer.json",
         "global.json", "NuGet.config", "nuget.config",

@@ -208,3 +208,161 @@ def test_runtime_library_already_installed_is_not_added_twice():
 def test_cargo_at_run_time_is_a_build_need():
     r = run('FROM rust:1.78\nWORKDIR /w\nCOPY . .\nCMD ["cargo", "clippy", "--all-targets"]\n')
     assert r.output == r.original and "cargo clippy" in reasons(r)
+
+
+# --------------------------------------------------------------------------- JDK -> JRE: native builds
+
+
+def test_jre_swap_refused_for_jni_build_with_installed_compiler():
+    text = (
+        "FROM eclipse-temurin:21-jdk\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev\n"
+        "COPY native /native\n"
+        'RUN gcc -shared -fPIC -I"$JAVA_HOME/include" -I"$JAVA_HOME/include/linux" -o /usr/lib/libzap.so /native/zap.c\n'
+        'CMD ["java", "-jar", "/app.jar"]\n'
+    )
+    r = run(text)
+    assert r.output == r.original
+    assert "JAVA_HOME/include" in reasons(r) and "jni.h" in reasons(r) and "multi-stage" in reasons(r)
+
+
+@pytest.mark.parametrize("cmd", ["jpackage --input lib --main-jar app.jar", "cmake -S . -B build", "javac -h include Foo.java"])
+def test_jre_swap_refused_for_jdk_tools_and_native_builds(cmd):
+    r = run(f"FROM eclipse-temurin:17-jdk-jammy\nRUN {cmd}\nCMD [\"java\", \"-version\"]\n")
+    assert r.output == r.original and cmd.split()[0] in reasons(r)
+
+
+def test_native_build_commands_only_matter_for_jre():
+    # python:3.12 -> slim: make is a full-only tool (as before); a stage installing its own make is fine
+    text = "FROM python:3.12\nRUN apt-get update && apt-get install -y make\nRUN make -C /opt/tool\nCMD [\"python\"]\n"
+    assert out(text).startswith("FROM python:3.12-slim\n")
+
+
+# --------------------------------------------------------------------------- base images and ONBUILD
+
+
+def test_onbuild_in_a_child_stage_keeps_parent_full():
+    text = 'FROM python:3.12 AS base\nCMD ["python"]\n\nFROM base\nONBUILD RUN pip install -r requirements.txt\n'
+    r = run(text)
+    assert r.output == r.original and "ONBUILD RUN pip install" in reasons(r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FROM python:3.12\nRUN pip install tox nox\n",
+        "FROM node:20\nCOPY --from=docker:26-cli /usr/local/bin/docker /usr/local/bin/docker\nRUN npm install -g pnpm\n",
+        "FROM buildpack-deps:bookworm\nCOPY setup-tools.sh /tmp/\nRUN sh /tmp/setup-tools.sh\n",
+        "FROM ruby:3.3\nCOPY gemrc /etc/gemrc\nADD https://example.com/tool.tar.gz /opt/\n",
+    ],
+)
+def test_base_image_left_alone(text):
+    r = run(text)
+    assert r.output == r.original and "builds a base image" in reasons(r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FROM python:3.12\nCOPY worker.py /srv/worker.py\n",  # app file: runs with the inherited CMD
+        "FROM golang:1.22 AS build\nRUN true\n\nFROM debian:bookworm\nCOPY --from=build /out/app /usr/local/bin/app\n",
+        'FROM python:3.12 AS tool\nCMD ["x"]\n\nFROM python:3.12\nRUN pip install httpie\n',  # a CMD somewhere: not a base image
+    ],
+)
+def test_not_a_base_image_still_swapped(text):
+    r = run(text)
+    assert r.output != r.original, reasons(r)
+    assert "base image" not in reasons(r)
+
+
+# --------------------------------------------------------------------------- app manifests (data/runtime_needs.toml)
+
+GEMFILE_LOCK = """GEM
+  remote: https://rubygems.org/
+  specs:
+    nokogiri (1.16.5-x86_64-linux)
+      racc (~> 1.4)
+    pg (1.5.6)
+    racc (1.8.0)
+
+PLATFORMS
+  x86_64-linux
+
+DEPENDENCIES
+  nokogiri
+  pg
+"""
+
+
+def test_lockfile_parser_marks_platform_gems():
+    from dockerslim_rewrite.transforms.slim_base import _lockfile_gems
+
+    gems = _lockfile_gems(GEMFILE_LOCK)
+    assert gems == {"nokogiri": True, "pg": False, "racc": False}
+
+
+def test_gemfile_lock_preferred_and_pg_headers_required():
+    text = (
+        "FROM ruby:3.3-bookworm\nRUN apt-get update && apt-get install -y build-essential\n"
+        "WORKDIR /app\nCOPY Gemfile Gemfile.lock ./\nRUN bundle install\nCMD [\"ruby\", \"app.rb\"]\n"
+    )
+    r = run(text, {"Gemfile": 'gem "mysql2"\n', "Gemfile.lock": GEMFILE_LOCK})
+    assert r.output == r.original
+    assert "pg needs libpq-dev" in reasons(r) and "mysql2" not in reasons(r)
+
+
+def test_runtime_only_gem_installs_program():
+    text = (
+        "FROM ruby:3.3-bookworm\nRUN apt-get update && apt-get install -y build-essential\n"
+        "WORKDIR /app\nCOPY Gemfile ./\nRUN bundle install\nCMD [\"ruby\", \"app.rb\"]\n"
+    )
+    result = out(text, {"Gemfile": 'source "https://rubygems.org"\ngem "mini_magick"\n'})
+    assert result.startswith("FROM ruby:3.3-slim-bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends imagemagick")
+
+
+def test_release_specific_library_unknown_for_release_is_not_swapped():
+    text = (
+        "FROM ruby:3.3-trixie\nRUN apt-get update && apt-get install -y build-essential libmagickwand-dev\n"
+        "WORKDIR /app\nCOPY Gemfile ./\nRUN bundle install\nCMD [\"ruby\", \"app.rb\"]\n"
+    )
+    r = run(text, {"Gemfile": 'gem "rmagick"\n'})
+    assert r.output == r.original and "rmagick" in reasons(r) and "trixie" in reasons(r)
+    bookworm = text.replace("ruby:3.3-trixie", "ruby:3.3-bookworm")
+    assert "libmagickwand-6.q16-6" in out(bookworm, {"Gemfile": 'gem "rmagick"\n'})
+
+
+def test_psycopg_with_binary_package_needs_nothing():
+    text = "FROM python:3.12\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCMD [\"python\"]\n"
+    result = out(text, {"requirements.txt": "psycopg==3.1.19\npsycopg-binary==3.1.19\n"})
+    assert result == text.replace("python:3.12", "python:3.12-slim")
+
+
+def test_dev_package_provides_runtime_library():
+    text = (
+        "FROM python:3.12-bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends build-essential libpq-dev\n"
+        "RUN pip install psycopg2==2.9.9\nCMD [\"python\"]\n"
+    )
+    result = out(text)
+    assert result.startswith("FROM python:3.12-slim-bookworm\n") and "libpq5" not in result
+
+
+def test_npm_runtime_program_and_native_dependency():
+    text = "FROM node:20\nWORKDIR /app\nCOPY package.json .\nRUN npm install\nCOPY . .\nCMD [\"node\", \"i.js\"]\n"
+    pkg = '{"dependencies": {"simple-git": "^3.24.0"}}'
+    assert "--no-install-recommends git &&" in out(text, {"package.json": pkg})
+    r = run(text, {"package.json": '{"dependencies": {"pg-native": "^3.0.1"}}'})
+    assert r.output == r.original and "pg-native" in reasons(r)
+
+
+def test_runtime_needs_data_is_well_formed():
+    from dockerslim_rewrite.datafiles import data_toml as _data_file
+
+    data = _data_file("runtime_needs.toml")
+    releases = set(data["meta"]["releases"])
+    for eco in ("npm", "pypi", "gems"):
+        for name, entry in data[eco].items():
+            assert set(entry) <= {"run", "build", "headers", "unless", "why"}, name
+            assert entry.get("why"), name
+            assert entry.get("build", "source") in ("source", "precompiled"), name
+            run_ = entry.get("run", [])
+            assert isinstance(run_, list) or set(run_) <= releases, name

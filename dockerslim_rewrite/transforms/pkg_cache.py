@@ -67,6 +67,7 @@ cleaned (their location depends on GEM_HOME/BUNDLE_PATH set by the base image).
 from __future__ import annotations
 
 import bisect
+import fnmatch
 
 import json
 import re
@@ -342,6 +343,37 @@ class _Planner:
                     user = unquote(other.args.strip()).split(":")[0]
         return user in ("root", "0")
 
+    def _base_repository(self, ins: Instruction) -> str:
+        """The official image a stage starts from ("ruby" for ruby:3.3 or docker.io/library/ruby), else ""."""
+        root = self.doc.stages[self.doc.lineage(ins.stage)[-1]]
+        try:
+            ref = root.image(self.ctx.options.image_aliases)
+        except ValueError:
+            return ""
+        official = ref.registry == "docker.io" or ref.aliased
+        return ref.repository if official and "/" not in ref.repository else ""
+
+    def _wants_docs(self, ins: Instruction, wants: dict) -> str | None:
+        """What in the stage shows it wants documentation (a tsflags edit, man-db, a reinstall), else None."""
+        for index in self.doc.lineage(ins.stage):
+            for other in self.doc.stages[index].instructions:
+                script = other.script() if other.keyword == "RUN" else None
+                if script is None or not script.ok:
+                    continue
+                for cmd in script.commands:
+                    values = [w.value for w in cmd.words]
+                    if any(word in v for v in values for word in wants.get("words", [])) and not any("nodocs" in v for v in values):
+                        return f"line {other.line} edits {wants['words'][0]}"
+                    manager = _manager_of(cmd)
+                    if manager is None:
+                        continue
+                    if any(v in wants.get("verbs", []) for v in values[:2]):
+                        return f"line {other.line} runs {cmd.name} {values[0]}"
+                    wanted = set(wants.get("packages", [])) & {_package_name(v) for v in values}
+                    if wanted:
+                        return f"line {other.line} installs {', '.join(sorted(wanted))}"
+        return None
+
     def _yarn_berry(self) -> bool:
         """Does the build context show yarn 2+ (Plug'n'Play keeps packages in the cache)?"""
         snapshot = self.ctx.build_context
@@ -468,6 +500,10 @@ class _Planner:
                 for flag in spec.get("flags", []):
                     if mount_mode:
                         break
+                    wants = flag.get("wants_docs") and self._wants_docs(ins, flag["wants_docs"])
+                    if wants:
+                        skips.append(Skip(ins.line, f"{flag['add']} not added: the Dockerfile wants documentation ({wants})"))
+                        continue
                     change = self._flag(run, use, flag, env)
                     if change is not None:
                         inline.append(change)
@@ -505,8 +541,11 @@ class _Planner:
         if not readers and not refreshes:
             return
         update_added = False
+        blocked = self._index_blocked(run, "apt")
         if readers and not refreshes:
-            if self._can_add_update(run, readers):
+            if blocked and not mount_mode:
+                skips.append(Skip(ins.line, "apt-get update not added: a later RUN reads the lists, so this layer could not delete them (an update would only store a second copy)"))
+            elif self._can_add_update(run, readers):
                 first = readers[0].cmd
                 prefix = script.text[first.start : first.name_word.start]
                 body_pos = run.at(first.start)
@@ -525,7 +564,7 @@ class _Planner:
                 inline.append(change)
         if not (refreshes or update_added):
             return
-        if self._index_blocked(run, "apt"):
+        if blocked:
             skips.append(Skip(ins.line, "apt lists kept: a later RUN (or a stage built FROM this one) reads them without its own update"))
             return
         sudo = _sudo_prefix(readers[0].cmd if readers else refreshes[0].cmd)
@@ -537,7 +576,7 @@ class _Planner:
                 at_start.insert(0, Change(pos, pos, f"{sudo}{prelude} && ", "safe",
                                        "docker-clean hook removed so the apt cache mount keeps downloaded packages"))
             return
-        if not _has_rm_of(script, spec["cleanup"]["present"]["prefix"]):
+        if not _runs_any(script, [spec["cleanup"]["present"], *spec["cleanup"].get("present_alt", [])], "apt"):
             cleanups.append((sudo + spec["cleanup"]["command"], "apt lists deleted in the layer that fetched them", "safe", None))
 
     def _with_recommends(self, run: _Run, use: _Use, flag_change: Change) -> Change:
@@ -626,6 +665,10 @@ class _Planner:
             return None
         if _has_any(use.cmd, flag["present"]):
             return None
+        if _runs_any(run.script, flag.get("cleaned_by", []), use.manager, after=use.cmd.end):
+            return None  # the RUN empties that cache itself before the layer is stored
+        if flag.get("configured_by_base") and self._base_repository(run.ins) in flag["configured_by_base"]:
+            return None
         pos = run.after(use.verb_end)
         tool = use.manager if _PYTHON_RE.match(use.cmd.name) else use.cmd.name
         explanation = f"{flag['add']} on {tool} {use.verb}".rstrip()
@@ -638,14 +681,8 @@ class _Planner:
             if not _SHELL_SAFE_RE.match(cache_dir) or cache_dir in ("/", "~", ""):
                 return None
         cmd_word = use.cmd.name_word.text if use.cmd.name_word else use.cmd.name
-        commands = _kb()[manager]["commands"]
-        checks = [cleanup["present"], *cleanup.get("present_alt", [])]
-        for check in checks:
-            names = commands if check["command"] == "{cmd}" else [check["command"]]
-            prefix = check["prefix"].replace("{cache_dir}", cache_dir)
-            for cmd in run.script.commands:
-                if cmd.name in names and any(w.value.startswith(prefix) for w in cmd.words):
-                    return None
+        if _runs_any(run.script, [cleanup["present"], *cleanup.get("present_alt", [])], manager, cache_dir=cache_dir):
+            return None
         command = cleanup["command"].replace("{cmd}", cmd_word).replace("{cache_dir}", cache_dir)
         return (_sudo_prefix(use.cmd) + command, f"{manager} cache removed in the layer that filled it",
                 cleanup.get("safety", "safe"), cleanup.get("assumption"))
@@ -666,7 +703,7 @@ class _Planner:
                 c.name in spec["extractors"] and any(w.value in (path, f"--file={path}") for w in c.words) for c in later
             )
             moved = any(c.name in ("mv", "cp", "ln", "install") and any(w.value == path for w in c.words) for c in later)
-            removed = any(c.name == "rm" and any(w.value == path for w in c.words) for c in script.commands)
+            removed = any(c.name == "rm" and _rm_covers(c, path) for c in script.commands)
             cd_after = any(c.name in ("cd", "pushd", "popd") and c.depth == 0 and not c.in_subshell for c in later)
             if not extracted or moved or removed or (cd_after and not path.startswith("/")):
                 continue
@@ -809,6 +846,34 @@ def _has_any(cmd: Command, present: list[str]) -> bool:
     dashed = [p for p in present if p.startswith("-")]
     plain = [p for p in present if not p.startswith("-")]
     return bool(dashed and cmd_has_args(cmd, *dashed)) or any(p in w.value for w in cmd.words for p in plain)
+
+
+def _runs_any(script: Script, checks: list[dict], manager: str, after: int = -1, cache_dir: str = "") -> bool:
+    """Does the script (after offset ``after``) run one of ``checks``: {command, prefix of an argument}?
+    ``{cmd}`` stands for the manager's own commands."""
+    for check in checks:
+        names = _kb()[manager]["commands"] if check["command"] == "{cmd}" else [check["command"]]
+        prefix = check["prefix"].replace("{cache_dir}", cache_dir)
+        for cmd in script.commands:
+            if cmd.start > after and cmd.name in names and any(w.value.startswith(prefix) for w in cmd.words):
+                return True
+    return False
+
+
+def _rm_covers(cmd: Command, path: str) -> bool:
+    """Does this rm already remove ``path`` (the path itself, a glob matching it, or a folder holding it with -r)?"""
+    recursive = cmd_has_args(cmd, "-r", "-R", "--recursive")
+    for word in cmd.words:
+        pattern = word.value if word.static or "*" in word.text else None
+        if pattern is None or pattern.startswith("-"):
+            continue
+        if pattern == path or fnmatch.fnmatchcase(path, pattern):
+            return True
+        parts = path.split("/")
+        ancestors = ["/".join(parts[:k]) for k in range(2, len(parts))]
+        if recursive and any(fnmatch.fnmatchcase(folder, pattern.rstrip("/")) for folder in ancestors):
+            return True
+    return False
 
 
 def _runs_anywhere(command: str) -> bool:

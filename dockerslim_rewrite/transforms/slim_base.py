@@ -22,13 +22,36 @@ RUN pip install -r requirements.txt RUN pip install -r requirements.txt
 ```
 
 ### When it is not applied
-A needs analysis looks at every RUN, CMD, ENTRYPOINT and HEALTHCHECK of the stage and of the
+Every case below is reported (a skip with its reason). First, two checks on the file itself:
+- **ONBUILD**: any `ONBUILD` trigger in the stage or the stages built FROM it. The image is a base
+  for other images; its triggers (`ONBUILD RUN bundle install`) run in every child build, which
+  needs the full image's compilers and -dev headers: left alone.
+- **base images**: no stage of the file declares CMD or ENTRYPOINT, and the stages that reach the
+  final image copy no application files in (only shell scripts, files into /usr/local/bin or /etc,
+  downloads, or tools `COPY --from=<image>`). Such a file builds a toolbox (buildpack-deps-like, a
+  CI image): what the full base has installed is its whole offer, so it is left alone. An image
+  that copies an app in but has no CMD still runs the base's CMD (python3, node, irb): it is an
+  app image and is analysed as usual.
+
+Then a needs analysis looks at every RUN, CMD, ENTRYPOINT and HEALTHCHECK of the stage and of the
 stages built FROM it (`FROM base AS runtime`):
 - a full-image-only tool used to **build** (gcc, make, git, `pip install` of a package that builds
   from source, `bundle install`, `cpanm`, `cargo build`, npm native addons) and not installed by
-  the stage itself: left alone, reported as a case for `multi-stage`;
+  the stage itself: left alone, reported as a case for `multi-stage`; a stage that installs its own
+  compiler must also install the -dev headers its packages build against (`pg` gem: libpq-dev);
+- **JDK -> JRE**: the JRE has neither the JDK tools (javac, jar, jlink, jpackage, ...) nor
+  include/jni.h. A stage that runs a JDK tool or builds native code (configure, make, cmake, gcc,
+  `-I$JAVA_HOME/include`, ...; data/images.toml `[jdk_native_build]`) keeps the JDK: build in a JDK
+  stage and copy the result into a JRE stage (`multi-stage`);
 - a tool needed at **run time** (e.g. `HEALTHCHECK CMD curl ...`): swapped, and exactly that tool is
   installed on the slim image (`review`); compilers needed at run time: left alone;
+- **app dependencies that need a system library at run time**: the manifests the Dockerfile installs
+  from the build context (package.json; requirements files, pyproject.toml, setup.py/cfg, Pipfile;
+  Gemfile.lock or Gemfile) are checked against data/runtime_needs.toml (e.g. `@prisma/client` ->
+  openssl, `psycopg` 3 -> libpq5, `mini_magick` -> imagemagick). The image is swapped and exactly
+  those Debian packages are installed (`review`), unless the stage already installs them (or their
+  -dev package). When the package name depends on the Debian release and the tag names a release
+  the table lacks (or names none and the names differ), it is left alone;
 - inputs it cannot see (a requirements file not in the build context, a RUN it cannot parse);
 - digest-pinned bases (`@sha256:`): a slim digest must be chosen by the user;
 - build-tool images in the final image (maven, gradle, dotnet/sdk) and images without a slim
@@ -37,6 +60,11 @@ stages built FROM it (`FROM base AS runtime`):
 ### Limits
 Scripts run by the image (entrypoint.sh, Makefiles) are not read: a tool they call is invisible.
 Stages that do not reach the final image are never changed (their size does not ship).
+Manifests are read only where the Dockerfile installs from them (npm/pip/bundle commands); a
+node_modules or vendor folder copied in ready-made is not checked. Versions are not compared
+(pycurl wheels bundle libcurl only since 7.45.3), and requirement extras are not seen
+(`psycopg[binary]` in a requirements file still gets libpq5, which is harmless). The JRE rule
+is coarse: any native build in the stage keeps the JDK, JNI or not.
 
 ### Fix safety
 `review`: the assumptions are stated, e.g. "all requirements install from wheels". Minimal RHEL-like
@@ -49,7 +77,9 @@ from __future__ import annotations
 import fnmatch
 import json
 import posixpath
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Iterator
 
 from ..catalog import Family, find_variant, family_of, load_catalog, saving_mb, size_mb, tool_group_of
@@ -58,8 +88,15 @@ from ..model import Document, Instruction, Stage, split_words, unquote
 from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, specs_from_argv
 from ..shell import Command, analyse, positional_args
 from ..transform import Change, Context, Skip, transform
+from ..datafiles import data_toml
+
 
 ID = "slim-base"
+
+_SCRIPT_SUFFIXES = (".sh", ".bash")
+# destinations that hold tools and configuration, not an application (see _copies_app_files)
+_TOOL_DIRS = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/etc",
+              "/usr/local/etc", "/docker-entrypoint.d", "/usr/local/share/ca-certificates")
 
 _INSTALL_VERBS = {
     "apt-get": ("install",), "apt": ("install",), "aptitude": ("install",),
@@ -99,6 +136,122 @@ def _is_pip_install(cmd: Command) -> list[str] | None:
     if not rest or rest[0] != "install":
         return None
     return rest[1:]
+
+
+def _runtime_table(ecosystem: str) -> dict:
+    """data/runtime_needs.toml [npm] / [pypi] / [gems]: dependency -> what it needs from the full image."""
+    return data_toml("runtime_needs.toml").get(ecosystem, {})
+
+
+def _jdk_native_build() -> dict:
+    """data/images.toml [jdk_native_build]: commands and words that mean "builds against the JDK"."""
+    return data_toml("images.toml").get("jdk_native_build", {})
+
+
+def _release_of(ref: ImageRef) -> str | None:
+    """The Debian/Ubuntu release a tag names (``3.12-slim-bookworm`` -> bookworm), or None."""
+    meta = load_catalog().meta
+    known = set(meta["debian_distros"]) | set(meta["ubuntu_distros"])
+    for part in (ref.effective_tag or "").split("-"):
+        if part in known:
+            return part
+    return None
+
+
+def _dev_provides(release: str | None) -> dict[str, str]:
+    """-dev package -> the run-time library it depends on (data/runtime_libs.toml), for `release`."""
+    apt = data_toml("runtime_libs.toml").get("apt", {})
+    out = dict(apt.get("common", {}))
+    if release:
+        out.update(apt.get(release, {}))
+    return out
+
+
+def _lockfile_gems(text: str) -> dict[str, bool]:
+    """Gemfile.lock specs: gem name -> True when a precompiled linux (glibc) platform gem is locked."""
+    gems: dict[str, bool] = {}
+    in_specs = False
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            in_specs = False
+            continue
+        if line.strip() == "specs:":
+            in_specs = True
+            continue
+        if not in_specs or not line.startswith("    ") or line.startswith("     "):
+            continue
+        name, _, version = line.strip().partition(" ")
+        version = version.strip("()")
+        precompiled = "-" in version and "linux" in version and "musl" not in version
+        gems[name] = gems.get(name, False) or precompiled
+    return gems
+
+
+def _gemfile_gems(text: str) -> dict[str, bool]:
+    """`gem "name"` lines of a Gemfile (no lockfile: whether a platform gem is picked is unknown)."""
+    return {m.group(1): False for m in re.finditer(r"""^\s*gem\s*\(?\s*["']([A-Za-z0-9_.-]+)["']""", text, re.MULTILINE)}
+
+
+def _copies_app_files(doc: Document, ins: Instruction) -> bool:
+    """Does a COPY/ADD bring an application in (rather than a script, config, or a tool from an image)?
+
+    - heredoc bodies, ADD of a URL, `COPY --from=<image>` (a tool binary): no;
+    - `COPY --from=<stage of this file>`: yes (a built artifact);
+    - from the build context: yes unless every source is a shell script or the destination is a
+      tool/config directory (/usr/local/bin, /etc, ...).
+    """
+    if ins.heredocs:
+        return False
+    words = ins.words()
+    if len(words) < 2:
+        return False
+    src_stage = ins.flag("from")
+    if src_stage is not None:
+        return any(st.name == src_stage or str(st.index) == src_stage for st in doc.stages)
+    dest = words[-1]
+    if dest.startswith("/") and any(dest == d or dest.startswith(d + "/") for d in _TOOL_DIRS):
+        return False
+    for src in words[:-1]:
+        if ins.keyword == "ADD" and src.startswith(("http://", "https://", "git@")):
+            continue
+        if src.endswith(_SCRIPT_SUFFIXES):
+            continue
+        return True
+    return False
+
+
+def _base_image_reason(doc: Document, reaching: frozenset[int]) -> str | None:
+    """Why the file looks like it builds a BASE image (for other images), or None.
+
+    The rule: no stage of the file declares CMD or ENTRYPOINT, and the stages that reach the final
+    image copy no application files in (only scripts, config, or tools from other images). Such an
+    image's whole value is what it has installed (buildpack-deps-like toolchains, CI images): the
+    full base IS its contract, and users run their own commands in it or build FROM it.
+    """
+    if any(ins.keyword in ("CMD", "ENTRYPOINT") for ins in doc.instructions):
+        return None
+    for index in sorted(reaching):
+        for ins in doc.stages[index].instructions:
+            if ins.keyword in ("COPY", "ADD") and _copies_app_files(doc, ins):
+                return None
+    return ("the file builds a base image (no CMD or ENTRYPOINT in any stage and no application files copied in):"
+            " what the full base has installed is what the image offers to the commands run in it and to the images"
+            " built FROM it")
+
+
+def _onbuild_reason(stages: list[Stage]) -> str | None:
+    """Why an ONBUILD trigger in these stages keeps the full base, or None."""
+    triggers = [ins for stage in stages for ins in stage.instructions if ins.keyword == "ONBUILD"]
+    if not triggers:
+        return None
+    # name a trigger that runs something (ONBUILD RUN) when there is one: that is what needs the toolchain
+    ins = min(triggers, key=lambda t: (not t.args.lstrip().upper().startswith("RUN"), t.start))
+    body = " ".join(ins.args.split())
+    if len(body) > 60:
+        body = body[:57] + "..."
+    return (f"line {ins.line}: `ONBUILD {body}` runs in the build of every image made FROM this one; the image"
+            " is a base for others, and what their builds need from the full image (compilers, -dev"
+            " headers, git) is part of its contract")
 
 
 @dataclass
@@ -193,8 +346,10 @@ class _Paths:
 
 
 class _Analyser:
-    def __init__(self, doc: Document, ctx: Context, family: Family):
+    def __init__(self, doc: Document, ctx: Context, family: Family, release: str | None = None):
         self.doc, self.ctx, self.family = doc, ctx, family
+        self.release = release  # Debian release the tag names (None: the image's default)
+        self.dev_libs = _dev_provides(release)
         self.cat = load_catalog()
         self.full_only = set(family.full_only)
         self.not_alpine = set(self.cat.meta["not_alpine_commands"])
@@ -295,6 +450,49 @@ class _Analyser:
     def _provided(self, packages, installed, pos) -> bool:
         return any(p < pos and name in packages for p, name in installed)
 
+    def _lib_provided(self, package: str, installed, pos) -> bool:
+        """A run-time library installed by the stage itself, or pulled in by a -dev package it installs."""
+        return any(p < pos and (name == package or self.dev_libs.get(name) == package) for p, name in installed)
+
+    def _run_packages(self, entry: dict) -> tuple[str, ...] | None:
+        """The entry's run-time Debian packages on this release; None when the name is not known for it."""
+        run = entry.get("run", [])
+        if isinstance(run, list):
+            return tuple(run)
+        if self.release is not None:
+            return tuple(run[self.release]) if self.release in run else None
+        names = {tuple(v) for v in run.values()}
+        return names.pop() if len(names) == 1 else None
+
+    def _table_needs(self, ecosystem: str, names, ins, pos, installed, label: str) -> None:
+        """Run-time libraries of app dependencies (data/runtime_needs.toml) the slim image lacks."""
+        table = _runtime_table(ecosystem)
+        for name in names:
+            entry = table.get(name)
+            if entry is None or not entry.get("run"):
+                continue
+            if any(other in names for other in entry.get("unless", ())):
+                continue
+            packages = self._run_packages(entry)
+            if packages is None:
+                where = f"Debian {self.release}" if self.release else "the image's Debian release (the tag names none)"
+                why = (f"{label} {name}: {entry.get('why', 'needs a system library')}, and the run-time package name"
+                       f" on {where} is not in data/runtime_needs.toml")
+                self.out.blocked.append((ins.line, why))
+                continue
+            missing = tuple(p for p in packages if not self._lib_provided(p, installed, pos))
+            if missing:
+                self.out.needs.append(_Need(f"{ecosystem}-runtime", "run", ins.line, f"{label} {name} ({entry.get('why', '')})",
+                                            missing))
+
+    def _jdk_build(self, cmd: Command, ins: Instruction) -> None:
+        """JDK -> JRE: native builds in the stage may compile JNI code against the JDK's include/."""
+        data = _jdk_native_build()
+        marker = next((m for w in cmd.argv for m in data.get("markers", ()) if m in w), None)
+        if cmd.name in data.get("commands", ()) or marker:
+            what = f"`{cmd.name}` builds native code" + (f" against the JDK (`{marker}`)" if marker else "")
+            self.out.needs.append(_Need("jdk-native", "build", ins.line, what))
+
     def _use(self, cmd: Command, ins: Instruction, pos, installed, when: str, paths: _Paths) -> None:
         name = cmd.name
         if name in self.not_alpine:
@@ -304,6 +502,8 @@ class _Analyser:
         group = tool_group_of(name)
         if group is not None and group.name in self.full_only and not self._provided(set(group.packages), installed, pos):
             self.out.needs.append(_Need(group.name, when, ins.line, f"`{name}` ({group.name})"))
+        elif self.family.variant == "jre":
+            self._jdk_build(cmd, ins)
         self._ecosystem(cmd, ins, pos, installed, paths)  # at build or at run time: both need the toolchain
 
     def _compiler_installed(self, installed, pos) -> bool:
@@ -336,13 +536,38 @@ class _Analyser:
             gems = positional_args(cmd)[1:] if cmd.name == "gem" else []
             if cmd.name == "gem" and gems and all(g.split(":")[0] in self.cat.ruby_pure for g in gems):
                 return
-            self._build_need("ruby", ins, f"`{cmd.name} install` compiles native gem extensions (gcc, make and headers are not in the slim image)", installed, pos)
+            self._ruby(cmd, ins, pos, installed, paths, [g.split(":")[0] for g in gems])
         elif eco == "perl" and cmd.name in ("cpanm", "cpan", "carton"):
             self._build_need("perl", ins, f"`{cmd.name}` builds XS modules (gcc, make are not in the slim image)", installed, pos)
         elif eco == "rust" and cmd.name == "cargo" and argv[:1] and argv[0] in ("build", "install", "run", "test", "check", "clippy", "bench", "doc"):
             self.out.needs.append(_Need("rust", "build", ins.line, f"`cargo {argv[0]}` builds in the final image (crates may need pkg-config and -dev headers)"))
         elif eco == "go" and cmd.name == "go" and argv[:1] and argv[0] in ("build", "install", "test", "generate", "run"):
             self.out.needs.append(_Need("go", "build", ins.line, f"`go {argv[0]}` builds in the final image"))
+
+    def _ruby(self, cmd, ins, pos, installed, paths, gem_args: list[str]) -> None:
+        """`bundle install` / `gem install`: native extensions need gcc, make and the gems' -dev headers."""
+        if gem_args:
+            gems = {g: False for g in gem_args}
+        else:
+            read = paths.reader(paths.bind_mounts(ins))
+            lock = read("Gemfile.lock")
+            gemfile = read("Gemfile") if lock is None else None
+            gems = _lockfile_gems(lock) if lock is not None else _gemfile_gems(gemfile) if gemfile is not None else {}
+        table = _runtime_table("gems")
+        headers: list[str] = []
+        details: list[str] = []
+        for name, precompiled in gems.items():
+            entry = table.get(name)
+            if entry is None or entry.get("build") != "source" or precompiled:
+                continue
+            new = [h for h in entry.get("headers", ()) if h not in headers]
+            headers += new
+            details.append(f"{name} needs {' '.join(entry.get('headers', ())) or 'a C compiler'}")
+        why = f"`{cmd.name} install` compiles native gem extensions (gcc, make and headers are not in the slim image)"
+        if details:
+            why += f"; {', '.join(details)}"
+        self._build_need("ruby", ins, why, installed, pos, headers)
+        self._table_needs("gems", list(gems), ins, pos, installed, "gem")
 
     def _python(self, cmd, ins, pos, installed, paths, pip_args) -> None:
         self.out.pip = True
@@ -376,9 +601,10 @@ class _Analyser:
             self.out.needs.append(_Need("git", "build", ins.line, "; ".join(needs.git)))
         if needs.compiler:
             self._build_need("python", ins, "; ".join(needs.compiler), installed, pos, needs.headers)
-        missing = tuple(p for p in needs.runtime if not self._provided({p}, installed, pos))
+        missing = tuple(p for p in needs.runtime if not self._lib_provided(p, installed, pos))
         if missing:
             self.out.needs.append(_Need("python-runtime", "run", ins.line, "; ".join(needs.runtime_why), missing))
+        self._table_needs("pypi", needs.requirements, ins, pos, installed, "requirement")
         self.out.assume("all Python requirements install from wheels (no source builds)")
 
     def _node(self, cmd, ins, pos, installed, paths) -> None:
@@ -408,8 +634,17 @@ class _Analyser:
             scripts = pkg.get("scripts") if isinstance(pkg.get("scripts"), dict) else {}
             if pkg.get("gypfile") or any("node-gyp" in str(scripts.get(k, "")) for k in ("preinstall", "install", "postinstall")):
                 found.append("node-gyp (package.json)")
+        else:
+            deps = {}
+        table = _runtime_table("npm")
+        all_names = list(dict.fromkeys(names + list(deps)))
+        found += [n for n in all_names if table.get(n, {}).get("build") == "source" and n not in found]
+        headers: list[str] = []
+        for n in found:
+            headers += [h for h in table.get(n, {}).get("headers", ()) if h not in headers]
         if found:
-            self._build_need("node", ins, f"npm dependencies {', '.join(found)} build native addons (node-gyp needs python3, make, g++)", installed, pos)
+            self._build_need("node", ins, f"npm dependencies {', '.join(found)} build native addons (node-gyp needs python3, make, g++)", installed, pos, headers)
+        self._table_needs("npm", all_names, ins, pos, installed, "npm dependency")
         self.out.assume("no npm dependency compiles a native addon (node-gyp needs python3, make and g++, absent from slim)")
 
 
@@ -576,7 +811,11 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
         return
 
     all_stages = _descendants(doc, {s.index for s in target.stages})
-    findings = _Analyser(doc, ctx, family).run(all_stages, reaching)
+    for reason in (_onbuild_reason(all_stages), _base_image_reason(doc, reaching)):
+        if reason:
+            yield Skip(target.line, f"{shown} not swapped: {reason}")
+            return
+    findings = _Analyser(doc, ctx, family, _release_of(ref)).run(all_stages, reaching)
     for line, why in findings.unknown[:1] + findings.blocked[:1]:
         yield Skip(line, f"{shown} not swapped: {why}")
     if findings.unknown or findings.blocked:
@@ -595,6 +834,9 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
         return
     if build:
         why = "; ".join(dict.fromkeys(f"line {n.line}: {n.why}" for n in build))
+        if any(n.group == "jdk-native" for n in build):
+            why += (f"; native (JNI) builds compile against the JDK's include/jni.h, which the {variant.kind} image"
+                    " does not have")
         yield Skip(target.line, f"{shown} not swapped: the build needs what only the full image has ({why});"
                                 " build in a full-image stage and copy the result into a slim stage (multi-stage)")
         return
