@@ -301,3 +301,20 @@ def saving_mb(family: Family | str, variant: str) -> int | None:
     if full is None or small is None:
         return None
     return full - small
+
+
+def distro_release(ref) -> str | None:
+    """The Debian/Ubuntu release an image reference pins (``3.12-slim-bookworm``, ``debian:12``), or None.
+
+    An untagged or version-only tag (``python:3.12``) follows whatever release the image's maintainers
+    move it to: no release is pinned, so None.
+    """
+    meta = load_catalog().meta
+    known = set(meta["debian_distros"]) | set(meta["ubuntu_distros"])
+    tag = ref.effective_tag or ""
+    for part in tag.split("-"):
+        if part in known:
+            return part
+    if ref.repository in ("debian", "library/debian"):
+        return meta.get("debian_versions", {}).get(tag.split("-")[0].split(".")[0])
+    return None

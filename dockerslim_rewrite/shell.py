@@ -417,3 +417,80 @@ def cmd_has_args(cmd: Command, *flags: str) -> bool:
 def positional_args(cmd: Command) -> list[str]:
     """Arguments that are not options (a rough split: words not starting with '-')."""
     return [w.value for w in cmd.words if not w.value.startswith("-")]
+
+
+@dataclass
+class ParsedArgs:
+    """A command's arguments split by ``parse_options``: options (name -> values) and operands."""
+
+    options: dict[str, list[str]] = field(default_factory=dict)  # "-o" / "--output" -> ["file"]; flags -> [""]
+    operands: list[Word] = field(default_factory=list)
+
+    def has(self, *names: str) -> bool:
+        return any(name in self.options for name in names)
+
+    def value(self, *names: str) -> str | None:
+        """The last value given to any of ``names`` (the one the tool uses), else None."""
+        found = [(k, v) for name in names for k, v in enumerate(self.options.get(name, []))]
+        return found[-1][1] if found else None
+
+
+# aliases: commands that take the same options as another one
+_OPTION_ALIASES = {"pip3": "pip", "pip2": "pip", "cc": "gcc", "g++": "gcc", "c++": "gcc", "clang": "gcc", "clang++": "gcc", "gmake": "make", "tdnf": "dnf"}
+
+
+def option_table(command: str) -> frozenset[str]:
+    """The options of ``command`` that take a value (data/shell.toml [options.*])."""
+    tables = _knowledge().get("options", {})
+    name = _OPTION_ALIASES.get(command, command)
+    return frozenset(tables.get(name, {}).get("value", ()))
+
+
+def parse_options(words: list[Word], command: str) -> ParsedArgs:
+    """Split ``words`` (a command's arguments) into options and operands, POSIX/GNU style.
+
+    ``--name=value``, ``--name value`` and ``-o value`` / ``-ovalue`` for the options that take a value
+    (``option_table``); clustered short flags (``-qy``) count as each flag; ``--`` ends the options.
+    Options may follow operands (GNU permutation), as apt, pip and most tools allow.
+    """
+    takes_value = option_table(command)
+    parsed = ParsedArgs()
+    k, done = 0, False
+    while k < len(words):
+        word = words[k]
+        value = word.value
+        k += 1
+        if done or not value.startswith("-") or value == "-":
+            parsed.operands.append(word)
+            continue
+        if value == "--":
+            done = True
+            continue
+        if value.startswith("--"):
+            name, eq, attached = value.partition("=")
+            if eq:
+                parsed.options.setdefault(name, []).append(attached)
+            elif name in takes_value and k < len(words):
+                parsed.options.setdefault(name, []).append(words[k].value)
+                k += 1
+            else:
+                parsed.options.setdefault(name, []).append("")
+            continue
+        if value in takes_value:  # -o file, and single-dash long options (go -ldflags, java -jar)
+            if k < len(words):
+                parsed.options.setdefault(value, []).append(words[k].value)
+                k += 1
+            else:
+                parsed.options.setdefault(value, []).append("")
+            continue
+        for at, letter in enumerate(value[1:], start=1):  # -qy, -ofile
+            name = "-" + letter
+            if name in takes_value:
+                rest = value[at + 1 :]
+                if not rest and k < len(words):
+                    rest = words[k].value
+                    k += 1
+                parsed.options.setdefault(name, []).append(rest)
+                break
+            parsed.options.setdefault(name, []).append("")
+    return parsed

@@ -67,16 +67,16 @@ def test_healthcheck_exec_form_and_none():
     assert out(text) == text.replace("python:3.12", "python:3.12-slim")
 
 
-def test_runtime_need_in_non_final_child_ignored():
+def test_runtime_need_of_a_target_stage_counts():
     text = (
         "FROM python:3.12 AS base\nCMD [\"python\"]\n\n"
         "FROM base AS debug\nCMD [\"ps\", \"aux\"]\n\n"
         "FROM base\nCMD [\"python\", \"-V\"]\n"
     )
-    # the debug stage's CMD never runs in the final image, and it installs nothing
+    # the debug stage has a CMD of its own: it is a --target someone runs, so `ps` must keep working
     result = out(text)
     assert result.startswith("FROM python:3.12-slim AS base\n")
-    assert "apt-get" not in result
+    assert "install -y --no-install-recommends procps" in result
 
 
 def test_crlf_insert_uses_document_newline():

@@ -66,7 +66,6 @@ cleaned (their location depends on GEM_HOME/BUNDLE_PATH set by the base image).
 
 from __future__ import annotations
 
-import bisect
 import fnmatch
 
 import json
@@ -76,26 +75,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
-from ..datafiles import data_toml, data_json
-from .. import postconditions
-from ..model import Document, Instruction, split_words, unquote
-from ..shell import analyse, Command, Script, Word, cmd_has_args
+from ..datafiles import data_toml
+from .. import aptdata, postconditions
+from ..catalog import distro_release
+from ..imageref import parse_image_ref
+from ..model import Document, Instruction, split_words
+from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "pkg-cache"
 _PYTHON_RE = re.compile(r"^python[0-9.]*$")
 _VERSIONED_RE = re.compile(r"^([a-z]+)[0-9.]*$")
+# more kept packages than this make a diff nobody reviews, for the size of some documentation
+_MAX_KEPT_RECOMMENDS = 8
 _SHELL_SAFE_RE = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
 
 
 @cache
 def _kb() -> dict:
     return data_toml("pkg_managers.toml")
-
-
-@cache
-def _recommends() -> dict[str, dict[str, str]]:
-    return data_json("apt_recommends.json")["packages"]
 
 
 @dataclass
@@ -134,7 +132,7 @@ class _Run:
 
 @transform(id=ID, summary="Package-manager hygiene: no caches, lists or recommends left in the layer", order=20)
 def pkg_cache(doc: Document, ctx: Context) -> Iterator[Result]:
-    reaching = doc.stages_reaching_final()
+    reaching = ctx.shipping_stages(doc)
     runs = [_inspect(ins, ctx) for ins in doc.instructions if ins.keyword == "RUN" and ins.stage >= 0]
     first_use: dict[int, _Run] = {}  # per stage outside the final image: its first RUN using a package manager
     for r in runs:
@@ -215,17 +213,7 @@ def _uses(cmd: Command) -> list[_Use]:
         return []
     manager, words = found
     spec = _kb()[manager]
-    value_options = set(spec.get("value_options", []))
-    positional: list[Word] = []
-    skip = False
-    for word in words:
-        if skip:
-            skip = False
-            continue
-        if word.value.startswith("-"):
-            skip = word.value in value_options
-            continue
-        positional.append(word)
+    positional = parse_options(words, manager if manager != "apt" else cmd.name).operands
     for verb in spec.get("install", []) + spec.get("refresh", []) + spec.get("list_readers", []):
         parts = verb if isinstance(verb, list) else [verb]
         if parts == [""]:
@@ -280,68 +268,9 @@ class _Planner:
         self.reaching = reaching
         self.mount_mode = bool(ctx.options.cache_mounts)
         self._added_recommends: dict[int, set[str]] = {}  # per RUN: packages named or added so far
-        self._descendants_memo: dict[int, set[int]] = {}
-        self._env_memo: dict[int, tuple[list[int], list[dict[str, str]], dict[str, str]]] = {}
         self._reader_memo: dict[tuple[int, str], int] = {}
 
     # ---- queries about the stage graph and the environment
-
-    def _descendants(self, stage: int) -> set[int]:
-        """The stage and every stage built FROM it, directly or not (memoised: asked per RUN)."""
-        if stage not in self._descendants_memo:
-            found = {stage}
-            for s in self.doc.stages[stage + 1 :]:
-                if s.parent in found:
-                    found.add(s.index)
-            self._descendants_memo[stage] = found
-        return self._descendants_memo[stage]
-
-    def _env(self, ins: Instruction) -> dict[str, str]:
-        """ENV values in force at an instruction (its stage and the stages it is built FROM)."""
-        starts, snapshots = self._env_timeline(ins.stage)
-        k = bisect.bisect_left(starts, ins.start) - 1
-        return snapshots[k] if k >= 0 else self._inherited_env(ins.stage)
-
-    def _inherited_env(self, stage: int) -> dict[str, str]:
-        """The environment a stage starts with: its parent stage's final ENV (memoised, no recursion)."""
-        return self._final_env(self.doc.stages[stage].parent)
-
-    def _final_env(self, stage: int | None) -> dict[str, str]:
-        if stage is None:
-            return {}
-        chain: list[int] = []  # this stage and its ancestors not yet computed, nearest first
-        index: int | None = stage
-        while index is not None and index not in self._env_memo and index not in chain:
-            chain.append(index)
-            index = self.doc.stages[index].parent
-        for index in reversed(chain):
-            parent = self.doc.stages[index].parent
-            env = dict(self._env_memo[parent][2]) if parent is not None and parent in self._env_memo else {}
-            starts: list[int] = []
-            snapshots: list[dict[str, str]] = []
-            for other in self.doc.stages[index].instructions:
-                if other.keyword == "ENV":
-                    env = {**env, **other.key_values()}
-                    starts.append(other.start)
-                    snapshots.append(env)
-            self._env_memo[index] = (starts, snapshots, env)
-        return self._env_memo[stage][2]
-
-    def _env_timeline(self, stage: int) -> tuple[list[int], list[dict[str, str]]]:
-        """Per stage: the offsets of its ENV instructions and the environment after each (memoised)."""
-        self._final_env(stage)
-        starts, snapshots, _ = self._env_memo[stage]
-        return starts, snapshots
-
-    def _user_is_root(self, ins: Instruction) -> bool:
-        user = "root"
-        for index in reversed(self.doc.lineage(ins.stage)):
-            for other in self.doc.stages[index].instructions:
-                if other.start >= ins.start:
-                    break
-                if other.keyword == "USER":
-                    user = unquote(other.args.strip()).split(":")[0]
-        return user in ("root", "0")
 
     def _base_repository(self, ins: Instruction) -> str:
         """The official image a stage starts from ("ruby" for ruby:3.3 or docker.io/library/ruby), else ""."""
@@ -428,7 +357,7 @@ class _Planner:
         """Does a later RUN (this stage, one built FROM it, or an ONBUILD trigger) still read the package lists?"""
         if self._onbuild_uses(manager):
             return True
-        return any(self._last_reader(stage, manager) > run.ins.start for stage in self._descendants(run.ins.stage))
+        return any(self._last_reader(stage, manager) > run.ins.start for stage in self.doc.descendants(run.ins.stage))
 
     def _onbuild_uses(self, manager: str) -> bool:
         """An ``ONBUILD RUN`` calling the manager runs in child images, which need the lists this image keeps."""
@@ -463,7 +392,7 @@ class _Planner:
         cleanups: list[tuple[str, str, str, str | None]] = []  # (command, explanation, safety, assumption)
         skips: list[Skip] = []
         managers = list(dict.fromkeys(u.manager for u in run.uses))
-        env = self._env(ins)
+        env = dict(self.doc.state_at(ins).env)
         mounts_to_add: list[str] = []
 
         if script.commands and all(
@@ -486,7 +415,7 @@ class _Planner:
                 continue
             installs = [u for u in uses if u.verb in [_verb_key(v) for v in spec.get("install", [])]]
             mount_mode = self.mount_mode and bool(spec.get("cache_mounts")) and not run.heredoc
-            if mount_mode and any(m.startswith("/root/") for m in _mount_targets(spec["cache_mounts"])) and not self._user_is_root(ins):
+            if mount_mode and any(m.startswith("/root/") for m in _mount_targets(spec["cache_mounts"])) and not self.doc.state_at(ins).user_is_root:
                 mount_mode = False
             if manager == "apt":
                 self._apt(run, uses, installs, env, mount_mode, at_start, inline, cleanups, skips, mounts_to_add)
@@ -561,6 +490,9 @@ class _Planner:
                     continue
                 if flag["add"] == "--no-install-recommends":
                     change = self._with_recommends(run, use, change)
+                    if isinstance(change, Skip):
+                        skips.append(change)
+                        continue
                 inline.append(change)
         if not (refreshes or update_added):
             return
@@ -579,23 +511,42 @@ class _Planner:
         if not _runs_any(script, [spec["cleanup"]["present"], *spec["cleanup"].get("present_alt", [])], "apt"):
             cleanups.append((sudo + spec["cleanup"]["command"], "apt lists deleted in the layer that fetched them", "safe", None))
 
-    def _with_recommends(self, run: _Run, use: _Use, flag_change: Change) -> Change:
-        """Add the load-bearing recommended packages next to the user's own (never reordered)."""
-        table = _recommends()
-        named = self._added_recommends.setdefault(run.ins.start, set())
+    def _with_recommends(self, run: _Run, use: _Use, flag_change: Change) -> Change | Skip:
+        """``--no-install-recommends`` with every dropped package that does work added back explicitly.
+
+        What the flag drops comes from the release's dependency graph (``aptdata``): inert packages
+        (documentation, translations, ...) go, the rest are named next to the user's own packages.
+        Without data for the base's release, or for a package, the flag is ``unsafe``.
+        """
+        ins = run.ins
+        packages = _package_words(use)
+        release = self._release(ins)
+        dynamic = [w.text for w in packages if not w.static]
+        dropped = aptdata.dropped_recommends(release, [w.value for w in packages if w.static]) if release else None
+        if dropped is None or dropped.unknown or dynamic:
+            if dropped is None:
+                why = "no Debian package data for this base image's release (untagged, Ubuntu or another distro)"
+            else:
+                why = f"no package data for {', '.join((dropped.unknown + dynamic)[:4])}"
+            return Change(flag_change.start, flag_change.end, flag_change.replacement, "unsafe",
+                          f"{flag_change.explanation} ({why})",
+                          "none of the packages only recommended by the installed ones is needed at build or run time")
+        named = self._added_recommends.setdefault(ins.start, set())
         for other in run.uses:
             if other.manager == "apt":
                 named.update(_package_name(w.value) for w in _package_words(other))
-        packages = _package_words(use)
-        extra: dict[str, str] = {}
-        for word in packages:
-            if not word.static:
-                continue
-            for rec, why in table.get(_package_name(word.value), {}).items():
-                if rec not in named and rec not in extra:
-                    extra[rec] = why
+        extra = {name: dropped.keep[name] for name in dropped.explicit if name not in named}
+        if len(extra) > _MAX_KEPT_RECOMMENDS:
+            return Skip(ins.line, f"--no-install-recommends not added: {len(extra)} recommended packages do work and would"
+                        f" have to be named explicitly ({', '.join(list(extra)[:5])}, ...); the saving is only their documentation")
+        if not dropped.inert:
+            return Skip(ins.line, "--no-install-recommends not added: every recommended package of this install does work"
+                        + (f" ({', '.join(list(dropped.keep)[:6])})" if dropped.keep else ""))
+        inert = ", ".join(dropped.inert[:8]) + (f" and {len(dropped.inert) - 8} more" if len(dropped.inert) > 8 else "")
+        explanation = f"{flag_change.explanation} (drops {inert}: {release} package data)"
+        assumption = f"the dropped packages ({inert}) are documentation or data nothing reads"
         if not extra or not packages:
-            return flag_change
+            return Change(flag_change.start, flag_change.end, flag_change.replacement, "review", explanation, assumption)
         named.update(extra)
         last = packages[-1]
         end = run.after(last.end)
@@ -610,10 +561,18 @@ class _Planner:
                     glue = f" {self.doc.escape}{self.doc.newline}{indent}"
         added = "".join(glue + rec for rec in extra)
         span = self.doc.text[flag_change.start : end]
-        reasons = "; ".join(extra.values())
+        kept = "; ".join(f"{name}: {why}" for name, why in extra.items())
         return Change(flag_change.start, end, flag_change.replacement + span + added, "review",
-                      f"{flag_change.explanation}; added {', '.join(extra)} explicitly ({reasons})",
-                      flag_change.assumption)
+                      f"{explanation}; kept {', '.join(extra)} explicitly ({kept})", assumption)
+
+    def _release(self, ins: Instruction) -> str | None:
+        """The Debian release the stage's base image pins (its first ancestor's FROM), or None."""
+        root = self.doc.stages[self.doc.lineage(ins.stage)[-1]]
+        try:
+            ref = parse_image_ref(root.resolved_base or root.base, self.ctx.options.image_aliases)
+        except ValueError:
+            return None
+        return distro_release(ref)
 
     # ---- apk
 
@@ -760,21 +719,16 @@ class _Planner:
 
 def _download_target(cmd: Command, options: list[str], spec: dict) -> str | None:
     """The file a curl/wget command writes: its -o/-O value, or the URL's last segment (curl -O, plain wget)."""
-    words = cmd.words
-    for k, word in enumerate(words):
-        value = word.value
-        for opt in options:
-            short_cluster = len(opt) == 2 and value.startswith("-") and not value.startswith("--") and value.endswith(opt[1])
-            if (value == opt or short_cluster) and k + 1 < len(words):
-                return words[k + 1].value if words[k + 1].static else None
-            if opt.startswith("--") and value.startswith(opt + "="):
-                return value.split("=", 1)[1] if word.static else None
-    if any(cmd_has_args(cmd, o) for o in spec["directory_options"].get(cmd.name, [])):
+    parsed = parse_options(cmd.words, cmd.name)
+    output = parsed.value(*options)
+    if output is not None:
+        return output if "$" not in output and "`" not in output else None
+    if parsed.has(*spec["directory_options"].get(cmd.name, [])):
         return None
     remote = spec["remote_name"].get(cmd.name)
-    if remote is None or (remote and not cmd_has_args(cmd, *remote)):
+    if remote is None or (remote and not parsed.has(*remote)):
         return None
-    urls = [w for w in words if "://" in w.value]
+    urls = [w for w in parsed.operands if "://" in w.value]
     if len(urls) != 1 or not urls[0].static:
         return None
     url = urls[0].value
@@ -891,19 +845,8 @@ def _sudo_prefix(cmd: Command) -> str:
 
 
 def _package_words(use: _Use) -> list[Word]:
-    """The package arguments of an apt install (words after the verb that are not options)."""
-    words = use.cmd.words
-    after = [w for w in words if w.start >= use.verb_end]
-    out, skip = [], False
-    for word in after:
-        if skip:
-            skip = False
-            continue
-        if word.value.startswith("-"):
-            skip = word.value in _kb()["apt"]["value_options"]
-            continue
-        out.append(word)
-    return out
+    """The package arguments of an apt install (operands after the verb)."""
+    return [w for w in parse_options(use.cmd.words, use.cmd.name).operands if w.start >= use.verb_end]
 
 
 def _package_name(value: str) -> str:

@@ -79,10 +79,9 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Iterator
 
-from ..catalog import Family, find_variant, family_of, load_catalog, saving_mb, size_mb, tool_group_of
+from ..catalog import Family, distro_release, find_variant, family_of, load_catalog, saving_mb, size_mb, tool_group_of
 from ..imageref import ImageRef, find_vars, parse_image_ref
 from ..model import Document, Instruction, Stage, split_words, unquote
 from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, specs_from_argv
@@ -146,16 +145,6 @@ def _runtime_table(ecosystem: str) -> dict:
 def _jdk_native_build() -> dict:
     """data/images.toml [jdk_native_build]: commands and words that mean "builds against the JDK"."""
     return data_toml("images.toml").get("jdk_native_build", {})
-
-
-def _release_of(ref: ImageRef) -> str | None:
-    """The Debian/Ubuntu release a tag names (``3.12-slim-bookworm`` -> bookworm), or None."""
-    meta = load_catalog().meta
-    known = set(meta["debian_distros"]) | set(meta["ubuntu_distros"])
-    for part in (ref.effective_tag or "").split("-"):
-        if part in known:
-            return part
-    return None
 
 
 def _dev_provides(release: str | None) -> dict[str, str]:
@@ -289,10 +278,10 @@ class _Paths:
         self.copies: list[tuple[str, str, bool]] = []  # (context src, container dest, dest is dir)
 
     def on_instruction(self, ins: Instruction) -> None:
-        if ins.keyword == "WORKDIR" and ins.args:
-            self.workdir = posixpath.normpath(posixpath.join(self.workdir, unquote(ins.args.strip())))
-        elif ins.keyword in ("COPY", "ADD") and not ins.flag("from"):
-            words = ins.json_args if ins.json_args is not None else [unquote(w) for w, _, _ in split_words(ins.args)]
+        state = ins.doc.state_at(ins)
+        self.workdir = state.after(ins, ins.doc.global_args).workdir if ins.keyword == "WORKDIR" else state.workdir
+        if ins.keyword in ("COPY", "ADD") and not ins.flag("from"):
+            words = ins.words()
             if len(words) < 2 or ins.heredocs:
                 return
             dest = words[-1]
@@ -704,16 +693,8 @@ def _arg_value_span(ins: Instruction, name: str) -> tuple[int, int, str] | None:
     return None
 
 
-def _descendants(doc: Document, roots: set[int]) -> list[Stage]:
-    out = set(roots)
-    for st in doc.stages:
-        if st.parent is not None and st.parent in out:
-            out.add(st.index)
-    return [doc.stages[i] for i in sorted(out)]
-
-
 def _targets(doc: Document, ctx: Context, skips: list[Skip]) -> list[_Target]:
-    reaching = doc.stages_reaching_final()
+    reaching = ctx.shipping_stages(doc)
     args = _global_args(doc)
     aliases = ctx.options.image_aliases or None
     by_arg: dict[str, list[Stage]] = {}
@@ -772,7 +753,7 @@ def slim_base(doc: Document, ctx: Context) -> Iterator[Change | Skip]:
     targets = _targets(doc, ctx, skips)
     yield from skips
     args = _global_args(doc)
-    reaching = doc.stages_reaching_final()
+    reaching = ctx.shipping_stages(doc)
     for target in targets:
         yield from _one(doc, ctx, target, args, reaching)
 
@@ -810,12 +791,12 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
             yield Skip(target.line, f"{shown}: tag {tag!r} is not in the image catalog's tag grammar; left alone")
         return
 
-    all_stages = _descendants(doc, {s.index for s in target.stages})
+    all_stages = [doc.stages[i] for i in sorted({d for s in target.stages for d in doc.descendants(s.index)})]
     for reason in (_onbuild_reason(all_stages), _base_image_reason(doc, reaching)):
         if reason:
             yield Skip(target.line, f"{shown} not swapped: {reason}")
             return
-    findings = _Analyser(doc, ctx, family, _release_of(ref)).run(all_stages, reaching)
+    findings = _Analyser(doc, ctx, family, distro_release(ref)).run(all_stages, reaching)
     for line, why in findings.unknown[:1] + findings.blocked[:1]:
         yield Skip(line, f"{shown} not swapped: {why}")
     if findings.unknown or findings.blocked:

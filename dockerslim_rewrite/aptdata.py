@@ -1,0 +1,216 @@
+"""What ``apt-get install --no-install-recommends`` leaves out, from Debian's dependency graph.
+
+The data (``data/apt/<release>.json.gz``, made by ``scripts/gen_apt_recommends.py`` from Debian's
+Packages indexes) is the resolved Depends/Pre-Depends and Recommends graph of a release. For the
+packages of one ``apt-get install``, the packages the flag drops are::
+
+    closure(Depends + Recommends) - closure(Depends) - base image
+
+computed recursively as apt does with ``APT::Install-Recommends=true`` (recommends of recommends
+too). The base image is what every Debian image has (Priority required and their Depends). Each
+dropped package is "inert" (documentation, translations, shell completion, ...) or does work (the
+caller should add it back or review), by classes that ``data/apt/classes.toml`` defines.
+
+Pure functions: the only I/O is reading the packaged data, lazily and once per release.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import gzip
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+__all__ = ["Dropped", "dropped_recommends", "known_releases"]
+
+_SUFFIX = ".json.gz"
+# apt-get install arguments: name[:arch][=version | /release], or a trailing +/- action
+_REQUEST_RE = re.compile(r"^([a-z0-9][a-z0-9+.-]*?)(?::[a-z0-9-]+)?(?:[=/].*)?$")
+
+
+@dataclass
+class Dropped:
+    """Packages ``--no-install-recommends`` drops for one install.
+
+    ``keep``: package -> one-line reason why it does work (add it back, or review).
+    ``inert``: dropped packages that are harmless to lose in a container.
+    ``unknown``: requested packages not in the release's data (the flag's effect is not known).
+    ``explicit``: the packages of ``keep`` to add to the install: the rest are their Depends.
+    """
+
+    keep: dict[str, str] = field(default_factory=dict)
+    inert: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    explicit: list[str] = field(default_factory=list)  # the fewest of ``keep`` to name so apt installs all of it
+
+
+def _data_dir():
+    return resources.files("dockerslim_rewrite.data").joinpath("apt")
+
+
+@cache
+def known_releases() -> list[str]:
+    """Releases with data, sorted (e.g. ``["bookworm", "trixie"]``)."""
+    return sorted(p.name[: -len(_SUFFIX)] for p in _data_dir().iterdir() if p.name.endswith(_SUFFIX))
+
+
+@dataclass(frozen=True)
+class _Graph:
+    names: list[str]
+    index: dict[str, int]
+    base: frozenset[int]
+    virtual: dict[str, int]
+    klass: list[str]
+    inert: frozenset[str]  # inert class names
+    what: dict[str, str]  # class name -> generic reason
+    reasons: list[tuple[str, str]]  # (name glob, reason)
+    dep: list[list[int]]
+    rec: list[list[int]]
+
+
+@cache
+def _graph(release: str) -> _Graph | None:
+    if release not in known_releases():
+        return None
+    with _data_dir().joinpath(release + _SUFFIX).open("rb") as fh:
+        doc = json.loads(gzip.decompress(fh.read()))
+    classes = list(doc["classes"])
+    names = doc["names"]
+    return _Graph(
+        names=names,
+        index={n: i for i, n in enumerate(names)},
+        base=frozenset(doc["base"]),
+        virtual=doc["virtual"],
+        klass=[classes[c] for c in doc["class"]],
+        inert=frozenset(c for c, info in doc["classes"].items() if info["inert"]),
+        what={c: info["what"] for c, info in doc["classes"].items()},
+        reasons=list(doc["reasons"].items()),
+        dep=doc["dep"],
+        rec=doc["rec"],
+    )
+
+
+def _package_name(arg: str) -> str:
+    m = _REQUEST_RE.match(arg.strip().lower())
+    return m.group(1) if m else arg.strip()
+
+
+def dropped_recommends(release: str, packages: list[str]) -> Dropped | None:
+    """What ``apt-get install --no-install-recommends PACKAGES`` drops on ``release``.
+
+    None when there is no data for the release. Requested packages and everything in the Depends
+    closure of any of them are never reported (they are installed anyway); packages of the base
+    image neither. Requested names may carry ``:arch``, ``=version`` or ``/release``; virtual names
+    resolve to their provider.
+    """
+    g = _graph(release)
+    if g is None:
+        return None
+    result = Dropped()
+    roots: list[int] = []
+    for arg in packages:
+        name = _package_name(arg)
+        i = g.index.get(name, g.virtual.get(name))
+        if i is None:
+            if arg not in result.unknown:
+                result.unknown.append(arg)
+        elif i not in roots and i not in g.base:  # a base-image package is installed already
+            roots.append(i)
+
+    hard = _mark(g, roots, with_recommends=False)
+    parent: dict[int, tuple[int, bool]] = {}  # package -> (marked by, through a Recommends)
+    full = _mark(g, roots, with_recommends=True, parent=parent)
+    root_of = {}
+    for j in full:
+        node = j
+        while node in parent:
+            node = parent[node][0]
+        root_of[j] = node
+
+    dropped = sorted((j for j in full if j not in hard), key=lambda j: g.names[j])
+    kept: list[int] = []
+    for j in dropped:
+        name = g.names[j]
+        if g.klass[j] in g.inert:
+            result.inert.append(name)
+        else:
+            result.keep[name] = f"{_how(g, j, parent, root_of)}: {_why(g, j)}"
+            kept.append(j)
+    result.explicit = [g.names[j] for j in _fewest_to_name(g, roots, kept)]
+    return result
+
+
+def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int]) -> list[int]:
+    """Drop from ``kept`` every package that the others (and the request) pull in through Depends.
+
+    One at a time, in order, so that of two packages depending on each other one stays named.
+    """
+    named = list(kept)
+    for j in kept:
+        others = [k for k in named if k != j]
+        if j in _mark(g, roots + others, with_recommends=False):
+            named = others
+    return named
+
+
+def _mark(
+    g: _Graph, roots: list[int], with_recommends: bool, parent: dict[int, tuple[int, bool]] | None = None
+) -> set[int]:
+    """The packages apt marks for installation, in apt's order.
+
+    The requested packages are marked first; then, depth first from each of them, every dependency
+    group in field order (Pre-Depends, Depends, then Recommends): a group that an installed or
+    already marked package satisfies is skipped, otherwise its pick is marked and followed at once.
+    The order matters for OR groups: "systemd | cron" is satisfied when cron came in earlier.
+    """
+    marked = set(roots)
+    for root in roots:
+        stack = [(root, _groups(g, root, with_recommends))]
+        while stack:
+            node, groups = stack[-1]
+            for group, is_rec in groups:
+                if isinstance(group, int):
+                    pick, satisfied = group, group in marked
+                else:
+                    pick, satisfied = group[0], any(k in marked for k in group)
+                if satisfied:
+                    continue
+                marked.add(pick)
+                if parent is not None:
+                    parent[pick] = (node, is_rec)
+                stack.append((pick, _groups(g, pick, with_recommends)))
+                break
+            else:
+                stack.pop()
+    return marked
+
+
+def _groups(g: _Graph, i: int, with_recommends: bool):
+    yield from ((group, False) for group in g.dep[i])
+    if with_recommends:
+        yield from ((group, True) for group in g.rec[i])
+
+
+def _how(g: _Graph, j: int, parent: dict[int, tuple[int, bool]], root_of: dict[int, int]) -> str:
+    """"gnupg recommends it (pulled in by gpg)" / "gpg recommends gnupg, which needs it"."""
+    node = j
+    while node in parent:
+        src, is_rec = parent[node]
+        if is_rec:
+            who = g.names[src]
+            text = f"{who} recommends it" if node == j else f"{who} recommends {g.names[node]}, which needs it"
+            root = g.names[root_of[j]]
+            return text if root == who else f"{text} (pulled in by {root})"
+        node = src
+    return f"pulled in by {g.names[root_of[j]]}"  # an OR group that apt resolved another way without recommends
+
+
+def _why(g: _Graph, j: int) -> str:
+    name = g.names[j]
+    for pattern, reason in g.reasons:
+        if fnmatch.fnmatchcase(name, pattern):
+            return reason
+    return g.what[g.klass[j]]

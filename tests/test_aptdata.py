@@ -1,0 +1,271 @@
+"""dockerslim_rewrite.aptdata: what --no-install-recommends drops, from the shipped Debian graph.
+
+The exact sets below were checked against apt's own simulation on a clean bookworm image
+(scripts/check_apt_recommends.py); these tests read the packaged data only and never run apt.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dockerslim_rewrite import aptdata
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "dockerslim_rewrite" / "data" / "apt"
+
+
+def dropped(release: str, *packages: str) -> aptdata.Dropped:
+    result = aptdata.dropped_recommends(release, list(packages))
+    assert result is not None
+    return result
+
+
+def everything(d: aptdata.Dropped) -> set[str]:
+    return set(d.keep) | set(d.inert)
+
+
+# --------------------------------------------------------------------------- shipped data
+
+
+def test_releases_and_unknown_release() -> None:
+    assert {"bookworm", "trixie"} <= set(aptdata.known_releases())
+    assert aptdata.dropped_recommends("no-such-release", ["git"]) is None
+
+
+def test_data_files_are_small() -> None:
+    sizes = {p.name: p.stat().st_size for p in DATA.glob("*.json.gz")}
+    assert sizes and all(size < 3_000_000 for size in sizes.values()), sizes
+    assert sum(sizes.values()) < 6_000_000
+
+
+def test_git_keeps_ssh_pager_patch_and_ca_bundle() -> None:
+    d = dropped("bookworm", "git")
+    assert {"openssh-client", "less", "patch", "ca-certificates"} <= set(d.keep)
+    assert d.keep["openssh-client"].startswith("git recommends it: ")
+    assert "ssh" in d.keep["openssh-client"]
+    assert d.inert == ["krb5-locales"]
+    assert d.unknown == []
+
+
+def test_gpg_keeps_gnupg_and_dirmngr_with_the_path() -> None:
+    d = dropped("bookworm", "gpg")
+    assert {"gnupg", "dirmngr", "gpg-agent"} <= set(d.keep)
+    assert "gpg recommends gnupg" in d.keep["dirmngr"] and "--recv-keys" in d.keep["dirmngr"]
+    assert "gnupg-l10n" in d.inert
+
+
+def test_a_depends_of_a_requested_package_is_never_reported() -> None:
+    d = dropped("bookworm", "gnupg")  # gnupg Depends on dirmngr: it is installed anyway
+    assert "dirmngr" not in everything(d) and "gnupg" not in everything(d)
+    assert d.keep.keys() == {"libgpm2", "libldap-common", "libsasl2-modules", "libssl3"}
+    both = dropped("bookworm", "gpg", "gnupg")
+    assert not {"gnupg", "dirmngr", "gpg-agent"} & everything(both)
+
+
+def test_requested_packages_and_their_depends_are_never_reported() -> None:
+    d = dropped("bookworm", "git", "openssh-client")
+    assert "openssh-client" not in everything(d)
+    assert "libfido2-1" not in everything(d)  # a Depends of openssh-client
+    assert "xauth" in d.keep  # still only a Recommends of openssh-client
+
+
+@pytest.mark.parametrize(
+    ("package", "keep", "inert"),
+    [  # as apt-get install -s with and without recommends says on a clean bookworm image
+        ("curl", {"ca-certificates", "libldap-common", "libsasl2-modules", "openssl", "publicsuffix"}, ["krb5-locales"]),
+        ("wget", {"ca-certificates", "libssl3", "openssl", "publicsuffix"}, []),
+        ("nodejs", {"ca-certificates", "openssl"}, ["nodejs-doc"]),
+        ("libpq-dev", {"libldap-common", "libsasl2-modules"}, ["krb5-locales"]),
+        ("vim", {"xxd"}, []),
+        ("procps", {"libgpm2", "psmisc"}, []),
+        ("tzdata", set(), []),
+        ("unzip", set(), []),
+        ("locales", set(), []),
+    ],
+)
+def test_exact_sets_agree_with_apt_simulation(package: str, keep: set[str], inert: list[str]) -> None:
+    d = dropped("bookworm", package)
+    assert set(d.keep) == keep
+    assert d.inert == inert
+
+
+def test_apt_sized_installs_agree_with_apt_simulation_in_count() -> None:
+    # totals from scripts/check_apt_recommends.py (apt's simulation, clean bookworm image)
+    expected = {"imagemagick": 69, "python3-pip": 122, "build-essential": 69, "postgresql-15": 29,
+                "libvulkan1": 51, "ffmpeg": 43, "default-libmysqlclient-dev": 37, "git": 22, "gpg": 19}
+    assert {p: len(everything(dropped("bookworm", p))) for p in expected} == expected
+
+
+def test_or_groups_follow_apt_order() -> None:
+    # postgresql-common recommends logrotate, which needs cron; sysstat's "systemd | cron" is then
+    # satisfied, so systemd does not come in (apt installs cron, not systemd)
+    d = dropped("bookworm", "postgresql-15")
+    assert "cron" in d.keep and "sysstat" in d.keep
+    assert "systemd" not in everything(d)
+
+
+def test_drivers_fonts_and_ghostscript_are_kept() -> None:
+    vulkan = dropped("bookworm", "libvulkan1")
+    assert "mesa-vulkan-drivers" in vulkan.keep and "Vulkan" in vulkan.keep["mesa-vulkan-drivers"]
+    magick = dropped("bookworm", "imagemagick")
+    assert {"ghostscript", "fonts-urw-base35", "gsfonts"} <= set(magick.keep)
+    assert "fonts" in magick.keep["gsfonts"]
+
+
+def test_unknown_packages_and_request_syntax() -> None:
+    d = dropped("bookworm", "no-such-package", "git")
+    assert d.unknown == ["no-such-package"] and "openssh-client" in d.keep
+    assert dropped("bookworm", "curl:amd64").keep == dropped("bookworm", "curl").keep
+    assert dropped("bookworm", "curl=7.88.1-10+deb12u12").keep == dropped("bookworm", "curl").keep
+    assert dropped("bookworm", "mysql-client").unknown == ["mysql-client"]  # virtual, several providers
+    assert everything(dropped("bookworm", "bash")) == set()  # in every image already
+
+
+def test_trixie_data_answers() -> None:
+    d = dropped("trixie", "git")
+    assert {"openssh-client", "less", "patch", "ca-certificates"} <= set(d.keep)
+    assert {"gnupg", "dirmngr"} <= set(dropped("trixie", "gpg").keep)
+
+
+def test_module_is_lazy_and_python310_safe() -> None:
+    code = "import dockerslim_rewrite.aptdata as a; assert a._graph.cache_info().currsize == 0"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    source = (ROOT / "dockerslim_rewrite" / "aptdata.py").read_text()
+    assert "tomllib" not in source
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_apt_recommends_new", ROOT / "scripts" / "gen_apt_recommends.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("name", "section", "cls"),
+    [
+        ("locales", "localization", "program"),
+        ("krb5-locales", "localization", "l10n"),
+        ("gnupg-l10n", "localization", "l10n"),
+        ("git-doc", "doc", "doc"),
+        ("bash-completion", "shells", "completion"),
+        ("man-db", "doc", "doc"),
+        ("man-db", "text", "man"),
+        ("libssl3", "libs", "library"),
+        ("ca-certificates", "misc", "data"),
+        ("fonts-dejavu-core", "fonts", "font"),
+        ("mesa-vulkan-drivers", "libs", "driver"),
+        ("openssh-client", "net", "program"),
+    ],
+)
+def test_classification_rules_from_toml(name: str, section: str, cls: str) -> None:
+    gen = _generator()
+    assert gen.classify(name, section, gen.load_classes()) == cls
+
+
+def test_dpkg_version_comparison() -> None:
+    cmp = _generator().compare_versions
+    assert cmp("1.0", "1.0") == 0
+    assert cmp("1.0~rc1", "1.0") < 0 < cmp("1.0+deb12u1", "1.0")
+    assert cmp("1:0.1", "2.0") > 0
+    assert cmp("7.88.1-10+deb12u12", "7.88.1-10+deb12u5") > 0
+
+
+SYNTHETIC = """\
+Package: base-a
+Priority: required
+Version: 1
+Depends: libbase | libother
+
+Package: libbase
+Priority: optional
+Version: 1
+
+Package: app
+Version: 1
+Depends: libapp, helper-common, mta
+Recommends: extra | cron, tool (>= 2), app-doc, old-thing (<< 1)
+
+Package: libapp
+Section: libs
+Version: 1
+Recommends: libbase, plugin
+
+Package: plugin
+Version: 1
+Depends: cron
+Recommends: tool
+
+Package: extra
+Version: 1
+
+Package: cron
+Version: 1
+
+Package: tool
+Version: 2
+Recommends: tool-data
+
+Package: tool-data
+Version: 2
+
+Package: helper-common
+Version: 1
+
+Package: app-doc
+Section: doc
+Version: 1
+
+Package: old-thing
+Version: 2
+
+Package: postfix
+Priority: optional
+Version: 1
+Provides: mta
+
+Package: exim
+Priority: standard
+Version: 1
+Provides: mta
+"""
+
+
+def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = _generator()
+    index = tmp_path / "Packages"
+    index.write_text(SYNTHETIC)
+    out = tmp_path / "apt" / "testing.json.gz"
+    assert gen.main(["--release", "testing", str(index), "-o", str(out)]) == 0
+    doc = json.loads(gzip.decompress(out.read_bytes()))
+    names = doc["names"]
+    assert {names[i] for i in doc["base"]} == {"base-a", "libbase"}
+    app = doc["dep"][names.index("app")]
+    # the virtual mta: exim (higher Priority) is apt's pick, postfix also satisfies the group
+    assert [names.index("exim"), names.index("postfix")] in app
+
+    monkeypatch.setattr(aptdata, "_data_dir", lambda: tmp_path / "apt")
+    aptdata.known_releases.cache_clear()
+    aptdata._graph.cache_clear()
+    try:
+        assert aptdata.known_releases() == ["testing"]
+        d = aptdata.dropped_recommends("testing", ["app"])
+        # plugin (a Recommends of a Depends) brings cron first, so "extra | cron" is satisfied;
+        # tool recommends tool-data (recommends of recommends); old-thing 2 is not << 1; libbase is in the base
+        assert set(d.keep) == {"plugin", "cron", "tool", "tool-data"}
+        assert d.inert == ["app-doc"]
+        assert d.keep["tool-data"].startswith("tool recommends it (pulled in by app)")
+        assert d.keep["cron"].startswith("libapp recommends plugin, which needs it")
+    finally:
+        aptdata.known_releases.cache_clear()
+        aptdata._graph.cache_clear()
