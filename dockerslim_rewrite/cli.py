@@ -19,6 +19,7 @@ from .buildcontext import scan_context
 from .config import ConfigError, find_config
 from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, read_dockerfile
 from .model import ParseError
+from .pipeline import RewriteResult
 from .pipeline import rewrite as run_pipeline
 from .report import FileReport, file_diff, json_entry, printable, summary_lines, unified_diff
 from .transform import Options, Skip
@@ -94,6 +95,33 @@ def build_options(
     return opts
 
 
+@dataclass
+class Rewritten:
+    data: bytes  # the Dockerfile as read
+    context_root: Path  # resolved
+    name: str  # the Dockerfile's path inside the context, else its file name
+    inside: bool  # does the Dockerfile lie inside the context?
+    result: RewriteResult
+
+
+def read_and_rewrite(path: Path, options: Optional[Options], context_dir: Optional[Path]) -> Rewritten:
+    """Read a Dockerfile, scan its build context and rewrite it: the one path of `rewrite` and `verify`.
+
+    Both commands must see the same bytes, context snapshot and Dockerfile name, or `verify` would prove
+    another rewrite than the one `rewrite` writes. Raises InputError or ParseError.
+    """
+    data = read_dockerfile(path)
+    context_root = (Path(context_dir) if context_dir else path.parent).resolve()
+    if not context_root.is_dir():
+        raise InputError(f"{context_root}: build context is not a directory")
+    snapshot = scan_context(context_root, path.resolve())
+    try:
+        name, inside = path.resolve().relative_to(context_root).as_posix(), True
+    except ValueError:
+        name, inside = path.name, False
+    return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
+
+
 def process_file(
     path: Path,
     options: Options,
@@ -103,16 +131,9 @@ def process_file(
     """Read, rewrite and (with write) save one Dockerfile; every failure becomes a one-line error."""
     report = FileReport(str(path))
     try:
-        data = read_dockerfile(path)
-        context_root = (context_dir or path.parent).resolve()
-        if not context_root.is_dir():
-            raise InputError(f"{context_root}: build context is not a directory")
-        snapshot = scan_context(context_root, path.resolve())
-        try:
-            name = path.resolve().relative_to(context_root).as_posix()
-        except ValueError:
-            name = path.name
-        report.result = run_pipeline(data, options, snapshot, name)
+        rewritten = read_and_rewrite(path, options, context_dir)
+        data, context_root = rewritten.data, rewritten.context_root
+        report.result = rewritten.result
         report.context_root = context_root
         _drop_unsafe_targets(report.result, context_root)
         if write and report.result.changed:

@@ -153,26 +153,23 @@ class Instruction(Node):
             return {}
         return dict(extract_key_values(variables is not None, variables or {}, {}, self.args))
 
-    def continuation_style(self) -> tuple[str, bool]:
-        """How a command added on a new line should look: (indentation, ``&&`` at line ends?).
+    def continuation_style(self) -> "Continuation | None":
+        """How this instruction writes its continued lines, or None when it has none.
 
-        The instruction's own ``&&`` lines decide, then the file's, then its first continued line,
-        else four spaces; ``&& \\`` at line ends only when the instruction already writes it so.
+        The indentation of its own ``&&`` lines (else of its first continued line), and whether it
+        ends lines with ``&& \\`` (and with which spacing) instead of starting them with ``&&``.
         """
         lines = self.doc.text[self.body_start : self.body_end].split("\n")
-        esc = self.doc.escape
-        ends = [line.rstrip(" \t\r").removesuffix(esc).rstrip() for line in lines[:-1]]
+        if len(lines) < 2:
+            return None
+        esc = re.escape(self.doc.escape)
+        ends = [re.search(rf"(\s*&&\s*){esc}\s*\r?$", line) for line in lines[:-1]]
         starts = [line.lstrip(" \t") for line in lines[1:]]
-        trailing = any(e.endswith("&&") for e in ends) and not any(s.startswith("&&") for s in starts)
-        for line, stripped in zip(lines[1:], starts):
-            if stripped.startswith("&&") or (trailing and stripped and not stripped.startswith("#")):
-                return line[: len(line) - len(stripped)], trailing
-        if self.doc.continuation_indent is not None:
-            return self.doc.continuation_indent, trailing
-        for line, stripped in zip(lines[1:], starts):
-            if stripped and not stripped.startswith("#"):
-                return line[: len(line) - len(stripped)], trailing
-        return "    ", trailing
+        trailing = next((m.group(1) for m in ends if m), None) if not any(s.startswith("&&") for s in starts) else None
+        indents = [line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped and not stripped.startswith("#")]
+        and_indents = [line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped.startswith("&&")]
+        indent = (and_indents or indents or ["    "])[0]
+        return Continuation(indent, trailing)
 
     def words(self) -> list[str]:
         """The arguments as BuildKit splits them, quotes and escapes removed (exec form: the JSON strings)."""
@@ -212,6 +209,31 @@ class Instruction(Node):
         from .shell import analyse
 
         return analyse(self.args)
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """An instruction's line-continuation style, for lines a transform adds to it."""
+
+    indent: str = "    "
+    trailing: str | None = None  # " && " when lines end with `&& \`, None when they start with `&&`
+
+    def join(self, escape: str, newline: str, command: str) -> str:
+        """The text that continues a body with ``command`` on a new line."""
+        if self.trailing is not None:
+            return f"{self.trailing}{escape}{newline}{self.indent}{command}"
+        return f" {escape}{newline}{self.indent}&& {command}"
+
+
+def continuation_of(instructions: "list[Instruction]") -> Continuation:
+    """The style to continue a group of instructions in: the first one's that has continued lines,
+    else the file's ``&&`` indentation, else four spaces with leading ``&&``."""
+    for ins in instructions:
+        style = ins.continuation_style()
+        if style is not None:
+            return style
+    doc = instructions[0].doc if instructions else None
+    return Continuation(doc.continuation_indent if doc is not None and doc.continuation_indent is not None else "    ")
 
 
 @dataclass(frozen=True)

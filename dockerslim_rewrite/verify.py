@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .engine import BuildResult, Engine, EngineError, EngineUnavailable, RunResult
 from .imagestats import ImageStats, ImageTarError, human, read_image_tar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cli import Rewritten
+    from .pipeline import RewriteResult
 
 SIZE_SLACK = 64 * 1024  # ld.so.cache, dpkg logs and timestamps may differ by a few kB between builds
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per run in the report
@@ -131,6 +134,10 @@ class UsageError(Exception):
     pass
 
 
+class VerifyError(Exception):
+    """A usage, input or engine problem found before anything is built: one line on stderr, exit 2."""
+
+
 # ------------------------------------------------------------------------------------------
 # pure comparison helpers (unit-tested without an engine)
 
@@ -147,38 +154,11 @@ def env_dict(env: list[str] | None) -> dict[str, str]:
     return out
 
 
-_ENV_KEY = re.compile(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)=")
-
-
-def user_env_keys(dockerfile_text: str) -> set[str]:
+def user_env_keys(dockerfile: bytes | str) -> set[str]:
     """Names the Dockerfile itself sets with ENV (any stage): their values are the user's contract."""
-    keys: set[str] = set()
-    for line in _logical_lines(dockerfile_text):
-        m = re.match(r"\s*ENV\s+(.*)$", line, re.IGNORECASE)
-        if not m:
-            continue
-        body = m.group(1)
-        found = _ENV_KEY.findall(body)
-        if found and "=" in body.split()[0]:
-            keys.update(found)
-        elif body.split():
-            keys.add(body.split()[0])  # legacy `ENV KEY value`
-    return keys
+    from .model import parse
 
-
-def _logical_lines(text: str) -> list[str]:
-    lines, cur = [], ""
-    for raw in text.splitlines():
-        if raw.lstrip().startswith("#") and cur:
-            continue
-        if raw.rstrip().endswith("\\"):
-            cur += raw.rstrip()[:-1] + " "
-            continue
-        lines.append(cur + raw)
-        cur = ""
-    if cur:
-        lines.append(cur)
-    return lines
+    return {key for ins in parse(dockerfile).instructions if ins.keyword == "ENV" for key in ins.key_values()}
 
 
 def compare_config(before: dict, after: dict, user_env: set[str]) -> list[ConfigDiff]:
@@ -267,63 +247,20 @@ def run_verify(
     `host` when the engine has no bridge network (the lab's), else the engine's default.
     Run commands always use `--network none`. `engine` is for tests (a fake); default: detect.
     """
-    from . import pipeline  # late: verify is importable (and its helpers testable) on its own
-    from .buildcontext import scan_context
-    from .fsio import InputError, read_dockerfile
-    from .model import ParseError
-
     if fmt not in ("text", "json"):
         err.write(f"dslim verify: --format must be text or json, not {fmt!r}\n")
         return 2
     dockerfile = Path(dockerfile)
-    context_root = (Path(context) if context else dockerfile.parent).resolve()
-    report = VerifyReport(str(dockerfile), str(context_root))
+    report = VerifyReport(str(dockerfile), "")
     try:
-        data = read_dockerfile(dockerfile)
-        if not context_root.is_dir():
-            raise InputError(f"{context_root}: build context is not a directory")
-        smoke_args = []
-        for cmd in smoke:
-            try:
-                smoke_args.append(shlex.split(cmd))
-            except ValueError as exc:
-                raise InputError(f"--smoke {cmd!r}: {exc}") from None
-        snapshot = scan_context(context_root, dockerfile.resolve())
-        try:
-            name = dockerfile.resolve().relative_to(context_root).as_posix()
-            inside = True
-        except ValueError:
-            name, inside = dockerfile.name, False
-        result = pipeline.rewrite(data, options, snapshot, name)
-    except InputError as exc:
-        err.write(f"dslim verify: {exc}\n")
-        return 2
-    except ParseError as exc:
-        where = f"{dockerfile}:{exc.line}" if getattr(exc, "line", None) else str(dockerfile)
-        err.write(f"dslim verify: {where}: {getattr(exc, 'message', exc)}\n")
-        return 2
-    report.changed = result.changed
-    report.transforms = result.transforms_applied
-    report.changes = [{"transform": c.transform, "line": c.line, "safety": c.safety, "explanation": c.explanation,
-                       "assumption": c.assumption} for c in result.changes]
-    report.changes += [{"transform": fc.transform, "file": fc.path, "safety": fc.safety,
-                        "explanation": fc.explanation} for fc in result.file_changes if fc.new != fc.old]
-    report.withheld = len(result.withheld)
-    report.rewrite_errors = list(result.errors)
-
-    try:
-        engine = engine or Engine.detect()
-    except EngineUnavailable as exc:
-        err.write(f"dslim verify: {exc}\n")
-        return 2
-    report.engine = engine.describe()
-    network = network if network is not None else (os.environ.get("DSLIM_BUILD_NETWORK") or None)
-    try:
-        if network is None and not engine.has_bridge_network():
-            network = "host"
-            report.notices.append("the engine has no bridge network (started with --bridge=none): "
-                                  "both builds use --network host")
-    except EngineError as exc:
+        smoke_args = _smoke_args(smoke)
+        rewritten = _rewrite(dockerfile, context, options)
+        report.context = str(rewritten.context_root)
+        _record_rewrite(report, rewritten.result)
+        engine = engine or _detect_engine()
+        report.engine = engine.describe()
+        network = _build_network(engine, network, report)
+    except VerifyError as exc:
         err.write(f"dslim verify: {exc}\n")
         return 2
     run_id = uuid.uuid4().hex[:10]
@@ -332,44 +269,13 @@ def run_verify(
     scratch = Path(tempfile.mkdtemp(prefix="dslim-verify-"))
     try:
         err.write(f"dslim verify: {report.engine}\n")
-        # the rewritten copy of the context
-        after_df: Path | None = None
-        if result.changed:
-            ctx_copy = scratch / "context"
-            shutil.copytree(context_root, ctx_copy, symlinks=True)
-            if inside:
-                after_df = ctx_copy / name
-            else:
-                (scratch / "dockerfile").mkdir()
-                after_df = scratch / "dockerfile" / dockerfile.name
-                ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
-                if ignore.exists():
-                    shutil.copyfile(ignore, after_df.with_name(ignore.name))
-            after_df.write_bytes(result.output)
-            for fc in result.file_changes:
-                if fc.new != fc.old:
-                    target = ctx_copy / fc.path
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(fc.new)
-        builds: list[tuple[str, Path, Path]] = [("before", context_root, dockerfile.resolve())]
+        builds: list[tuple[str, Path, Path]] = [("before", rewritten.context_root, dockerfile.resolve())]
+        after_df = _rewritten_copy(dockerfile, rewritten, scratch)
         if after_df is not None:
             builds.append(("after", scratch / "context", after_df))
-        for which, ctx, df in builds:
-            err.write(f"dslim verify: building the {'original' if which == 'before' else 'rewritten'} image "
-                      f"({tags[which]})\n")
-            b: BuildResult = engine.build(ctx, df, tags[which], build_args, progress=err, network=network,
-                                          prefix=f"[{which}] ")
-            report.builds[which] = {"ok": b.ok, "seconds": round(b.seconds, 1), "tag": tags[which],
-                                    "log_tail": [] if b.ok else b.log_tail[-20:]}
-            for notice in b.notices:
-                if notice not in report.notices:
-                    report.notices.append(notice)
-            if b.ok:
-                built.append(tags[which])
-            else:
-                break
+        _build(engine, report, builds, tags, build_args, network, err, built)
         if len(built) == len(builds):
-            _measure(engine, report, tags, built, scratch, data, smoke_args, smoke, timeout)
+            _measure(engine, report, tags, built, scratch, rewritten.data, smoke_args, smoke, timeout)
         report.verdict, report.reason = decide(report)
     except (EngineError, ImageTarError, OSError) as exc:  # OSError: copying the context, temp space
         err.write(f"dslim verify: {exc}\n")
@@ -380,11 +286,109 @@ def run_verify(
             report.kept = list(built)
         elif built:
             engine.rmi(*built)
-    if fmt == "json":
-        out.write(json.dumps(report.to_json(), indent=2) + "\n")
-    else:
-        out.write(render_text(report))
+    out.write(json.dumps(report.to_json(), indent=2) + "\n" if fmt == "json" else render_text(report))
     return VERDICT_EXIT[report.verdict]
+
+
+def _smoke_args(smoke: list[str]) -> list[list[str]]:
+    args = []
+    for cmd in smoke:
+        try:
+            args.append(shlex.split(cmd))
+        except ValueError as exc:
+            raise VerifyError(f"--smoke {cmd!r}: {exc}") from None
+    return args
+
+
+def _rewrite(dockerfile: Path, context: Path | None, options: Any) -> Rewritten:
+    """The same read, context scan and rewrite as `dslim rewrite`, its errors as VerifyError."""
+    from .cli import read_and_rewrite  # late: verify is importable (and its helpers testable) on its own
+    from .fsio import InputError
+    from .model import ParseError
+
+    try:
+        return read_and_rewrite(dockerfile, options, context)
+    except InputError as exc:
+        raise VerifyError(str(exc)) from None
+    except ParseError as exc:
+        where = f"{dockerfile}:{exc.line}" if getattr(exc, "line", None) else str(dockerfile)
+        raise VerifyError(f"{where}: {getattr(exc, 'message', exc)}") from None
+
+
+def _record_rewrite(report: VerifyReport, result: RewriteResult) -> None:
+    report.changed = result.changed
+    report.transforms = result.transforms_applied
+    report.changes = [{"transform": c.transform, "line": c.line, "safety": c.safety, "explanation": c.explanation,
+                       "assumption": c.assumption} for c in result.changes]
+    report.changes += [{"transform": fc.transform, "file": fc.path, "safety": fc.safety,
+                        "explanation": fc.explanation} for fc in result.file_changes if fc.new != fc.old]
+    report.withheld = len(result.withheld)
+    report.rewrite_errors = list(result.errors)
+
+
+def _detect_engine() -> Engine:
+    try:
+        return Engine.detect()
+    except EngineUnavailable as exc:
+        raise VerifyError(str(exc)) from None
+
+
+def _build_network(engine: Engine, network: str | None, report: VerifyReport) -> str | None:
+    """The given network, else $DSLIM_BUILD_NETWORK, else host when the engine has no bridge."""
+    network = network if network is not None else (os.environ.get("DSLIM_BUILD_NETWORK") or None)
+    try:
+        if network is None and not engine.has_bridge_network():
+            report.notices.append("the engine has no bridge network (started with --bridge=none): "
+                                  "both builds use --network host")
+            return "host"
+    except EngineError as exc:
+        raise VerifyError(str(exc)) from None
+    return network
+
+
+def _rewritten_copy(dockerfile: Path, rewritten: Rewritten, scratch: Path) -> Path | None:
+    """A copy of the context with the rewrite applied (the user's files are never touched); the new Dockerfile's path."""
+    result = rewritten.result
+    if not result.changed:
+        return None
+    ctx_copy = scratch / "context"
+    shutil.copytree(rewritten.context_root, ctx_copy, symlinks=True)
+    if rewritten.inside:
+        after_df = ctx_copy / rewritten.name
+    else:
+        (scratch / "dockerfile").mkdir()
+        after_df = scratch / "dockerfile" / dockerfile.name
+        ignore = dockerfile.with_name(dockerfile.name + ".dockerignore")
+        if ignore.exists():
+            shutil.copyfile(ignore, after_df.with_name(ignore.name))
+    after_df.write_bytes(result.output)
+    for fc in result.file_changes:
+        if fc.new != fc.old:
+            target = ctx_copy / fc.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(fc.new)
+    return after_df
+
+
+def _build(engine: Engine, report: VerifyReport, builds: list[tuple[str, Path, Path]], tags: dict[str, str],
+           build_args: dict[str, str], network: str | None, err: IO[str], built: list[str]) -> None:
+    """Build in order, stopping at the first failure (a broken original makes the rewrite moot).
+
+    Each tag goes into `built` as soon as it exists, so the caller removes it even when a later build raises.
+    """
+    for which, ctx, df in builds:
+        err.write(f"dslim verify: building the {'original' if which == 'before' else 'rewritten'} image "
+                  f"({tags[which]})\n")
+        b: BuildResult = engine.build(ctx, df, tags[which], build_args, progress=err, network=network,
+                                      prefix=f"[{which}] ")
+        report.builds[which] = {"ok": b.ok, "seconds": round(b.seconds, 1), "tag": tags[which],
+                                "log_tail": [] if b.ok else b.log_tail[-20:]}
+        for notice in b.notices:
+            if notice not in report.notices:
+                report.notices.append(notice)
+        if not b.ok:
+            break
+        built.append(tags[which])
 
 
 def _measure(engine: Engine, report: VerifyReport, tags: dict[str, str], built: list[str], scratch: Path,
@@ -408,8 +412,7 @@ def _measure(engine: Engine, report: VerifyReport, tags: dict[str, str], built: 
         else:
             report.runs.append(RunComparison(label, args, before, None, True, "one image: the rewrite changed nothing"))
     if "after" in configs:
-        text = original.decode("utf-8", errors="replace")
-        report.config_diffs = compare_config(configs["before"], configs["after"], user_env_keys(text))
+        report.config_diffs = compare_config(configs["before"], configs["after"], user_env_keys(original))
 
 
 # ------------------------------------------------------------------------------------------

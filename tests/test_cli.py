@@ -212,3 +212,20 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "dockerslim_rewrite", "rewrite", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") <= 2 and "Traceback" not in proc.stderr
+
+
+def test_read_and_rewrite_names_the_dockerfile_inside_its_context(tmp_path: Path) -> None:
+    """The one read-scan-rewrite helper of `rewrite` and `verify`: the context and the Dockerfile's name in it."""
+    from dockerslim_rewrite.cli import read_and_rewrite
+    from dockerslim_rewrite.fsio import InputError
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Dockerfile").write_bytes(MERGEABLE)
+    inside = read_and_rewrite(tmp_path / "sub" / "Dockerfile", None, tmp_path)
+    assert (inside.name, inside.inside, inside.context_root) == ("sub/Dockerfile", True, tmp_path.resolve())
+    assert inside.data == MERGEABLE and inside.result.changed
+    (tmp_path / "ctx").mkdir()
+    outside = read_and_rewrite(tmp_path / "sub" / "Dockerfile", None, tmp_path / "ctx")
+    assert (outside.name, outside.inside) == ("Dockerfile", False)
+    with pytest.raises(InputError, match="not a directory"):
+        read_and_rewrite(tmp_path / "sub" / "Dockerfile", None, tmp_path / "missing")

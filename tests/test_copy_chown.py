@@ -46,8 +46,9 @@ def test_registered_after_merge_runs_and_before_pkg_cache():
     order = [t.id for t in all_transforms()]
     assert order.index("merge-runs") < order.index("copy-chown") < order.index("pkg-cache")
     doc = REGISTRY["copy-chown"].doc
-    for heading in ("**What it does.**", "**Why it saves bytes.**", "**Example**", "**When it is not applied**", "**Fix safety: review.**"):
+    for heading in ("## What it does", "## Why it saves bytes", "## Example", "## When it is not applied", "## Limits", "## Fix safety"):
         assert heading in doc
+    assert "`review`" in doc[doc.index("## Fix safety") :]
 
 
 def test_fold_is_review_with_assumption_and_explanation():
@@ -216,3 +217,72 @@ def test_every_output_parses_for_generated_variants():
                     oracle_parse(out)
                     assert run(out).output.decode() == out
                     parse(out.encode())
+
+
+def test_workdir_comes_from_the_model_across_stages():
+    """The WORKDIR set in the stage built FROM is the one in force (Document.walk), relative steps included."""
+    text = (
+        "FROM debian:bookworm-slim AS base\nRUN useradd -r app\nWORKDIR /srv\n\n"
+        "FROM base\nWORKDIR app\nCOPY . .\nRUN chown -R app:app .\n"
+    )
+    assert folded(text) == (
+        "FROM debian:bookworm-slim AS base\nRUN useradd -r app\nWORKDIR /srv\n\n"
+        "FROM base\nWORKDIR app\nCOPY --chown=app:app . .\nRUN chown app:app .\n"
+    )
+
+
+@pytest.mark.parametrize("workdir", ["WORKDIR app\n", "ARG D=/srv/app\nWORKDIR $D\n"])
+def test_workdir_not_trusted_without_an_absolute_literal(workdir: str):
+    """The base image's WORKDIR is not in the file, and a build arg may change a variable."""
+    reasons = skip_reasons(HEAD + workdir + "COPY . .\nRUN chown -R app:app .\n")
+    assert reasons and all("WORKDIR" in r for r in reasons), reasons
+
+
+def test_root_with_a_group_is_root():
+    """USER root:staff still runs the chown as uid 0 (State.user_is_root)."""
+    text = HEAD + "USER root:staff\nCOPY data/ /srv/app/\nRUN chown -R app:app /srv/app\n"
+    assert folded(text) == HEAD + "USER root:staff\nCOPY --chown=app:app data/ /srv/app/\n"
+
+
+@pytest.mark.parametrize("chown, shown", [("chown -Rh app", "-h"), ("chown --from root -R app", "--from=root"), ("chown -R --dereference app", "--dereference")])
+def test_chown_options_named_one_by_one(chown: str, shown: str):
+    (reason,) = skip_reasons(HEAD + f"COPY . /srv/app\nRUN {chown} /srv/app\n")
+    assert f"chown option {shown} (" in reason
+
+
+def test_chown_options_after_the_operands_count():
+    text = HEAD + "COPY data/ /srv/app/\nRUN chown app:app /srv/app -R\n"
+    assert folded(text) == HEAD + "COPY --chown=app:app data/ /srv/app/\n"
+
+
+def test_mkdir_with_a_mode_keeps_the_directory_chowned():
+    """`mkdir -m 755 DIR` made DIR before the COPY (755 is the mode's value, not a directory): DIR is still chowned."""
+    text = HEAD + "RUN mkdir -m 755 /srv/app\nCOPY data/ /srv/app/\nRUN chown -R app:app /srv/app\n"
+    assert folded(text) == HEAD + "RUN mkdir -m 755 /srv/app\nCOPY --chown=app:app data/ /srv/app/\nRUN chown app:app /srv/app\n"
+
+
+@pytest.mark.parametrize(
+    "user_cmd, reason",
+    [
+        ("useradd --home-dir=/srv/app -m svc", "skeleton files"),
+        ("useradd -mb /srv app", "skeleton files"),
+        ("useradd -r -d /srv/app svc", None),
+        ("adduser -D -h /srv/app svc", "skeleton files"),
+        ("adduser -S -H svc", None),
+    ],
+)
+def test_home_directory_options(user_cmd: str, reason: str | None):
+    text = f"FROM debian:bookworm-slim\nRUN {user_cmd}\nCOPY . /srv/app\nRUN chown -R svc /srv/app\n"
+    if reason is None:
+        assert "COPY --chown=svc:0 . /srv/app" in folded(text)
+    else:
+        assert any(reason in r for r in skip_reasons(text)), skip_reasons(text)
+
+
+def test_stage_with_its_own_cmd_ships():
+    """A stage built with --target (it has its own CMD) ships like the final one: its chown is looked at."""
+    text = (
+        "FROM debian:bookworm-slim AS app\nRUN useradd -r app\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\nCMD [\"x\"]\n\n"
+        "FROM debian:bookworm-slim\nCMD [\"y\"]\n"
+    )
+    assert "COPY --chown=app:app . /srv/app" in folded(text)

@@ -490,3 +490,30 @@ def test_fixture_expected_dockerignore(case: Path):
         return
     assert len(changes) == 1
     assert changes[0].new.decode() == expected.read_text()
+
+
+@pytest.mark.parametrize(
+    "dockerfile, kept",
+    [
+        # COPY sources are the instruction's words (Instruction.words): quotes removed, exec form as given
+        ('FROM python:3.12\nCOPY "logs/keep me.log" /app/\nCOPY ["notes.log", "/app/"]\nCOPY app.py /app/\n',
+         ("logs/keep me.log", "notes.log")),
+        # ENV words and the plain words of a RUN under a non-POSIX SHELL name context paths too
+        ('FROM python:3.12\nCOPY . /app\nENV LOG_TEMPLATE="/app/conf/app.log"\n'
+         'SHELL ["pwsh", "-Command"]\nRUN Get-Content "/app/notes.log"\n', ("conf/app.log", "notes.log")),
+    ],
+)
+def test_paths_the_instructions_name_are_kept(tmp_path: Path, dockerfile: str, kept: tuple[str, ...]):
+    make(tmp_path, {"logs/keep me.log": "x", "conf/app.log": "x", "notes.log": "x", "build.log": "x", "app.py": "1"})
+    m = final_matcher(run(tmp_path, dockerfile)[0])
+    assert not any(m.excluded(path) for path in kept) and m.excluded("build.log")
+
+
+def test_report_numbers_and_safety(node_ctx: Path):
+    """The FileChange built from the plan: target, created flag, context totals and a review assumption."""
+    fc, _ = run(node_ctx, NODE_DOCKERFILE)
+    report = fc.report
+    assert report["target"] == ".dockerignore" and report["created"] and fc.old is None
+    assert report["context_after"]["bytes"] < report["context_before"]["bytes"]
+    assert fc.safety == "review" and "node_modules" in fc.assumption
+    assert fc.new.decode().splitlines()[0].startswith("#")

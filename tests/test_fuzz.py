@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, oracle_parse
+from conftest import FIXTURES, oracle_parse, shell_syntax_errors
 from dockerslim_rewrite.buildcontext import Entry, Snapshot
 from dockerslim_rewrite.model import ParseError, parse
 from dockerslim_rewrite.pipeline import rewrite
@@ -34,6 +34,8 @@ except ImportError:  # a pipeline that runs its transforms once
     MAX_ROUNDS = 1
 from dockerslim_rewrite.transform import Options
 from dockerslim_rewrite.transforms import all_transforms
+
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this suite for a fast loop; CI runs it
 
 EXAMPLES = int(os.environ.get("DSLIM_FUZZ_EXAMPLES", "0")) or None
 BOM = b"\xef\xbb\xbf"
@@ -229,6 +231,10 @@ def check_invariants(data: bytes, options: Options, snapshot: Snapshot | None = 
         assert _line_endings(out) == "crlf", f"CRLF line endings not kept: {data!r} -> {out!r}"
     if _line_endings(data) == "lf" and result.changes:
         assert b"\r\n" not in out, f"CRLF introduced into an LF file: {out!r}"
+
+    # every RUN body a real shell would have accepted still is accepted (bash -n, dash -n)
+    if result.changes:
+        assert shell_syntax_errors(out) == shell_syntax_errors(data), f"a RUN body no longer parses: {out!r}"
 
     # idempotence: a second run is a no-op, also for the generated files
     again = rewrite(out, options, with_file_changes(snapshot, result.file_changes))

@@ -22,6 +22,8 @@ import pytest
 
 from conftest import oracle_parse
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this suite for a fast loop; CI runs it
+
 DSLIM = str(Path(sys.executable).with_name("dslim")) if Path(sys.executable).with_name("dslim").exists() else shutil.which("dslim")
 MERGEABLE = b"FROM debian:bookworm\nRUN echo one\nRUN echo two\n"
 MERGED = b"FROM debian:bookworm\nRUN echo one \\\n    && echo two\n"

@@ -230,3 +230,52 @@ def test_usage_errors_exit_2(tmp_path):
     assert run_verify(tmp_path / "Dockerfile", None, ["unterminated 'quote"], None, "text", 30, False, {},
                       io.StringIO(), err, engine=FakeEngine()) == 2
     assert "--smoke" in err.getvalue()
+
+
+def test_user_env_keys_follow_the_parser():
+    """The model's rules: BOM, the backtick escape directive, comments inside continuations, ENV in any stage."""
+    text = "\ufeff# escape=`\nFROM a AS one\nENV A=1 `\n# a comment\n    B=2\nFROM one\nENV C \"x y\"\nLABEL D=4\n"
+    assert user_env_keys(text.encode("utf-8")) == {"A", "B", "C"}
+
+
+def test_verify_rewrites_like_the_cli(tmp_path, monkeypatch):
+    """verify and `dslim rewrite` read, scan and rewrite through the one helper."""
+    from dockerslim_rewrite import cli
+
+    calls = []
+    real = cli.read_and_rewrite
+
+    def spy(path, options, context_dir):
+        calls.append((Path(path), context_dir))
+        return real(path, options, context_dir)
+
+    monkeypatch.setattr(cli, "read_and_rewrite", spy)
+    rc, out, _ = _verify(tmp_path, FakeEngine())
+    assert rc == 0 and calls == [(tmp_path / "Dockerfile", None)]
+    assert json.loads(out)["context"] == str(tmp_path.resolve())
+
+
+def test_dockerfile_outside_the_context(tmp_path):
+    """The rewritten Dockerfile stays outside the copied context, with its own .dockerignore beside it."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    df_dir = tmp_path / "df"
+    df_dir.mkdir()
+    (df_dir / "Dockerfile").write_text(DOCKERFILE)
+    (df_dir / "Dockerfile.dockerignore").write_text(".git\n")
+    engine = FakeEngine()
+    seen = []
+    build = engine.build
+
+    def record(context, dockerfile, *args, **kwargs):
+        seen.append((Path(context), Path(dockerfile), Path(dockerfile).with_name("Dockerfile.dockerignore").exists()))
+        return build(context, dockerfile, *args, **kwargs)
+
+    engine.build = record
+    out, err = io.StringIO(), io.StringIO()
+    rc = run_verify(df_dir / "Dockerfile", ctx, [], Options(select=frozenset({"merge-runs"})), "json", 30, False, {},
+                    out, err, engine=engine)
+    assert rc == 0, err.getvalue()
+    (before_ctx, before_df, _), (after_ctx, after_df, ignore_copied) = seen
+    assert before_ctx == ctx.resolve() and before_df == (df_dir / "Dockerfile").resolve()
+    assert after_ctx.name == "context" and after_df.parent.name == "dockerfile" and ignore_copied

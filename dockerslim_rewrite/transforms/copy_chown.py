@@ -1,15 +1,16 @@
-"""# copy-chown
+"""# copy-chown: fold `RUN chown -R` of freshly copied files into `COPY --chown`
 
-**What it does.** Folds a `RUN chown -R USER:GROUP PATH` that only re-owns what earlier `COPY`/`ADD`
+## What it does
+Folds a `RUN chown -R USER:GROUP PATH` that only re-owns what earlier `COPY`/`ADD`
 instructions of the same stage put at `PATH` into those instructions as `--chown=USER:GROUP`, and
 removes the `chown` from the `RUN` (the whole `RUN` when it was its only command; otherwise only its
 item of the top-level `&&` chain, the rest kept byte for byte).
 
-**Why it saves bytes.** `chown` changes the metadata of every file, so the `RUN` layer stores a second
+## Why it saves bytes
+`chown` changes the metadata of every file, so the `RUN` layer stores a second
 full copy of every copied byte. `COPY --chown` writes the files with the right owner in one layer.
 
-**Example**
-
+## Example
 ```dockerfile
 RUN useradd --system --home-dir /srv/app app
 COPY data/ /srv/app/data/
@@ -39,7 +40,9 @@ Exactness rules (checked on a real BuildKit engine):
 - A plain `chown` (no `-R`) is folded only when the build context shows that the COPY source is a
   single regular file copied to exactly that path.
 
-**When it is not applied** (the report says why). Stages that do not reach the final image; `COPY
+## When it is not applied
+The report says why. Stages whose files end up in no image (neither the
+final stage, a stage with its own CMD/ENTRYPOINT or a configured target, nor one they build on); `COPY
 --from` (keeps the source stage's owners and setuid bits), heredoc COPY, COPY/ADD with any flag
 (`--chmod`, `--link`, `--chown`, ...), ADD of a URL, a git repository or a file that may be an archive
 (ADD extracts local tars); `chown` with a variable, a glob, `..`, `~`, flags other than `-R`/`-v`/`-c`
@@ -52,10 +55,12 @@ a `chown` under a non-root `USER`; system trees (`/usr`, `/etc`, `/var`, ... and
 exec-form or flagged `RUN`s, non-POSIX `SHELL`, the backtick escape directive (Windows), and
 `# dslim: ignore` pragmas.
 
-**Limits.** The base image is not inspected: the fix assumes it has nothing under `PATH`. `chown`
+## Limits
+The base image is not inspected: the fix assumes it has nothing under `PATH`. `chown`
 clears setuid/setgid bits, `COPY --chown` keeps them: the fix assumes no copied file has them.
 
-**Fix safety: review.** Assumption printed with the change: nothing but these COPY/ADD instructions
+## Fix safety
+`review`. Assumption printed with the change: nothing but these COPY/ADD instructions
 put files under the path (not the base image), and no copied file is setuid/setgid.
 """
 
@@ -67,8 +72,8 @@ import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..model import Document, Instruction, Stage, split_words, unquote
-from ..shell import Command, Script, cmd_has_args, commands_named
+from ..model import Document, Instruction, Stage
+from ..shell import Command, Script, commands_named, parse_options
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "copy-chown"
@@ -87,7 +92,6 @@ USER_ADMIN = frozenset({"useradd", "adduser", "groupadd", "addgroup"})
 NON_CREATING = USER_ADMIN | {"mkdir", "chown", "chmod", "true"}
 ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".gz", ".bz2", ".xz", ".zst")
 _OWNER_RE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]*))?$")
-_ROOT_USERS = frozenset({"root", "0", "root:root", "0:0", "root:0", "0:root"})
 ASSUMPTION = (
     "nothing but these COPY/ADD instructions puts files under {paths} (the base image has nothing there, "
     "or at most an empty directory already owned by {owner}), and no copied file is setuid/setgid "
@@ -132,9 +136,9 @@ class _Fold:
 
 @transform(id=ID, summary="Fold RUN chown -R of freshly copied files into COPY --chown (one layer, not two)", order=15)
 def copy_chown(doc: Document, ctx: Context) -> Iterator[Result]:
-    reaching = doc.stages_reaching_final()
+    shipping = ctx.shipping_stages(doc)
     for stage in doc.stages:
-        if stage.index in reaching:
+        if stage.index in shipping:
             yield from _stage(doc, stage, ctx)
 
 
@@ -182,16 +186,25 @@ def _stage(doc: Document, stage: Stage, ctx: Context) -> Iterator[Result]:
 
 
 def _history(doc: Document, stage: Stage) -> list[_Step]:
-    """The instructions whose effects the stage starts from (ancestor stages) and its own, with the WORKDIR in force."""
+    """The instructions whose effects the stage starts from (ancestor stages) and its own, with the WORKDIR in force.
+
+    The path is the model's (``Document.walk``); it is trusted only from an absolute literal WORKDIR on:
+    the base image's WORKDIR is not in the file, and a variable may be a build arg set at build time.
+    """
     steps: list[_Step] = []
-    cwd: str | None = None
+    known = False
     for index in reversed(doc.lineage(stage.index)):
-        for ins in doc.stages[index].instructions:
+        timeline = [state for _, state in doc.walk(index)][1:] + [doc.final_state(index)]
+        for ins, after in zip(doc.stages[index].instructions, timeline):  # a WORKDIR's step is in its own directory
             if ins.keyword == "FROM":
                 continue
             if ins.keyword == "WORKDIR":
-                cwd = _resolve(_single_word(ins), cwd)
-            steps.append(_Step(ins, cwd, index == stage.index))
+                words = ins.words()
+                if len(words) != 1 or "$" in words[0] or "\\" in words[0]:
+                    known = False
+                elif words[0].startswith("/"):
+                    known = True
+            steps.append(_Step(ins, _norm(after.workdir) if known else None, index == stage.index))
     return steps
 
 
@@ -214,8 +227,8 @@ def _plan(doc: Document, steps: list[_Step], k: int, script: Script, ctx: Contex
         raise Unsure("chown is not the first command of the RUN: what runs before it may create files or the user")
     if len(script.items) > 1 and not script.is_and_chain:
         raise Unsure("the RUN is not a plain && chain")
-    user = _user_at(steps, k)
-    if user is not None and user.strip() not in _ROOT_USERS:
+    user = _non_root_user(doc, steps, k)
+    if user is not None:
         raise Unsure(f"the chown runs as USER {user}")
     folds = [_parse_chown(cmd, run.cwd) for cmd in prefix]
     stage_copies = _copies(steps, k)
@@ -241,33 +254,28 @@ def _chown_prefix(script: Script) -> list[Command]:
     return found
 
 
-def _user_at(steps: list[_Step], k: int) -> str | None:
-    user = None
-    for step in steps[:k]:
-        if step.ins.keyword == "USER":
-            user = _single_word(step.ins) or step.ins.args
-    return user
+def _non_root_user(doc: Document, steps: list[_Step], k: int) -> str | None:
+    """The user the chown runs as when that may not be root (None: root); a USER with a variable, as written.
+
+    A variable may be a build arg given at build time, so its default does not say who runs the chown.
+    """
+    written = next((s.ins.args for s in reversed(steps[:k]) if s.ins.keyword == "USER"), None)
+    if written is not None and "$" in written:
+        return written
+    state = doc.state_at(steps[k].ins)
+    return None if state.user_is_root else state.user
 
 
 def _parse_chown(cmd: Command, cwd: str | None) -> _Fold:
-    words = cmd.words
-    if any(not w.static for w in words):
+    if any(not w.static for w in cmd.words):
         raise Unsure("chown with a variable or command substitution")
-    recursive = False
-    operands = []
-    options_done = False
-    for w in words:
-        value = w.value
-        if not options_done and value == "--":
-            options_done = True
-        elif not options_done and value.startswith("-") and value != "-":
-            if value not in CHOWN_OK_FLAGS and not (
-                not value.startswith("--") and value[1:].isalpha() and set(value[1:]) <= set("Rvc")
-            ):
-                raise Unsure(f"chown option {value} (only -R, -v, -c are folded)")
-            recursive = recursive or cmd_has_args(_Only(w), "-R", "--recursive")
-        else:
-            operands.append(w)
+    parsed = parse_options(cmd.words, "chown")
+    for name, values in parsed.options.items():
+        if name not in CHOWN_OK_FLAGS:
+            shown = name + (f"={values[0]}" if values[0] else "")
+            raise Unsure(f"chown option {shown} (only -R, -v, -c are folded)")
+    recursive = parsed.has("-R", "--recursive")
+    operands = parsed.operands
     if len(operands) < 2:
         raise Unsure("chown without an owner and a path")
     owner = operands[0].value
@@ -287,17 +295,6 @@ def _parse_chown(cmd: Command, cwd: str | None) -> _Fold:
     return _Fold(cmd, spec, operands[0].text, targets)
 
 
-@dataclass
-class _Only:
-    """A one-word view of a command for cmd_has_args."""
-
-    word: object
-
-    @property
-    def words(self):
-        return [self.word]
-
-
 def _copies(steps: list[_Step], k: int) -> list[tuple[int, _Copy | None, str]]:
     """Every COPY/ADD before the RUN (ancestor stages too): (step index, parsed copy or None, why not parsed)."""
     found = []
@@ -305,7 +302,7 @@ def _copies(steps: list[_Step], k: int) -> list[tuple[int, _Copy | None, str]]:
         ins = step.ins
         if ins.keyword not in ("COPY", "ADD"):
             continue
-        words = ins.json_args if ins.json_args is not None else [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
+        words = ins.words()
         if len(words) < 2 or any("$" in w for w in words):
             found.append((index, None, f"cannot tell where {ins.keyword} at line {ins.line} writes (variables)"))
             continue
@@ -416,7 +413,7 @@ def _check_between(fold: _Fold, steps: list[_Step], k: int) -> None:
         if ins.keyword == "USER":
             raise Unsure(f"USER at line {ins.line} between the COPY and the chown")
         if ins.keyword in ("COPY", "ADD"):
-            words = ins.json_args or [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
+            words = ins.words()
             dest = _resolve(words[-1], step.cwd) if words and "$" not in words[-1] else None
             if dest is None or _within(dest, "/etc"):
                 raise Unsure(f"{ins.keyword} at line {ins.line} may change users or groups before the chown")
@@ -430,11 +427,9 @@ def _only_chowns_elsewhere(step: _Step, fold: _Fold) -> bool:
     for cmd in script.commands:
         if cmd.name not in ("chown", "chmod") or cmd.prefix_words or any(not w.static for w in cmd.words):
             return False
-        for w in cmd.words:  # the owner or mode too: checked like a path, which can only refuse more
-            if w.value.startswith("-") or any(ch in w.value for ch in "*?[{~"):
-                if not w.value.startswith("-"):
-                    return False
-                continue
+        for w in parse_options(cmd.words, cmd.name).operands:  # the owner or mode too: checked like a path, which can only refuse more
+            if any(ch in w.value for ch in "*?[{~"):
+                return False
             resolved = _resolve(w.value, step.cwd)
             if resolved is not None and any(_within(resolved, t) or _within(t, resolved) for t, _, _ in fold.targets):
                 return False
@@ -528,9 +523,7 @@ def _run_before(step: _Step, path: str, evidence: set[str], path_vars: list[str]
             if home is not None:
                 evidence.add(home)  # a home made outside the tree: its folder exists
         elif cmd.name == "mkdir":
-            for w in cmd.words:
-                if w.value.startswith("-"):
-                    continue
+            for w in parse_options(cmd.words, "mkdir").operands:
                 resolved = _resolve(w.value, step.cwd) if w.static else None
                 if resolved is None:
                     if not w.static:
@@ -541,8 +534,7 @@ def _run_before(step: _Step, path: str, evidence: set[str], path_vars: list[str]
                     made.add(resolved)
     # Safety net over every word of the body (redirections, --opt=PATH, KEY=PATH included): the
     # commands above are the only ones allowed to name the tree.
-    for word, _, _ in split_words(ins.args, ins.doc.escape):
-        value = unquote(word, ins.doc.escape)
+    for value in ins.words():
         if value in explained:
             continue
         if ("$" in value or "`" in value) and path_vars:
@@ -561,43 +553,23 @@ def _pieces(word: str) -> list[str]:
 
 def _check_home(cmd: Command, path: str, where: str) -> str | None:
     """Unsure when the command may create a home directory in the tree; else the home it surely creates (or None)."""
-    argv = cmd.argv
-    home = None
-    base = "/home"
-    positional = []
-    skip = False
-    value_opts = {"-d", "--home-dir", "--home", "-h", "-b", "--base-dir", "-g", "--gid", "-G", "--groups", "-s", "--shell",
-                  "-u", "--uid", "-c", "--comment", "--gecos", "-k", "--skel", "-K", "--key", "-e", "-f", "-p", "--ingroup",
-                  "--firstuid", "--lastuid", "--add_extra_groups", "--conf", "-R", "--root", "-P", "--prefix"}
-    for i, a in enumerate(argv):
-        if skip:
-            skip = False
-            continue
-        if a in value_opts:
-            skip = True
-            if a in ("-d", "--home-dir", "--home") or (a == "-h" and cmd.name == "adduser"):
-                home = argv[i + 1] if i + 1 < len(argv) else None
-            elif a in ("-b", "--base-dir"):
-                base = argv[i + 1] if i + 1 < len(argv) else base
-            continue
-        if a.startswith(("--home-dir=", "--home=")):
-            home = a.split("=", 1)[1]
-            continue
-        if not a.startswith("-"):
-            positional.append(a)
+    parsed = parse_options(cmd.words, cmd.name)
+    names = [w.value for w in parsed.operands]
     if cmd.name == "useradd":
-        name = positional[-1] if positional else ""
-        if cmd_has_args(cmd, "-m", "--create-home"):
+        home, base = parsed.value("-d", "--home-dir"), parsed.value("-b", "--base-dir") or "/home"
+        name = names[-1] if names else ""
+        if parsed.has("-m", "--create-home"):
             created: bool | None = True
-        elif cmd_has_args(cmd, "-M", "--no-create-home", "-r", "--system"):
+        elif parsed.has("-M", "--no-create-home", "-r", "--system"):
             created = False
         else:
             created = None
     else:
-        name = positional[0] if positional else ""
-        if cmd_has_args(cmd, "-H", "--no-create-home"):
+        home, base = parsed.value("-h", "--home"), "/home"
+        name = names[0] if names else ""
+        if parsed.has("-H", "--no-create-home"):
             created = False
-        elif home is None and cmd_has_args(cmd, "-S", "--system"):
+        elif home is None and parsed.has("-S", "--system"):
             created = None  # Debian: /nonexistent, not made; busybox: /home/NAME, made
         else:
             created = True
@@ -660,13 +632,6 @@ def _changes(doc: Document, ins: Instruction, script: Script, folds: list[_Fold]
 
 
 # --------------------------------------------------------------------------- paths
-
-
-def _single_word(ins: Instruction) -> str | None:
-    words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
-    if len(words) != 1 or "$" in words[0]:
-        return None
-    return words[0]
 
 
 def _norm(path: str) -> str:

@@ -1,4 +1,4 @@
-"""Write or complete `.dockerignore` from the real build context, never excluding what the build needs.
+"""# dockerignore: write or complete `.dockerignore` from the real build context, never excluding what the build needs
 
 ## What it does
 Looks at the files of the build context (scanned once by the CLI) and at what the Dockerfile uses,
@@ -67,7 +67,7 @@ import jinja2
 from ..datafiles import data_toml
 from ..buildcontext import Entry, Snapshot
 from ..ignorematch import BadPattern, Pattern, PatternMatcher, go_clean, go_match, has_glob, read_patterns
-from ..model import Document, Instruction, ParseError, parse, split_words, unquote
+from ..model import Document, Instruction, ParseError, iter_words, parse, unquote
 from ..shell import analyse
 from ..transform import SAFETY_LEVELS, Context, FileChange, Skip, transform
 
@@ -159,7 +159,7 @@ def _run_commands(ins: Instruction) -> list[tuple[str, list[str]]]:
             out.append((ins.json_args[0], list(ins.json_args[1:])))
         return out
     bodies = [ins.args] + [h.body for h in ins.heredocs]
-    for body in bodies:
+    for k, body in enumerate(bodies):
         if not body.strip():
             continue
         script = analyse(body) if ins.shell_form_posix else None
@@ -167,7 +167,7 @@ def _run_commands(ins: Instruction) -> list[tuple[str, list[str]]]:
             for cmd in script.commands:
                 out.append((cmd.name, cmd.argv))
         else:  # unknown shell or unparsable body: plain words, good enough for must-keep purposes
-            words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(body, ins.doc.escape)]
+            words = ins.words() if k == 0 else [unquote(w, ins.doc.escape) for w, _, _ in iter_words(body, ins.doc.escape)]
             if words:
                 out.append((words[0], words[1:]))
     return out
@@ -289,10 +289,7 @@ def _clean_source(src: str) -> str | None:
 def _copy_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
     if ins.flag("from") is not None:
         return []
-    if ins.json_args is not None:
-        words = list(ins.json_args)
-    else:
-        words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
+    words = ins.words()
     keeps: list[Keep] = []
     for src in words[:-1]:
         if src.startswith("<<") or "://" in src or src.startswith("git@"):
@@ -322,7 +319,7 @@ def _named_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
     """Context paths a RUN/CMD/ENTRYPOINT/HEALTHCHECK/ENV names, matched by path suffix."""
     words: list[str] = []
     if ins.keyword == "ENV":
-        words = [unquote(w, ins.doc.escape) for w, _, _ in split_words(ins.args, ins.doc.escape)]
+        words = ins.words()
     else:
         for name, argv in _run_commands(ins):
             if _basename(name) in ("rm", "unlink", "rmdir"):
@@ -634,69 +631,81 @@ def dockerignore(doc: Document, ctx: Context) -> Iterator[FileChange | Skip]:
     snap = ctx.build_context
     if not isinstance(snap, Snapshot):
         return
-    # BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile: only an option when the scan placed
-    # the Dockerfile inside the context; otherwise the context root's .dockerignore is the one that counts
-    df = snap.dockerfile or ""
-    per_df = f"{df}.dockerignore" if df else None
-    if per_df and snap.exists(per_df) and snap.read_text(per_df) is not None:
-        target, old_text = per_df, snap.read_text(per_df)
-    elif snap.entry(".dockerignore") is not None:
-        target, old_text = ".dockerignore", snap.read_text(".dockerignore")
-        if old_text is None:
-            yield Skip(1, "the existing .dockerignore could not be read (too big or not text): left alone")
-            return
-    else:
-        target, old_text = ".dockerignore", None
-    base_text = old_text or ""
+    found = _existing_file(snap)
+    if isinstance(found, Skip):
+        yield found
+        return
+    target, old_text = found
     try:
-        base = read_patterns(base_text)
-        PatternMatcher(base)
+        base = read_patterns(old_text or "")
+        base_m = PatternMatcher(base)
     except BadPattern as exc:
         yield Skip(1, f"{target} holds a pattern Docker rejects ({exc}): left alone")
         return
-
     needs = analyse_needs(doc, snap)
-    max_safety = ctx.options.max_safety
-    creating = old_text is None
-    result = plan(snap, needs, base, creating, max_safety, virtual=(target,) if creating else ())
-    # several Dockerfiles share this context and another one needs what we exclude: per-Dockerfile file
-    if result.lines and target == ".dockerignore" and per_df:
-        others = _other_dockerfiles(snap, df)
-        virtual = (target,) if creating else ()
-        if others and not all(_compatible(result.added, o, snap, base, max_safety, virtual) for o in others):
-            target = per_df
-            result = plan(snap, needs, base, creating, max_safety, virtual=(per_df,))
-
+    target, result = _plan_for_target(snap, needs, base, target, old_text is None, ctx.options.max_safety)
     # lines of the user's file that already break the build: say so, change nothing there
-    base_m = PatternMatcher(base)
     for k in needs.keeps:
         if k.kind == "copy" and base_m.excluded(k.path):
             yield Skip(k.line, f"{target} already excludes {k.path}, which {k.reason} needs")
-
     final_m = PatternMatcher([*base, *(ln for _, lns in result.lines for ln in lns)])
     yield from _secret_warnings(snap, result, final_m, needs)
-    if not result.lines:
-        return
+    if result.lines:
+        yield _file_change(snap, needs, result, target, old_text, base_m, final_m)
 
+
+def _existing_file(snap: Snapshot) -> tuple[str, str | None] | Skip:
+    """The ignore file that counts for this Dockerfile and its text (None: there is none yet).
+
+    BuildKit reads <Dockerfile>.dockerignore beside the Dockerfile: only an option when the scan placed
+    the Dockerfile inside the context; otherwise the context root's .dockerignore is the one that counts.
+    """
+    df = snap.dockerfile or ""
+    per_df = f"{df}.dockerignore" if df else None
+    if per_df and snap.exists(per_df) and snap.read_text(per_df) is not None:
+        return per_df, snap.read_text(per_df)
+    if snap.entry(".dockerignore") is not None:
+        old_text = snap.read_text(".dockerignore")
+        if old_text is None:
+            return Skip(1, "the existing .dockerignore could not be read (too big or not text): left alone")
+        return ".dockerignore", old_text
+    return ".dockerignore", None
+
+
+def _plan_for_target(
+    snap: Snapshot, needs: Needs, base: list[str], target: str, creating: bool, max_safety: int
+) -> tuple[str, Plan]:
+    """The plan, moved to <Dockerfile>.dockerignore when another Dockerfile sharing the context needs what it excludes."""
+    virtual = (target,) if creating else ()
+    result = plan(snap, needs, base, creating, max_safety, virtual=virtual)
+    df = snap.dockerfile or ""
+    if result.lines and target == ".dockerignore" and df:
+        others = _other_dockerfiles(snap, df)
+        if others and not all(_compatible(result.added, o, snap, base, max_safety, virtual) for o in others):
+            target = f"{df}.dockerignore"
+            result = plan(snap, needs, base, creating, max_safety, virtual=(target,))
+    return target, result
+
+
+def _new_text(result: Plan, old_text: str | None) -> str:
+    """The added lines grouped under category headings, appended to the user's file in its line endings."""
     groups = []
-    order = knowledge()["categories"]["order"]
     titles = knowledge()["categories"]
-    for cat in order:
+    for cat in titles["order"]:
         pats = [ln for c, lns in result.lines if c.category == cat for ln in lns]
         if pats:
             groups.append({"title": titles[cat], "patterns": pats})
-    # a new <Dockerfile>.dockerignore replaces .dockerignore for this Dockerfile: it starts from the user's lines
-    creating_file = old_text is None or snap.entry(target) is None
     block = _template().render(new=old_text is None, groups=groups)
     if old_text is None:
-        new_text = block
-    else:
-        newline = "\r\n" if "\r\n" in old_text else "\n"
-        sep = "" if not old_text or old_text.endswith("\n") else newline
-        gap = newline if old_text.strip() else ""
-        new_text = old_text + sep + gap + block.replace("\n", newline)
-    old_bytes = None if creating_file else old_text.encode("utf-8")
+        return block
+    newline = "\r\n" if "\r\n" in old_text else "\n"
+    sep = "" if not old_text or old_text.endswith("\n") else newline
+    gap = newline if old_text.strip() else ""
+    return old_text + sep + gap + block.replace("\n", newline)
 
+
+def _context_totals(snap: Snapshot, result: Plan, base_m: PatternMatcher, final_m: PatternMatcher) -> tuple[int, int, int, int]:
+    """Files and bytes the context sends before and after the change (the user's own lines already applied)."""
     before_files = before_bytes = after_files = after_bytes = 0
     newly = {e.path for e in result.newly_excluded}
     for e in snap.counted():
@@ -708,6 +717,32 @@ def dockerignore(doc: Document, ctx: Context) -> Iterator[FileChange | Skip]:
         if e.path not in newly and not final_m.excluded(e.path):
             after_files += files
             after_bytes += size
+    return before_files, before_bytes, after_files, after_bytes
+
+
+def _assumption(result: Plan, needs: Needs) -> str | None:
+    """What a review-class line takes for granted; None when every line is safe."""
+    review = [c for c in result.added if c.safety == "review"]
+    if not review:
+        return None
+    rebuilt = [c.pattern for c in review if c.rebuilt and c.rebuilt in needs.conditions]
+    unused = [c.pattern for c in review if c.pattern not in rebuilt]
+    parts = []
+    if rebuilt:
+        parts.append("the build installs/rebuilds these itself, so the host copies are not needed: " + ", ".join(rebuilt))
+    if unused:
+        parts.append("the image does not read these files at run time: " + ", ".join(unused))
+    return "; ".join(parts)
+
+
+def _file_change(
+    snap: Snapshot, needs: Needs, result: Plan, target: str, old_text: str | None,
+    base_m: PatternMatcher, final_m: PatternMatcher,
+) -> FileChange:
+    """The new file with the numbers a reviewer needs: context size before/after, what went, what stayed and why."""
+    # a new <Dockerfile>.dockerignore replaces .dockerignore for this Dockerfile: it starts from the user's lines
+    creating_file = old_text is None or snap.entry(target) is None
+    before_files, before_bytes, after_files, after_bytes = _context_totals(snap, result, base_m, final_m)
     largest = _largest(result.newly_excluded, final_m)
     secret_evals = [_Eval(c.compiled) for c in knowledge()["candidates"] if c.secret]
     secrets_excluded = sorted(e.path for e in result.newly_excluded if any(ev.hits(e.path) for ev in secret_evals))
@@ -723,18 +758,7 @@ def dockerignore(doc: Document, ctx: Context) -> Iterator[FileChange | Skip]:
         + [{"pattern": p, "path": path, "reason": r} for p, path, r, _ in result.kept],
         "truncated_scan": snap.truncated,
     }
-    review = [c for c in result.added if c.safety == "review"]
-    safety = "review" if review else "safe"
-    assumption = None
-    if review:
-        rebuilt = [c.pattern for c in review if c.rebuilt and c.rebuilt in needs.conditions]
-        unused = [c.pattern for c in review if c.pattern not in rebuilt]
-        parts = []
-        if rebuilt:
-            parts.append("the build installs/rebuilds these itself, so the host copies are not needed: " + ", ".join(rebuilt))
-        if unused:
-            parts.append("the image does not read these files at run time: " + ", ".join(unused))
-        assumption = "; ".join(parts)
+    assumption = _assumption(result, needs)
     top = ", ".join(f"{g['path']} ({_human(g['bytes'])})" for g in largest[:3])
     verb = "write" if creating_file else "append to"
     explanation = (
@@ -745,11 +769,11 @@ def dockerignore(doc: Document, ctx: Context) -> Iterator[FileChange | Skip]:
         + (f"; not excluded because the build needs them: {', '.join(p for p, _, _ in result.dropped)}" if result.dropped else "")
         + (" (context scan was truncated: sizes are lower bounds)" if snap.truncated else "")
     )
-    yield FileChange(
+    return FileChange(
         path=target,
-        new=new_text.encode("utf-8"),
-        old=old_bytes,
-        safety=safety,
+        new=_new_text(result, old_text).encode("utf-8"),
+        old=None if creating_file else old_text.encode("utf-8"),
+        safety="safe" if assumption is None else "review",
         explanation=explanation,
         assumption=assumption,
         report=report,

@@ -1,14 +1,18 @@
 """# merge-runs
 
-**What it does.** Merges consecutive `RUN` instructions of the same stage into one `RUN`, joining the
+## What it does
+
+Merges consecutive `RUN` instructions of the same stage into one `RUN`, joining the
 bodies with `&&` and ` \\` line continuations.
 
-**Why it saves bytes.** Every `RUN` is a layer. A file created in one layer and deleted in a later one
+## Why it saves bytes
+
+Every `RUN` is a layer. A file created in one layer and deleted in a later one
 still costs its full size in the image. With the bodies in one layer, cleanups that follow an install
 really remove the bytes, and the other transforms (`pkg-cache`) can put the cleanup in the layer that
 made the mess.
 
-**Example**
+## Example
 
 ```dockerfile
 RUN apt-get update
@@ -40,7 +44,9 @@ A body that turns on `set -e` (or runs under a `SHELL` with `-e` and has `;`-sep
 only merged as the last body of a chain: POSIX shells ignore `errexit` inside every command of an `&&`
 list except the last, so placing it earlier would let a failing command pass silently.
 
-**When it is not applied.** Stages whose files do not ship (a builder stage only read through
+## When it is not applied
+
+Stages whose files do not ship (a builder stage only read through
 `COPY --from`): merging there saves nothing and only coarsens the build cache. RUNs separated by a
 comment (a section title or a `# hadolint ignore=` pragma stays above the RUN it describes); RUNs with different flags (`--mount`, `--network`, `--security`); exec-form
 (JSON) RUNs; RUNs under a non-POSIX `SHELL` (powershell, cmd); RUNs with a heredoc; RUNs whose body the
@@ -48,10 +54,14 @@ shell parser cannot parse cleanly; a RUN whose body contains a shell comment; a 
 background job with `&` (the job would outlive its original layer); any other instruction (including
 `SHELL`, `ENV`, `ARG`, `WORKDIR`) between RUNs; an instruction marked `# dslim: ignore`.
 
-**Limits.** Layer count is not a goal in itself: two RUNs that write unrelated files give the same image
+## Limits
+
+Layer count is not a goal in itself: two RUNs that write unrelated files give the same image
 size merged or not; the merge is what lets a later cleanup work. Build cache granularity gets coarser.
 
-**Fix safety: safe.** Behaviour is unchanged: state isolation and grouping keep every body's working
+## Fix safety
+
+Safe. Behaviour is unchanged: state isolation and grouping keep every body's working
 directory, environment, options and exit status as they were.
 """
 
@@ -60,7 +70,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..model import Blank, Comment, Document, Instruction
+from ..model import Blank, Comment, Document, Instruction, continuation_of
 from ..postconditions import errexit_shell, relies_on_errexit
 from ..shell import Script, cmd_has_args
 from ..transform import Change, Context, Result, Skip, transform
@@ -166,8 +176,7 @@ def _flush(doc: Document, chain: list[_Candidate]) -> Iterator[Result]:
     if len(chain) < 2:
         return
     first, last = chain[0].ins, chain[-1].ins
-    indent, trailing = first.continuation_style()
-    continuation = " " + doc.escape + doc.newline
+    style = continuation_of([c.ins for c in chain])
     parts = [doc.text[first.start : first.body_start]]
     isolated: list[int] = []
     dropped_updates: list[int] = []
@@ -188,7 +197,7 @@ def _flush(doc: Document, chain: list[_Candidate]) -> Iterator[Result]:
         if position == 0:
             parts.append(body)
             continue
-        parts.append(f" &&{continuation}{indent}{body}" if trailing else f"{continuation}{indent}&& {body}")
+        parts.append(style.join(doc.escape, doc.newline, body))
     parts.append(doc.text[last.body_end : last.end])
     lines = ", ".join(str(c.ins.line) for c in chain)
     explanation = f"merged {len(chain)} RUN instructions (lines {lines}) into one layer"

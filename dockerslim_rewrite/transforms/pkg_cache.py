@@ -1,11 +1,14 @@
 """# pkg-cache
 
-**What it does.** Package-manager hygiene in the layer that makes the mess:
+## What it does
+
+Package-manager hygiene in the layer that makes the mess:
 
 - apt-get / apt: `apt-get update` in the same RUN as the install (added before the first install of a
   RUN that has none; a RUN that only runs `apt-get update` is removed), `-y`, `--no-install-recommends`
   (plus the load-bearing recommended packages, e.g. `ca-certificates` next to `curl`), and
-  `rm -rf /var/lib/apt/lists/*` appended at the END of the RUN. `apt-get clean` is not added: the
+  `rm -rf /var/lib/apt/lists/*` appended at the END of the RUN (an `apt-get update` is only added
+  where the lists can then be deleted in the same layer). `apt-get clean` is not added: the
   official Debian/Ubuntu images already delete downloaded `.deb` files (docker-clean hook).
 - apk: `--no-cache` on `apk add`/`apk upgrade`; a now-useless `apk update` and `rm -rf /var/cache/apk/*`
   are dropped. `--virtual .build-deps ... && apk del .build-deps` is kept as written.
@@ -25,11 +28,13 @@ With `--cache-mounts` (opt-in) apt, pip, uv and npm get BuildKit cache mounts in
 with the docker-clean hook removed, `--mount=type=cache,target=/root/.cache/pip`, ...): small image AND
 fast rebuilds.
 
-**Why it saves bytes.** apt lists, recommended packages, apk/yum/dnf caches, pip and npm caches are
+## Why it saves bytes
+
+apt lists, recommended packages, apk/yum/dnf caches, pip and npm caches are
 tens to hundreds of MB per image. Deleting them in a later RUN saves nothing: the layer that wrote
 them keeps them. So flags go on the install command and cleanups at the end of the same RUN.
 
-**Example**
+## Example
 
 ```dockerfile
 RUN apt-get update && apt-get install -y curl
@@ -43,7 +48,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certifi
 RUN pip install --no-cache-dir flask
 ```
 
-**When it is not applied.** Stages that do not reach the final image (their files only leave through
+## When it is not applied
+
+Stages that do not reach the final image (their files only leave through
 `COPY --from`); a manager whose cache path is under a `--mount=type=cache`/`tmpfs` of that RUN; RUNs
 in exec (JSON) form, under a non-POSIX `SHELL`, or whose shell the parser cannot parse cleanly;
 heredocs other than `RUN <<EOF` with a shell script body (a `RUN <<EOF` script gets flags and a
@@ -51,17 +58,39 @@ heredocs other than `RUN <<EOF` with a shell script body (a `RUN <<EOF` script g
 trailing shell comment or after `exit`/`exec`; an `apt-get update` (or `apk update`) whose lists a
 later RUN, or a stage built FROM this one, still reads without its own update and that this transform
 cannot fix; `apt-get upgrade`/`dist-upgrade` are left as they are. Flags and cleanups that are already
-there are never added twice; packages are never reordered and pins never touched.
+there are never added twice, nor made pointless by the RUN itself (`pip cache purge`, `uv cache clean`,
+`apt-get dist-clean`, `rm -rf /tmp/*` over a downloaded archive, `apk add --no-network`, the official
+ruby images' gemrc that already sets `--no-document`); packages are never reordered and pins never
+touched. `--nodocs` is not added where the Dockerfile shows it wants documentation (a `tsflags` edit,
+a `reinstall`, man-db or man-pages installed).
 
-**Limits.** `--no-install-recommends` can remove a recommended package a program needs; the table
-`data/apt_recommends.json` (made by `scripts/gen_apt_recommends.py` from Debian's Packages index) adds
-the known load-bearing ones back, others are the reviewer's call. `yarn cache clean` assumes yarn
-classic or a node_modules linker. `~` paths assume the build user's home. Bundler caches are not
-cleaned (their location depends on GEM_HOME/BUNDLE_PATH set by the base image).
+How a cleanup is appended: after the RUN's last command, never after a trailing `;`; inside a last
+`( ... )`/`{ ...; }` group that relies on `set -e` (after it, the group would stand before `&&` and
+lose errexit); with `;` after a last loop or `if` under an active `set -e`; from `/` (`cd / && ...`)
+when the RUN removed the directory it had `cd`-ed into. The pipeline checks every edited RUN body
+again (see the README, "How it works") and drops a change that breaks one of these rules.
 
-**Fix safety.** Cleanups and cache flags are `safe`. `--no-install-recommends`, weak-deps/docs flags,
-`--no-recommends` and `yarn cache clean` are `review`, with the assumption stated. Cache mounts are
-`safe` (opt-in).
+## Limits
+
+`--no-install-recommends` is decided from Debian's dependency graph of the base image's release
+(`data/apt/<release>.json.gz`, bookworm and trixie, made by `scripts/gen_apt_recommends.py` from the
+archive's Packages indexes; `scripts/check_apt_recommends.py` compares it with apt's own simulation):
+the packages the flag would drop are split into inert ones (documentation, translations, shell
+completion: `data/apt/classes.toml`) and ones that do work (libraries, drivers, plugins, fonts,
+programs), and the fewest of the latter that bring all of them back are named explicitly. When no
+inert package is dropped the flag saves nothing and is not added; when more than eight packages would
+have to be named, neither (the report says so). The release must be pinned by the tag
+(`-bookworm`, `debian:12`): an untagged `python:3.12`, Ubuntu or another distro has no data, and the
+flag is `unsafe`. `yarn cache clean` assumes yarn classic or a node_modules linker. `~` paths assume
+the build user's home. Bundler caches are not cleaned (their location depends on GEM_HOME/BUNDLE_PATH
+set by the base image).
+
+## Fix safety
+
+Cleanups and cache flags are `safe`. `--no-install-recommends` (with the release's data), `--nodocs`
+and `yarn cache clean` are `review`, with the assumption stated. Weak dependencies off (dnf/microdnf
+`install_weak_deps=0`), zypper `--no-recommends` and `--no-install-recommends` without data are
+`unsafe`: nothing says which of those packages do work. Cache mounts are `safe` (opt-in).
 """
 
 from __future__ import annotations
@@ -79,7 +108,7 @@ from ..datafiles import data_toml
 from .. import aptdata, postconditions
 from ..catalog import distro_release
 from ..imageref import parse_image_ref
-from ..model import Document, Instruction, split_words
+from ..model import Document, Instruction, continuation_of, split_words
 from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
 from ..transform import Change, Context, Result, Skip, transform
 
@@ -684,18 +713,18 @@ class _Planner:
             return
         pos = run.after(point.offset)
         one_line = "\n" not in self.doc.text[ins.body_start : ins.body_end]
-        indent, trailing = ins.continuation_style()
+        style = continuation_of([ins])
         esc, nl = self.doc.escape, self.doc.newline
         for command, explanation, safety, assumption in cleanups:
             if point.from_root and not _runs_anywhere(command):
                 command = f"cd / && {command}"
                 explanation += " (from /: the RUN removed the directory it had cd-ed into)"
             if point.separator == ";":
-                text = f"; {command}" if one_line else f"; {esc}{nl}{indent}{command}"
+                text = f"; {command}" if one_line else f"; {esc}{nl}{style.indent}{command}"
             elif one_line:
                 text = f" && {command}"
             else:
-                text = f" && {esc}{nl}{indent}{command}" if trailing else f" {esc}{nl}{indent}&& {command}"
+                text = style.join(esc, nl, command)
             yield Change(pos, pos, text, safety, explanation, assumption)
 
     def _append_heredoc(self, run: _Run, cleanups) -> Iterator[Result]:

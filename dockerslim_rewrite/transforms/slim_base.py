@@ -1,6 +1,7 @@
-"""## slim-base: swap a full base image for its slim variant of the same version
+"""# slim-base: swap a full base image for its slim variant of the same version
 
-### What it does
+## What it does
+
 For the stages that end up in the final image, replaces a full official base image with its
 smaller variant of the **same version and distro release**: `python:3.12` -> `python:3.12-slim`,
 `node:20-bookworm` -> `node:20-bookworm-slim`, `eclipse-temurin:21-jdk` -> `eclipse-temurin:21-jre`,
@@ -10,18 +11,21 @@ The user's spelling is kept (`docker.io/library/...`, private mirrors declared i
 `FROM ${BASE_IMAGE}` changes the global `ARG BASE_IMAGE=...` default instead. Families, tag
 grammar and sizes live in `data/images.toml`.
 
-### Why it saves bytes
+## Why it saves bytes
+
 The full language images carry a whole build toolchain (gcc, make, -dev headers, git, curl,
 ImageMagick...): `python:3.12` is about 1 GB, `python:3.12-slim` about 130 MB.
 
-### Example
+## Example
+
 ```dockerfile
 FROM python:3.12                    FROM python:3.12-slim
 COPY requirements.txt .       ->    COPY requirements.txt .
 RUN pip install -r requirements.txt RUN pip install -r requirements.txt
 ```
 
-### When it is not applied
+## When it is not applied
+
 Every case below is reported (a skip with its reason). First, two checks on the file itself:
 - **ONBUILD**: any `ONBUILD` trigger in the stage or the stages built FROM it. The image is a base
   for other images; its triggers (`ONBUILD RUN bundle install`) run in every child build, which
@@ -57,7 +61,8 @@ stages built FROM it (`FROM base AS runtime`):
 - build-tool images in the final image (maven, gradle, dotnet/sdk) and images without a slim
   variant (golang): reported for `multi-stage`; unknown images: untouched.
 
-### Limits
+## Limits
+
 Scripts run by the image (entrypoint.sh, Makefiles) are not read: a tool they call is invisible.
 Stages that do not reach the final image are never changed (their size does not ship).
 Manifests are read only where the Dockerfile installs from them (npm/pip/bundle commands); a
@@ -66,7 +71,8 @@ node_modules or vendor folder copied in ready-made is not checked. Versions are 
 (`psycopg[binary]` in a requirements file still gets libpq5, which is harmless). The JRE rule
 is coarse: any native build in the stage keeps the JDK, JNI or not.
 
-### Fix safety
+## Fix safety
+
 `review`: the assumptions are stated, e.g. "all requirements install from wheels". Minimal RHEL-like
 variants (microdnf) are `unsafe`. With `--unsafe-fixes`, stages that use no apt/dpkg/bash-only
 tooling move to the alpine variant instead (`unsafe`: musl libc, apk). The version never changes.
