@@ -441,9 +441,11 @@ _OPTION_ALIASES = {"pip3": "pip", "pip2": "pip", "cc": "gcc", "g++": "gcc", "c++
 
 def option_table(command: str) -> frozenset[str]:
     """The options of ``command`` that take a value (data/shell.toml [options.*])."""
-    tables = _knowledge().get("options", {})
-    name = _OPTION_ALIASES.get(command, command)
-    return frozenset(tables.get(name, {}).get("value", ()))
+    return frozenset(_option_spec(command).get("value", ()))
+
+
+def _option_spec(command: str) -> dict:
+    return _knowledge().get("options", {}).get(_OPTION_ALIASES.get(command, command), {})
 
 
 def parse_options(words: list[Word], command: str) -> ParsedArgs:
@@ -454,6 +456,7 @@ def parse_options(words: list[Word], command: str) -> ParsedArgs:
     Options may follow operands (GNU permutation), as apt, pip and most tools allow.
     """
     takes_value = option_table(command)
+    single_dash_long = bool(_option_spec(command).get("single_dash_long"))
     parsed = ParsedArgs()
     k, done = 0, False
     while k < len(words):
@@ -475,6 +478,15 @@ def parse_options(words: list[Word], command: str) -> ParsedArgs:
                 k += 1
             else:
                 parsed.options.setdefault(name, []).append("")
+            continue
+        if single_dash_long and value not in takes_value:  # go -trimpath, gcc -Wall -lssl -I/usr
+            name, eq, attached = value.partition("=")
+            if eq or name in takes_value:
+                parsed.options.setdefault(name, []).append(attached)
+            elif value[:2] in takes_value and len(value) > 2:
+                parsed.options.setdefault(value[:2], []).append(value[2:])
+            else:
+                parsed.options.setdefault(value, []).append("")
             continue
         if value in takes_value:  # -o file, and single-dash long options (go -ldflags, java -jar)
             if k < len(words):

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import oracle_parse
 from dockerslim_rewrite import ecosystems as eco
+from dockerslim_rewrite.ecosystems import go, makefile, node
 from dockerslim_rewrite.buildcontext import Entry, Snapshot
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
@@ -263,14 +264,14 @@ def test_expand(text, env, expected):
 
 
 def test_last_import_elem():
-    assert eco._last_import_elem("github.com/a/b/v3") == "b"
-    assert eco._last_import_elem("github.com/a/cli") == "cli"
+    assert go._last_import_elem("github.com/a/b/v3") == "b"
+    assert go._last_import_elem("github.com/a/cli") == "cli"
 
 
 def test_node_outputs_follow_nested_scripts_and_flags():
     scripts = {"build": "npm run build:server && npm run build:web", "build:server": "tsc", "build:web": "vite build --outDir public/app"}
     snap = Snapshot(files=[], texts={"tsconfig.json": '{"compilerOptions": {"outDir": "lib"}}'})
-    outs, extras = eco._node_outputs(scripts, "build", snap, "", 0)
+    outs, extras = node._node_outputs(scripts, "build", snap, "", 0)
     assert outs == ["lib", "public/app"]
 
 
@@ -350,16 +351,16 @@ C_CTX = {"Makefile": MAKEFILE, "main.c": "int main(void) { return 0; }\n", "util
 
 
 def test_makefile_reader_follows_variables_rules_and_overrides():
-    mk = eco.Makefile(MAKEFILE, {"PREFIX": "/opt/app"}, {})
+    mk = makefile.Makefile(MAKEFILE, {"PREFIX": "/opt/app"}, {})
     assert mk.default == "all"
     assert mk.reachable(["all"]) == {"all", "app", "main.o", "util.o"}
     assert mk.expand("$(DESTDIR)$(BINDIR)/x") == "/opt/app/bin/x"  # DESTDIR: empty unless given
     assert mk.expand("$(UNKNOWN)/x") is None
     assert mk.expand("$(patsubst %.c,%.o,x.c)") is None  # functions are not evaluated
-    assert eco._install_files(mk, "install", "/src") == ["/opt/app/bin/app"]
-    assert eco._install_files(eco.Makefile(MAKEFILE, {"DESTDIR": "/pkg"}, {}), "install", "/src") == ["/pkg/usr/local/bin/app"]
-    assert eco.Makefile("X ?= a\n", {}, {"X": "env"}).value("X") == "env"
-    assert eco.Makefile("X = a\nX += b\nY := $(X) c\nX = z\n", {}, {}).value("Y") == "a b c"
+    assert makefile.install_files(mk, "install", "/src") == ["/opt/app/bin/app"]
+    assert makefile.install_files(makefile.Makefile(MAKEFILE, {"DESTDIR": "/pkg"}, {}), "install", "/src") == ["/pkg/usr/local/bin/app"]
+    assert makefile.Makefile("X ?= a\n", {}, {"X": "env"}).value("X") == "env"
+    assert makefile.Makefile("X = a\nX += b\nY := $(X) c\nX = z\n", {}, {}).value("Y") == "a b c"
 
 
 def test_make_install_with_prefix_and_destdir_ships_the_installed_binary():

@@ -1,4 +1,6 @@
-"""Split a single-stage build into a builder stage and a lean runtime stage.
+"""# multi-stage
+
+Split a single-stage build into a builder stage and a lean runtime stage.
 
 ## What it does
 When the final stage builds the app with a toolchain image (`go build`/`go install` on golang, `cargo
@@ -89,6 +91,7 @@ import json
 import posixpath
 import re
 import shlex
+from dataclasses import dataclass
 from functools import cache
 from typing import Iterator
 
@@ -177,7 +180,7 @@ def _plan(doc: Document, ctx: Context) -> list[Change]:
     data = runtimes()[name]
     _check_no_toolchain_at_run_time(facts, data, name)
     _check_run_steps(facts)
-    build = eco.PLANNERS[name](facts, hits, facts_ctx)
+    build = eco.REGISTRY[name].plan(facts, hits, facts_ctx)
     return _compose(doc, ctx, facts, build, data, hits[-1][1].user)
 
 
@@ -452,99 +455,128 @@ def _user_parts(user: str) -> tuple[str, str | None]:
 
 def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data: dict, build_user: str | None) -> list[Change]:
     """Render the runtime stage and the edits of the builder; Unsure when something does not fit."""
-    eco_name = build.ecosystem
     builder = facts.stage.name or _stage_name(doc)
-    tools = runtimes()["runtime_tools"]
-    deb = runtimes()["debian"]
-    assumptions = [f"the final image does not use the {eco_name} toolchain at run time"] + build.assumptions
-
+    assumptions = [f"the final image does not use the {build.ecosystem} toolchain at run time"] + build.assumptions
     _prefer_referenced(facts, build)
-    # payload: outputs (+ dependency files) and run-time files
+    assets = _payload_assets(doc, ctx, facts, build, assumptions)
+    payload_paths = build.outputs + build.extra_paths + [p for p, _ in assets]
+    needs_shell, packages_for_shell, health_pkgs = _shell_needs(facts, build, payload_paths)
+    final_user = facts.user
+    if final_user and "$" in final_user:
+        raise Unsure("USER uses a variable")
+    setup_texts, setup_chowns = _setup(facts, payload_paths, build.outputs)
+    if setup_texts:
+        needs_shell.append("mkdir/chown/chmod/ln/touch replayed")
+    use_static, convert = _use_static(ctx, facts, build, needs_shell, health_pkgs)
+    if not use_static and build.shell_image is None:
+        raise Unsure("no runtime image with a shell is known for " + facts.ref.text)
+    image = build.static_image if use_static else build.shell_image
+    family = None if use_static else build.shell_family
+    user_map, user_run = _users(facts, build, use_static, family, assumptions)
+    out_owner = build_user if build_user and _user_parts(build_user)[0] not in ("root", "0") else None
+    owner_of = _owner_mapper(user_map, use_static)
+    dep_copies, copies = _copy_lines(builder, build, assets, lambda path, owner: owner_of(setup_chowns.get(path) or owner), out_owner)
+    _check_programs(facts, build, payload_paths, use_static, assumptions)
+    header, tail = _carried_lines(doc, facts, data, user_map, convert)
+    extra_text = " ".join(tail + [user_run or ""] + setup_texts + copies)
+    header_lines = build.header_lines + _needed_args(doc, facts, header, extra_text)
+    via_path = _path_dirs_used(facts, build)
+    if via_path:
+        header_lines.insert(0, "ENV PATH=" + ":".join(dict.fromkeys(via_path + list(eco.PATH_DIRS))))
+    packages: list[str] = []
+    if not use_static:
+        wanted = packages_for_shell + health_pkgs + (data.get("shell_packages", []) if family == "debian" else [])
+        for p in wanted:
+            if p.split("=", 1)[0] not in {q.split("=", 1)[0] for q in packages}:
+                packages.append(p)
+    text = _env().get_template(f"runtime/{build.ecosystem}.Dockerfile.j2").render(
+        comment="runtime stage",
+        image=image,
+        header=header_lines,
+        family=family,
+        packages=[shlex.quote(p) for p in packages],
+        user_run=user_run,
+        escape=doc.escape,
+        workdir=_workdir_word(facts.workdir, doc.escape) if facts.workdir != "/" else None,
+        dep_copies=dep_copies,
+        ecosystem_runs=build.run_lines,
+        copies=copies,
+        setup_run=(" && ".join(setup_texts) if setup_texts and not use_static else None),
+        tail=tail,
+    )
+    return _changes(doc, facts, build, builder, image, text, len(copies), convert, assumptions)
+
+
+def _payload_assets(doc: Document, ctx: Context, facts: StageFacts, build: Build, assumptions: list[str]) -> list[tuple[str, CopyMeta]]:
+    """The run-time files copied beside the outputs (none inside another, none a RUN removes)."""
     assets: list[tuple[str, CopyMeta]] = []
     if build.asset_mode != "none":
-        assets, more = _assets(doc, ctx, facts, build, eco_name)
+        assets, more = _assets(doc, ctx, facts, build, build.ecosystem)
         assumptions += more
         assets = [(p, m) for p, m in assets if not any(q != p and is_under(p, q) for q, _ in assets)]
     removed = _removed_paths(facts)
     if any(is_under(o, r) for o in build.outputs + build.extra_paths for r in removed):
         raise Unsure("a RUN removes the build output it would copy")
-    assets = [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
-    payload_paths = build.outputs + build.extra_paths + [p for p, _ in assets]
+    return [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
 
-    # what needs a shell / packages
-    start_words, exec_form = facts.start_words()
-    hc_words, hc_exec = (None, True)
-    if facts.healthcheck is not None:
-        hc_words, hc_exec = _healthcheck_words(facts.healthcheck)
-    needs_shell_reasons: list[str] = []
+
+def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(why the runtime needs a shell, the packages it installs, the packages of the HEALTHCHECK's tools)."""
+    _, exec_form = facts.start_words()
+    hc_words, hc_exec = _healthcheck_words(facts.healthcheck) if facts.healthcheck is not None else (None, True)
+    reasons: list[str] = []
     if not exec_form:
-        needs_shell_reasons.append("shell-form start command")
+        reasons.append("shell-form start command")
     if hc_words is not None and not hc_exec:
-        needs_shell_reasons.append("shell-form HEALTHCHECK")
+        reasons.append("shell-form HEALTHCHECK")
     if any(i.keyword == "SHELL" for i in facts.carried):
-        needs_shell_reasons.append("SHELL instruction")
+        reasons.append("SHELL instruction")
     if any(i.keyword == "ONBUILD" for i in facts.carried):
         raise Unsure("ONBUILD triggers in the final stage are not carried over")
-
     if _check_programs(facts, build, payload_paths, False, []):
-        needs_shell_reasons.append("the start command runs a script")
-
-    # packages
-    packages_for_shell, beyond = _runtime_packages(facts, build, build.shell_family)
+        reasons.append("the start command runs a script")
+    packages, beyond = _runtime_packages(facts, build, build.shell_family)
     if beyond:
-        needs_shell_reasons.append("run-time packages")
+        reasons.append("run-time packages")
+    health_tools = runtimes()["runtime_tools"]["health_packages"]
+    health_script = _script_of(facts.healthcheck) if facts.healthcheck and not hc_exec else None
+    lines = ([hc_words] if hc_words and hc_exec else []) + [[c.name] + c.argv for c in (health_script.commands if health_script else [])]
+    health_pkgs = [health_tools[prog] for words in lines if (prog := posixpath.basename(words[0])) in health_tools]
+    return reasons, packages, health_pkgs
 
-    # healthcheck tools
-    health_pkgs: list[str] = []
-    for words in ([hc_words] if hc_words and hc_exec else []) + (
-        [[c.name] + c.argv for c in (_script_of(facts.healthcheck).commands if facts.healthcheck and not hc_exec and _script_of(facts.healthcheck) else [])]
-    ):
-        prog = posixpath.basename(words[0])
-        if prog in tools["health_packages"]:
-            health_pkgs.append(tools["health_packages"][prog])
 
-    # users
-    user_run = None
+def _use_static(ctx: Context, facts: StageFacts, build: Build, needs_shell: list[str], health_pkgs: list[str]) -> tuple[bool, bool]:
+    """(distroless runtime?, convert a simple shell-form start command to exec form for it?)."""
+    use_static = build.static_image is not None and not health_pkgs
+    if use_static and needs_shell:
+        if needs_shell == ["shell-form start command"] and ctx.options.unsafe_fixes and _simple_shell_start(facts):
+            return True, True
+        return False, False
+    return use_static, False
+
+
+def _users(facts: StageFacts, build: Build, use_static: bool, family: str | None, assumptions: list[str]) -> tuple[dict[str, str], str | None]:
+    """How the builder's users are spelled in the runtime image, and the RUN that re-creates them (or None)."""
+    deb = runtimes()["debian"]
     final_user = facts.user
     user_name, user_group = _user_parts(final_user) if final_user else (None, None)
-    if final_user and "$" in final_user:
-        raise Unsure("USER uses a variable")
     created = facts.created_users
-
-    # setup commands (mkdir/chown/chmod/ln/touch) that touch the payload or dirs they create
-    setup_texts, setup_chowns = _setup(facts, payload_paths, build.outputs)
-    if setup_texts:
-        needs_shell_reasons.append("mkdir/chown/chmod/ln/touch replayed")
-
-    # choose the image
-    convert = False
-    use_static = build.static_image is not None and not health_pkgs
-    if use_static and needs_shell_reasons:
-        if needs_shell_reasons == ["shell-form start command"] and ctx.options.unsafe_fixes and _simple_shell_start(facts):
-            convert = True
-        else:
-            use_static = False
-    if not use_static and build.shell_image is None:
-        raise Unsure("no runtime image with a shell is known for " + facts.ref.text)
-    image = build.static_image if use_static else build.shell_image
-    family = None if use_static else build.shell_family
-
-    # user handling
     base_users = set(build.uses_base_users)
     if use_static:
         base_users |= set(deb["distroless_users"])
     else:
         base_users |= set(deb["debian_users"]) | {"root"}
     user_map: dict[str, str] = {}
+    user_run = None
     if user_name and not user_name.isdigit() and user_name not in base_users:
+        assert final_user is not None
         if user_name not in created:
             raise Unsure(f"USER {user_name} is not created in this stage and not known in the runtime image")
         if use_static:
             uid = created[user_name]
-            group = user_group
-            gid = facts.created_groups.get(group) if group else None
+            gid = facts.created_groups.get(user_group) if user_group else None
             mapped = uid if uid else "nonroot"
-            if group:
+            if user_group:
                 mapped += ":" + (gid if gid else ("nonroot" if not uid else uid))
             if not uid:
                 assumptions.append(f"the app does not depend on the uid of user {user_name} (distroless `nonroot` is used)")
@@ -560,9 +592,12 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
         user_run = " && ".join(facts.user_commands)
     if user_run and use_static:
         user_run = None
+    return user_map, user_run
 
-    # ownership of the outputs: a build run as a non-root USER leaves files owned by it
-    out_owner = build_user if build_user and _user_parts(build_user)[0] not in ("root", "0") else None
+
+def _owner_mapper(user_map: dict[str, str], use_static: bool):
+    """`--chown` owners as the runtime image spells them (distroless knows only numeric ids and its users)."""
+    distroless_users = runtimes()["debian"]["distroless_users"]
 
     def map_owner(owner: str | None) -> str | None:
         if owner is None:
@@ -573,7 +608,7 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
         if use_static and not name.isdigit():
             mapped = user_map.get(name)
             if mapped is None:
-                if name in deb["distroless_users"]:
+                if name in distroless_users:
                     return owner
                 raise Unsure(f"--chown={owner} cannot be expressed in a distroless image")
             if group:
@@ -581,9 +616,13 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
             return mapped
         return owner
 
-    # COPY lines
-    copies: list[str] = []
+    return map_owner
+
+
+def _copy_lines(builder: str, build: Build, assets: list[tuple[str, CopyMeta]], owner_of, out_owner: str | None) -> tuple[list[str], list[str]]:
+    """(COPY --from lines of the dependency files, of the outputs and run-time files)."""
     dep_copies: list[str] = []
+    copies: list[str] = []
     seen: set[str] = set()
     for path in build.extra_paths:
         dep_copies.append(_copy_line(builder, path, path, None, None))
@@ -593,61 +632,36 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
             continue
         seen.add(path)
         dest = (posixpath.dirname(path).rstrip("/") + "/") if _glob(path) else path
-        owner = map_owner(setup_chowns.get(path) or out_owner)
-        copies.append(_copy_line(builder, path, dest, owner, None))
+        copies.append(_copy_line(builder, path, dest, owner_of(path, out_owner), None))
     for path, meta in assets:
         if path in seen or any(is_under(path, s) for s in seen):
             continue
         seen.add(path)
         dest = (posixpath.dirname(path).rstrip("/") + "/") if _glob(path) else path
-        owner = map_owner(setup_chowns.get(path) or meta.chown)
-        copies.append(_copy_line(builder, path, dest, owner, meta.chmod))
+        copies.append(_copy_line(builder, path, dest, owner_of(path, meta.chown), meta.chmod))
     if not build.outputs:
         raise Unsure("no build output located")
+    return dep_copies, copies
 
-    # start-command programs must exist in the runtime
-    _check_programs(facts, build, payload_paths, use_static, assumptions)
 
-    # header: ENV / ARG / LABEL in order (build-only ENV dropped)
-    header, tail = _carried_lines(doc, facts, data, user_map, convert)
-    extra_text = " ".join(tail + [user_run or ""] + setup_texts + copies)
-    header = build.header_lines + _needed_args(doc, facts, header, extra_text)
+def _path_dirs_used(facts: StageFacts, build: Build) -> list[str]:
+    """Builder PATH folders (GOBIN, CARGO_HOME/bin) through which the start command finds an output."""
     progs = _start_programs(facts)
-    via_path = [d for d in build.path_dirs if any(
+    return [d for d in build.path_dirs if any(
         "/" not in p and any(_resolves_to(p, facts, o, [d]) and posixpath.dirname(o) == d for o in build.outputs) for p in progs)]
-    if via_path:
-        header.insert(0, "ENV PATH=" + ":".join(dict.fromkeys(via_path + list(eco.PATH_DIRS))))
 
-    packages: list[str] = []
-    if not use_static:
-        wanted = packages_for_shell + health_pkgs + (data.get("shell_packages", []) if family == "debian" else [])
-        for p in wanted:
-            if p.split("=", 1)[0] not in {q.split("=", 1)[0] for q in packages}:
-                packages.append(p)
-    workdir = _workdir_word(facts.workdir, doc.escape) if facts.workdir != "/" else None
-    text = _env().get_template(f"runtime/{eco_name}.Dockerfile.j2").render(
-        comment="runtime stage",
-        image=image,
-        header=header,
-        family=family,
-        packages=[shlex.quote(p) for p in packages],
-        user_run=user_run,
-        escape=doc.escape,
-        workdir=workdir,
-        dep_copies=dep_copies,
-        ecosystem_runs=build.run_lines,
-        copies=copies,
-        setup_run=(" && ".join(setup_texts) if setup_texts and not use_static else None),
-        tail=tail,
-    )
+
+def _changes(doc: Document, facts: StageFacts, build: Build, builder: str, image: str | None, text: str, n_copies: int,
+             convert: bool, assumptions: list[str]) -> list[Change]:
+    """The builder's `AS` name and edits, and the runtime stage appended at the end of the file."""
     nl = doc.newline
     block = text.strip("\n").replace("\r\n", "\n").replace("\n", nl) + nl
     end = len(doc.text)
     lead = "" if doc.text.endswith("\n") else nl
     safety = "unsafe" if convert else "review"
     where = ", ".join(build.outputs)
-    if len(copies) > len(build.outputs):
-        where += f" and {len(copies) - len(build.outputs)} run-time file(s)"
+    if n_copies > len(build.outputs):
+        where += f" and {n_copies - len(build.outputs)} run-time file(s)"
     explanation = (
         f"split into a `{builder}` stage ({facts.ref.text}) and a runtime stage on {image} that receives only "
         f"{where}" + (f" ({'; '.join(build.notes)})" if build.notes else "")
@@ -741,11 +755,20 @@ def _exec_form_of(ins: Instruction) -> list[str] | None:
     return [name] + cmd.argv
 
 
-def _carried_lines(doc: Document, facts: StageFacts, data: dict, user_map: dict, convert: bool) -> tuple[list[str], list[str]]:
+@dataclass
+class CarriedLine:
+    """A line the runtime stage's header repeats; an ARG is kept only when something uses it."""
+
+    text: str
+    arg: Instruction | None = None  # the ARG instruction the line declares
+
+
+def _carried_lines(doc: Document, facts: StageFacts, data: dict, user_map: dict, convert: bool) -> tuple[list[CarriedLine], list[str]]:
+    """(header lines: ENV, ARG, LABEL; tail lines: USER, EXPOSE, CMD ...) carried into the runtime stage."""
     from ..imageref import find_vars
 
     build_env = set(data.get("build_env", []))
-    header: list[str] = []
+    header: list[CarriedLine] = []
     tail: list[str] = []
     for ins in facts.carried:
         raw = ins.raw.replace("\r\n", "\n").rstrip("\n")
@@ -755,61 +778,45 @@ def _carried_lines(doc: Document, facts: StageFacts, data: dict, user_map: dict,
             used = {n for o in facts.carried if o is not ins and o.keyword != "ARG" for _, _, n in find_vars(o.args)}
             if keys and all(k in build_env and k not in used for k in keys):
                 continue
-            header.append(raw)
+            header.append(CarriedLine(raw))
         elif ins.keyword == "ARG":
-            header.append(("ARG", ins, raw))  # type: ignore[arg-type]
+            header.append(CarriedLine(raw, ins))
         elif ins.keyword in ("LABEL", "MAINTAINER"):
-            header.append(raw)
+            header.append(CarriedLine(raw))
         elif ins.keyword == "USER":
             value = ins.args.strip()
-            if value in user_map:
-                tail.append(f"USER {user_map[value]}")
-            else:
-                tail.append(raw)
+            tail.append(f"USER {user_map[value]}" if value in user_map else raw)
         elif ins.keyword in ("CMD", "ENTRYPOINT") and convert and ins.json_args is None:
             argv = _exec_form_of(ins)
             assert argv is not None
             tail.append(f"{ins.keyword} {json.dumps(argv)}")
         else:
             tail.append(raw)
-    return header, tail  # type: ignore[return-value]
+    return header, tail
 
 
-def _needed_args(doc: Document, facts: StageFacts, header: list, extra: str) -> list[str]:
+def _needed_args(doc: Document, facts: StageFacts, header: list[CarriedLine], extra: str) -> list[str]:
     """Keep only ARGs referenced by carried lines; re-declare global ARGs they use."""
     from ..imageref import find_vars
 
-    texts = [h for h in header if isinstance(h, str)] + [extra]
-    needed = {name for t in texts for _, _, name in find_vars(t)}
-    args = [h for h in header if not isinstance(h, str)]
-    changed = True
+    needed = {name for t in [h.text for h in header if h.arg is None] + [extra] for _, _, name in find_vars(t)}
+    args = [h for h in header if h.arg is not None]
     keep: set[int] = set()
+    changed = True
     while changed:
         changed = False
-        for i, (_, ins, raw) in enumerate(args):
-            names = set(eco.assignments(ins, {}).keys())
-            if i not in keep and names & needed:
+        for i, h in enumerate(args):
+            assert h.arg is not None
+            if i not in keep and set(eco.assignments(h.arg, {})) & needed:
                 keep.add(i)
-                needed |= {n for _, _, n in find_vars(raw)}
+                needed |= {n for _, _, n in find_vars(h.text)}
                 changed = True
-    stage_declared = set()
-    for i in keep:
-        stage_declared |= set(eco.assignments(args[i][1], {}).keys())
-    out: list[str] = []
-    for name in sorted(needed):
-        if name in facts.global_args and name not in stage_declared:
-            env_defined = any(
-                name in eco.assignments(h_ins, {}) for h_ins in facts.carried if h_ins.keyword == "ENV"
-            )
-            if not env_defined:
-                out.append(f"ARG {name}")
-    for h in header:
-        if isinstance(h, str):
-            out.append(h)
-        else:
-            if args.index(h) in keep:
-                out.append(h[2])
-    return out
+    stage_declared = {name for i in keep for name in eco.assignments(args[i].arg, {})}  # type: ignore[arg-type]
+    env_declared = {name for ins in facts.carried if ins.keyword == "ENV" for name in eco.assignments(ins, {})}
+    out = [f"ARG {name}" for name in sorted(needed)
+           if name in facts.global_args and name not in stage_declared and name not in env_declared]
+    kept = {id(args[i]) for i in keep}
+    return out + [h.text for h in header if h.arg is None or id(h) in kept]
 
 
 def _setup(facts: StageFacts, payload: list[str], outputs: list[str]) -> tuple[list[str], dict[str, str]]:

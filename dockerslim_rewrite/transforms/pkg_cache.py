@@ -606,37 +606,35 @@ class _Planner:
     # ---- apk
 
     def _apk(self, run: _Run, uses: list[_Use], inline: list[Change], skips: list[Skip]) -> None:
+        """``--no-cache`` on ``apk add`` and the now-useless ``apk update``/``rm`` dropped, all or nothing.
+
+        ``--no-cache`` saves nothing where an ``apk update`` that must stay (a heredoc, another
+        reader of the index, not in the RUN's && chain) has already stored the index, nor where the
+        RUN removes /var/cache/apk itself: such a RUN is left as it is.
+        """
         ins, script = run.ins, run.script
         spec = _kb()["apk"]
         adds = [u for u in uses if u.verb in spec["install"]]
-        for use in adds:
-            for flag in spec["flags"]:
-                change = self._flag(run, use, flag, {})
-                if change is not None:
-                    inline.append(change)
-        if not adds or run.heredoc:
+        flagged = [u for u in adds if not _has_any(u.cmd, spec["flags"][0]["present"])]
+        if not flagged:
             return
-        others = [u for u in uses if u.verb in spec["list_readers"] and u.verb not in spec["install"]]
-        if others:
-            return  # apk search/info/fix... read the index apk update wrote: keep it
-        if self._index_blocked(run, "apk"):
-            skips.append(Skip(ins.line, "apk update kept: a later RUN reads the index without --no-cache"))
-            return
-        for use in uses:
-            if use.verb in spec["refresh"] and use.cmd.in_top_and_chain and use.cmd.start < adds[0].cmd.start:
-                drop = _drop_command(script, use.cmd)
-                if drop:
-                    inline.append(Change(run.at(drop[0]), run.after(drop[1]), "", "safe",
-                                         "dropped apk update: apk add --no-cache fetches the index without storing it"))
         useless = spec["flags"][0]["useless_cleanup"]
-        for cmd in script.commands:
-            if cmd.name == "rm" and cmd.in_top_and_chain and cmd.start > adds[-1].cmd.start and all(
-                w.value.startswith(useless["prefix"]) for w in cmd.words if not w.value.startswith("-")
-            ) and any(not w.value.startswith("-") for w in cmd.words):
-                drop = _drop_command(script, cmd)
-                if drop:
-                    inline.append(Change(run.at(drop[0]), run.after(drop[1]), "", "safe",
-                                         "dropped rm of /var/cache/apk: with --no-cache nothing is stored there"))
+        if any(c.name == "rm" and c.start > adds[-1].cmd.start and _rm_covers(c, useless["prefix"] + "/APKINDEX.tar.gz") for c in script.commands):
+            return  # the RUN empties the cache itself: nothing to gain
+        refreshes = [u for u in uses if u.verb in spec["refresh"] and u.cmd.start < adds[0].cmd.start]
+        droppable = [u for u in refreshes if u.cmd.in_top_and_chain and not run.heredoc and _drop_command(script, u.cmd)]
+        others = [u for u in uses if u.verb in spec["list_readers"] and u.verb not in spec["install"]]
+        if len(droppable) != len(refreshes) or (refreshes and (others or self._index_blocked(run, "apk"))):
+            skips.append(Skip(ins.line, "apk add --no-cache not added: the apk update before it stays and has stored the index already"))
+            return
+        for use in flagged:
+            change = self._flag(run, use, spec["flags"][0], {})
+            if change is not None:
+                inline.append(change)
+        for use in droppable:
+            drop = _drop_command(script, use.cmd)
+            inline.append(Change(run.at(drop[0]), run.after(drop[1]), "", "safe",
+                                 "dropped apk update: apk add --no-cache fetches the index without storing it"))
 
     # ---- generic pieces
 
