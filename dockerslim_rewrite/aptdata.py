@@ -9,7 +9,8 @@ packages of one ``apt-get install``, the packages the flag drops are::
 computed recursively as apt does with ``APT::Install-Recommends=true`` (recommends of recommends
 too). The base image is what every Debian image has (Priority required and their Depends). Each
 dropped package is "inert" (documentation, translations, shell completion, ...) or does work (the
-caller should add it back or review), by classes that ``data/apt/classes.toml`` defines.
+caller should add it back or review), by classes that ``data/apt/classes.toml`` defines. The
+Installed-Size of each package (KiB, from the Packages index) weighs what dropping them saves.
 
 Pure functions: the only I/O is reading the packaged data, lazily and once per release.
 """
@@ -39,12 +40,17 @@ class Dropped:
     ``inert``: dropped packages that are harmless to lose in a container.
     ``unknown``: requested packages not in the release's data (the flag's effect is not known).
     ``explicit``: the packages of ``keep`` to add to the install: the rest are their Depends.
+    ``inert_kib`` / ``keep_kib``: total Installed-Size (KiB, as the Packages index says; apt's
+    "disk space" figure adds up the same) of ``inert`` / of ``keep``. ``inert_kib`` is what the
+    flag saves once the ``keep`` packages are added back.
     """
 
     keep: dict[str, str] = field(default_factory=dict)
     inert: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     explicit: list[str] = field(default_factory=list)  # the fewest of ``keep`` to name so apt installs all of it
+    inert_kib: int = 0
+    keep_kib: int = 0
 
 
 def _data_dir():
@@ -69,6 +75,7 @@ class _Graph:
     reasons: list[tuple[str, str]]  # (name glob, reason)
     dep: list[list[int]]
     rec: list[list[int]]
+    size: list[int]  # Installed-Size in KiB
 
 
 @cache
@@ -90,6 +97,7 @@ def _graph(release: str) -> _Graph | None:
         reasons=list(doc["reasons"].items()),
         dep=doc["dep"],
         rec=doc["rec"],
+        size=doc["size"],
     )
 
 
@@ -136,8 +144,10 @@ def dropped_recommends(release: str, packages: list[str]) -> Dropped | None:
         name = g.names[j]
         if g.klass[j] in g.inert:
             result.inert.append(name)
+            result.inert_kib += g.size[j]
         else:
             result.keep[name] = f"{_how(g, j, parent, root_of)}: {_why(g, j)}"
+            result.keep_kib += g.size[j]
             kept.append(j)
     result.explicit = [g.names[j] for j in _fewest_to_name(g, roots, kept)]
     return result

@@ -41,6 +41,8 @@ What is stored (JSON, gzip):
   class      per package, an index into `classes` (see data/apt/classes.toml: the rules live there)
   classes    class name -> {"inert": bool, "what": generic reason}
   reasons    name glob -> why the package does work (from classes.toml)
+  size       per package, its Installed-Size in KiB (from the Packages index; 0 when absent), so
+             callers can weigh what the flag saves
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ LISTS = Path("/var/lib/apt/lists")
 SOURCES_DIR = Path("/etc/apt/sources.list.d")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ARCH = "amd64"
-FORMAT = 1
+FORMAT = 2  # 2: + size
 PRIORITY_RANK = {"required": 0, "important": 1, "standard": 2, "optional": 3, "extra": 4}
 
 
@@ -361,7 +363,14 @@ def build(packages: dict[str, dict[str, str]], config: dict, release: str, ids: 
         "class": class_of,
         "dep": dep,
         "rec": rec,
+        "size": [installed_size(packages[n]) for n in names],
     }
+
+
+def installed_size(fields: dict[str, str]) -> int:
+    """Installed-Size in KiB (dpkg's estimate of the unpacked size); 0 when absent or malformed."""
+    value = fields.get("Installed-Size", "").strip()
+    return int(value) if value.isdigit() else 0
 
 
 def write(document: dict, out: Path) -> int:
@@ -454,7 +463,7 @@ def generate(release: str, texts: list[str], out: Path | None = None, classes: P
     print(
         f"{release}: {len(document['names'])} packages, {len(document['base'])} in the base image, "
         f"{sum(map(len, document['dep']))} depends + {sum(map(len, document['rec']))} recommends groups, "
-        f"{inert} inert -> {out} ({size} bytes)",
+        f"{inert} inert, {sum(document['size']) // 1024} MiB installed in all -> {out} ({size} bytes)",
         file=sys.stderr,
     )
     return out

@@ -134,6 +134,56 @@ def test_trixie_data_answers() -> None:
     assert {"gnupg", "dirmngr"} <= set(dropped("trixie", "gpg").keep)
 
 
+def _sizes(release: str, names) -> int:
+    g = aptdata._graph(release)
+    return sum(g.size[g.index[n]] for n in names)
+
+
+def test_installed_size_of_what_is_dropped() -> None:
+    # python3-pip: the man pages (manpages 1.5 MiB, manpages-dev 3.6 MiB) and gnupg-l10n are inert
+    pip = dropped("bookworm", "python3-pip")
+    assert {"manpages", "manpages-dev", "gnupg-l10n"} <= set(pip.inert)
+    assert pip.inert_kib > 1000 and pip.inert_kib >= 5 * 1024  # worth --no-install-recommends
+    assert pip.keep_kib > 100 * 1024  # build-essential, g++ ...: the bulk, but it does work
+    # curl: only krb5-locales (under 0.3 MiB) is inert: not worth the diff
+    curl = dropped("bookworm", "curl")
+    assert curl.inert == ["krb5-locales"] and 0 < curl.inert_kib < 1024
+    assert curl.keep_kib > curl.inert_kib
+    assert dropped("bookworm", "nodejs").inert_kib >= 10 * 1024  # nodejs-doc
+    assert dropped("trixie", "python3-pip").inert_kib >= 1024
+
+
+@pytest.mark.parametrize("packages", [("python3-pip",), ("git", "curl"), ("imagemagick",), ("gpg",)])
+def test_sizes_are_the_sums_of_installed_size(packages: tuple[str, ...]) -> None:
+    d = dropped("bookworm", *packages)
+    assert d.inert_kib == _sizes("bookworm", d.inert)
+    assert d.keep_kib == _sizes("bookworm", d.keep)
+
+
+def test_nothing_dropped_weighs_nothing() -> None:
+    for d in (dropped("bookworm", "tzdata"), dropped("bookworm", "bash"), dropped("bookworm", "no-such-package")):
+        assert (d.inert_kib, d.keep_kib) == (0, 0)
+    assert (aptdata.Dropped().inert_kib, aptdata.Dropped().keep_kib) == (0, 0)
+
+
+def test_shipped_sizes_are_aligned_with_names() -> None:
+    for release in ("bookworm", "trixie"):
+        doc = json.loads(gzip.decompress((DATA / f"{release}.json.gz").read_bytes()))
+        sizes = doc["size"]
+        assert doc["format"] == 2 and len(sizes) == len(doc["names"])
+        assert all(isinstance(k, int) and k >= 0 for k in sizes)
+        assert sum(k == 0 for k in sizes) < 0.01 * len(sizes)  # nearly every stanza has Installed-Size
+        g = aptdata._graph(release)
+        assert 100 < g.size[g.index["bash"]] < 100_000
+
+
+def test_generator_reads_installed_size() -> None:
+    size = _generator().installed_size
+    assert size({"Installed-Size": "1548"}) == 1548
+    assert size({"Installed-Size": " 12 "}) == 12
+    assert size({}) == 0 and size({"Installed-Size": "n/a"}) == 0
+
+
 def test_module_is_lazy_and_python310_safe() -> None:
     code = "import dockerslim_rewrite.aptdata as a; assert a._graph.cache_info().currsize == 0"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -203,6 +253,7 @@ Recommends: libbase, plugin
 
 Package: plugin
 Version: 1
+Installed-Size: 40
 Depends: cron
 Recommends: tool
 
@@ -214,10 +265,12 @@ Version: 1
 
 Package: tool
 Version: 2
+Installed-Size: 300
 Recommends: tool-data
 
 Package: tool-data
 Version: 2
+Installed-Size: 2
 
 Package: helper-common
 Version: 1
@@ -225,6 +278,7 @@ Version: 1
 Package: app-doc
 Section: doc
 Version: 1
+Installed-Size: 1500
 
 Package: old-thing
 Version: 2
@@ -253,6 +307,8 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
     app = doc["dep"][names.index("app")]
     # the virtual mta: exim (higher Priority) is apt's pick, postfix also satisfies the group
     assert [names.index("exim"), names.index("postfix")] in app
+    assert doc["format"] == 2 and len(doc["size"]) == len(names)
+    assert doc["size"][names.index("app-doc")] == 1500 and doc["size"][names.index("cron")] == 0
 
     monkeypatch.setattr(aptdata, "_data_dir", lambda: tmp_path / "apt")
     aptdata.known_releases.cache_clear()
@@ -266,6 +322,8 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
         assert d.inert == ["app-doc"]
         assert d.keep["tool-data"].startswith("tool recommends it (pulled in by app)")
         assert d.keep["cron"].startswith("libapp recommends plugin, which needs it")
+        # Installed-Size: app-doc 1500; plugin 40 + tool 300 + tool-data 2 + cron (no field: 0)
+        assert (d.inert_kib, d.keep_kib) == (1500, 342)
     finally:
         aptdata.known_releases.cache_clear()
         aptdata._graph.cache_clear()

@@ -96,6 +96,7 @@ and `yarn cache clean` are `review`, with the assumption stated. Weak dependenci
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 
 import json
 import re
@@ -117,6 +118,8 @@ _PYTHON_RE = re.compile(r"^python[0-9.]*$")
 _VERSIONED_RE = re.compile(r"^([a-z]+)[0-9.]*$")
 # more kept packages than this make a diff nobody reviews, for the size of some documentation
 _MAX_KEPT_RECOMMENDS = 8
+# below this the flag's saving (documentation, translations) is not worth a line in a reviewed diff
+_MIN_RECOMMENDS_SAVING_KIB = 1024
 _SHELL_SAFE_RE = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]+$")
 
 
@@ -256,6 +259,29 @@ def _uses(cmd: Command) -> list[_Use]:
     return []
 
 
+def _bind_mount_targets(ins: Instruction) -> list[str]:
+    targets = []
+    for value in ins.flag_values("mount"):
+        fields = dict(part.split("=", 1) if "=" in part else (part, "") for part in value.split(","))
+        if fields.get("type", "bind") == "bind":
+            target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+            if target:
+                targets.append(posixpath.normpath(target))
+    return targets
+
+
+def _cwd_at(script: Script, offset: int, workdir: str) -> str | None:
+    """The directory a command at ``offset`` runs in, from the top-level ``cd``s before it (None: unknown)."""
+    cwd: str | None = workdir
+    for cmd in script.commands:
+        if cmd.start >= offset:
+            break
+        if cmd.name == "cd" and cmd.depth == 0 and not cmd.in_subshell:
+            target = next((w for w in cmd.words if not w.value.startswith("-")), None)
+            cwd = posixpath.normpath(posixpath.join(cwd, target.value)) if target is not None and target.static and cwd else None
+    return cwd
+
+
 def _cache_mount_targets(ins: Instruction) -> list[str]:
     targets = []
     for value in ins.flag_values("mount"):
@@ -298,8 +324,36 @@ class _Planner:
         self.mount_mode = bool(ctx.options.cache_mounts)
         self._added_recommends: dict[int, set[str]] = {}  # per RUN: packages named or added so far
         self._reader_memo: dict[tuple[int, str], int] = {}
+        self._notes: list[Skip] = []  # skips found while planning one RUN's pieces
 
     # ---- queries about the stage graph and the environment
+
+    def _cache_expected_later(self, run: _Run, spec: dict) -> str | None:
+        """A later ``rm`` without ``-f`` of the cache (``rm /var/cache/apk/*``) fails once nothing is cached."""
+        dirs = [d for d in spec.get("cache_dirs", []) if d.startswith("/")]
+        for later in self.runs:
+            if later.ins.start <= run.ins.start or later.ins.stage not in self.doc.descendants(run.ins.stage):
+                continue
+            for cmd in later.script.commands if later.script is not None and later.script.ok else []:
+                if cmd.name != "rm" or cmd_has_args(cmd, "-f", "--force"):
+                    continue
+                if any(w.value.startswith(d + "/") or w.value == d for w in cmd.words for d in dirs):
+                    return f"`rm` without -f at line {later.ins.line} expects its cache files to exist"
+        return None
+
+    def _cache_is_the_product(self, run: _Run, uses: list[_Use], spec: dict) -> str | None:
+        """An install into a bind mount (its project is thrown away) leaves only the cache: warming it is the point."""
+        if not spec.get("project_local"):
+            return None
+        binds = _bind_mount_targets(run.ins)
+        if not binds:
+            return None
+        workdir = self.doc.state_at(run.ins).workdir
+        for use in uses:
+            cwd = _cwd_at(run.script, use.cmd.start, workdir)
+            if cwd is not None and any(cwd == b or cwd.startswith(b.rstrip("/") + "/") for b in binds):
+                return f"it installs in the bind mount {cwd}: the cache it fills is what the RUN is for"
+        return None
 
     def _base_repository(self, ins: Instruction) -> str:
         """The official image a stage starts from ("ruby" for ruby:3.3 or docker.io/library/ruby), else ""."""
@@ -442,6 +496,10 @@ class _Planner:
             if _covered(run.mounts, spec.get("cache_dirs", [])):
                 skips.append(Skip(ins.line, f"{manager}: its cache is on a cache/tmpfs mount of this RUN, left alone"))
                 continue
+            blocked = self._cache_expected_later(run, spec) or self._cache_is_the_product(run, uses, spec)
+            if blocked:
+                skips.append(Skip(ins.line, f"{manager} left alone: {blocked}"))
+                continue
             installs = [u for u in uses if u.verb in [_verb_key(v) for v in spec.get("install", [])]]
             mount_mode = self.mount_mode and bool(spec.get("cache_mounts")) and not run.heredoc
             if mount_mode and any(m.startswith("/root/") for m in _mount_targets(spec["cache_mounts"])) and not self.doc.state_at(ins).user_is_root:
@@ -476,6 +534,8 @@ class _Planner:
             if mount_mode:
                 mounts_to_add.extend(spec["cache_mounts"])
 
+        skips.extend(self._notes)
+        self._notes = []
         cleanups.extend(self._archives(run))
         if mounts_to_add:
             present = set(run.mounts)
@@ -498,6 +558,8 @@ class _Planner:
         refreshes = [u for u in uses if u.verb in spec["refresh"]]
         if not readers and not refreshes:
             return
+        if readers and not refreshes and _implicit_refresh(script, spec, before=readers[0].cmd.start):
+            refreshes = readers[:1]  # e.g. add-apt-repository updated the lists: nothing to add, they can go
         update_added = False
         blocked = self._index_blocked(run, "apt")
         if readers and not refreshes:
@@ -568,11 +630,12 @@ class _Planner:
         if len(extra) > _MAX_KEPT_RECOMMENDS:
             return Skip(ins.line, f"--no-install-recommends not added: {len(extra)} recommended packages do work and would"
                         f" have to be named explicitly ({', '.join(list(extra)[:5])}, ...); the saving is only their documentation")
-        if not dropped.inert:
-            return Skip(ins.line, "--no-install-recommends not added: every recommended package of this install does work"
+        if dropped.inert_kib < _MIN_RECOMMENDS_SAVING_KIB:
+            saved = f"saves {dropped.inert_kib} KiB ({', '.join(dropped.inert[:4])})" if dropped.inert else "saves nothing"
+            return Skip(ins.line, f"--no-install-recommends not added: it {saved}; the other recommended packages do work"
                         + (f" ({', '.join(list(dropped.keep)[:6])})" if dropped.keep else ""))
         inert = ", ".join(dropped.inert[:8]) + (f" and {len(dropped.inert) - 8} more" if len(dropped.inert) > 8 else "")
-        explanation = f"{flag_change.explanation} (drops {inert}: {release} package data)"
+        explanation = f"{flag_change.explanation} (drops {inert}, {dropped.inert_kib // 1024} MiB: {release} package data)"
         assumption = f"the dropped packages ({inert}) are documentation or data nothing reads"
         if not extra or not packages:
             return Change(flag_change.start, flag_change.end, flag_change.replacement, "review", explanation, assumption)
@@ -670,6 +733,11 @@ class _Planner:
         if _runs_any(run.script, [cleanup["present"], *cleanup.get("present_alt", [])], manager, cache_dir=cache_dir):
             return None
         command = cleanup["command"].replace("{cmd}", cmd_word).replace("{cache_dir}", cache_dir)
+        if not _runs_anywhere(command) and (use.cmd.depth > 0 or use.cmd.in_subshell):
+            # `if ...; then npm i -g x; fi && npm cache clean` would call npm where the branch did not run
+            self._notes.append(Skip(run.ins.line, f"{manager} cache not cleaned: the install runs conditionally or in a"
+                                    f" subshell, and `{command}` would run unconditionally"))
+            return None
         return (_sudo_prefix(use.cmd) + command, f"{manager} cache removed in the layer that filled it",
                 cleanup.get("safety", "safe"), cleanup.get("assumption"))
 
@@ -690,8 +758,8 @@ class _Planner:
             )
             moved = any(c.name in ("mv", "cp", "ln", "install") and any(w.value == path for w in c.words) for c in later)
             removed = any(c.name == "rm" and _rm_covers(c, path) for c in script.commands)
-            cd_after = any(c.name in ("cd", "pushd", "popd") and c.depth == 0 and not c.in_subshell for c in later)
-            if not extracted or moved or removed or (cd_after and not path.startswith("/")):
+            moves_around = any(c.name in ("cd", "pushd", "popd") for c in script.commands)  # at any depth: `if ...; then cd x; fi`
+            if not extracted or moved or removed or (moves_around and not path.startswith("/")):
                 continue
             if path not in [p for p, *_ in found]:
                 found.append((path,))
@@ -854,6 +922,15 @@ def _rm_covers(cmd: Command, path: str) -> bool:
         ancestors = ["/".join(parts[:k]) for k in range(2, len(parts))]
         if recursive and any(fnmatch.fnmatchcase(folder, pattern.rstrip("/")) for folder in ancestors):
             return True
+    return False
+
+
+def _implicit_refresh(script: Script, spec: dict, before: int) -> bool:
+    """Does a command before offset ``before`` refresh the lists by itself (add-apt-repository)?"""
+    for rule in spec.get("implicit_refresh", []):
+        for cmd in script.commands:
+            if cmd.start < before and cmd.name == rule["command"] and not cmd_has_args(cmd, *rule["unless"]):
+                return True
     return False
 
 
