@@ -506,3 +506,15 @@ def parse_options(words: list[Word], command: str) -> ParsedArgs:
                 break
             parsed.options.setdefault(name, []).append("")
     return parsed
+
+
+def rewrites_files(script: Script) -> bool:
+    """Does the script remove, move or rewrite files (so bytes an earlier layer wrote could be saved)?"""
+    table = _knowledge()["layer_rewriters"]
+    for cmd in script.commands:
+        words = table.get(cmd.name)
+        if words is None:
+            continue
+        if not words or any(w.value in words or w.value.split("=", 1)[0] in words for w in cmd.words):
+            return True
+    return False

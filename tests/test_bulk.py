@@ -36,7 +36,7 @@ def test_bulk_writes_patches_that_git_applies(tmp_path: Path) -> None:
     assert [(r["dockerfiles"], r["changed"]) for r in report["repos"]] == [(2, 1), (2, 1)]
     assert (one / "Dockerfile").read_bytes() == MERGEABLE  # without --apply nothing is written
     _git(pristine, "apply", str(out / "one.patch"))
-    assert (pristine / "Dockerfile").read_bytes() == b"FROM debian:bookworm\nRUN echo one \\\n    && echo two\n"
+    assert (pristine / "Dockerfile").read_bytes() == b"FROM debian:bookworm\nRUN touch /tmp/one \\\n    && rm /tmp/one\n"
 
 
 def test_bulk_apply_commit_on_a_branch(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from dockerslim_rewrite.cli import app
 
-MERGEABLE = b"FROM debian:bookworm\nRUN echo one\nRUN echo two\n"
+MERGEABLE = b"FROM debian:bookworm\nRUN touch /tmp/one\nRUN rm /tmp/one\n"
 CLEAN = b"FROM debian:bookworm\nRUN echo one\n"
 
 
@@ -38,7 +38,7 @@ def repo(tmp_path: Path) -> Path:
 def test_default_prints_diff_and_summary_and_writes_nothing(repo: Path) -> None:
     result = invoke("rewrite", str(repo / "Dockerfile"), "--select", "merge-runs")
     assert result.exit_code == 0
-    assert "+RUN echo one \\" in result.stdout and "-RUN echo two" in result.stdout
+    assert "+RUN touch /tmp/one \\" in result.stdout and "-RUN rm /tmp/one" in result.stdout
     assert "merge-runs [safe]" in result.stderr
     assert (repo / "Dockerfile").read_bytes() == MERGEABLE
 
@@ -52,19 +52,19 @@ def test_check_exits_1_on_changes_and_0_when_clean(repo: Path) -> None:
 def test_in_place_writes_and_second_run_is_clean(repo: Path) -> None:
     result = invoke("rewrite", "-i", "--select", "merge-runs", str(repo))
     assert result.exit_code == 0
-    assert (repo / "Dockerfile").read_bytes() == b"FROM debian:bookworm\nRUN echo one \\\n    && echo two\n"
+    assert (repo / "Dockerfile").read_bytes() == b"FROM debian:bookworm\nRUN touch /tmp/one \\\n    && rm /tmp/one\n"
     assert invoke("rewrite", "--check", "--select", "merge-runs", str(repo)).exit_code == 0
 
 
 def test_in_place_keeps_mode_crlf_bom_and_writes_through_symlinks(tmp_path: Path) -> None:
     real = tmp_path / "real.Dockerfile"
-    real.write_bytes(b"\xef\xbb\xbfFROM x\r\nRUN a\r\nRUN b\r\n")
+    real.write_bytes(b"\xef\xbb\xbfFROM x\r\nRUN a\r\nRUN rm b\r\n")
     real.chmod(0o640)
     link = tmp_path / "Dockerfile"
     link.symlink_to(real.name)
     assert invoke("rewrite", "-i", "--select", "merge-runs", str(link)).exit_code == 0
     assert link.is_symlink()
-    assert real.read_bytes() == b"\xef\xbb\xbfFROM x\r\nRUN a \\\r\n    && b\r\n"
+    assert real.read_bytes() == b"\xef\xbb\xbfFROM x\r\nRUN a \\\r\n    && rm b\r\n"
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir() if "dslim-tmp" in p.name] == []
 

@@ -742,7 +742,7 @@ BASH_FRAGMENTS = ["printf -v P '%s' p", "echo P=$P", "let L=5", "echo L=$L", "((
 
 
 def _merged_args(data: bytes) -> list[str]:
-    out = rewrite(data, Options(select=frozenset({"merge-runs"}))).output
+    out = rewrite(data, Options(select=frozenset({"merge-runs"}), settings={"merge-runs": {"only-when-smaller": False}})).output
     return [" ".join(i.args.split()) for i in parse(out).instructions if i.keyword == "RUN"]
 
 
@@ -802,7 +802,7 @@ def test_merge_runs_keeps_what_the_runs_do(tmp_path_factory, bodies, joiners, sh
         texts.append(text)
     shell_line = "" if shell == ["/bin/sh", "-c"] else "SHELL " + json.dumps(shell) + "\n"
     data = ("FROM debian\n" + shell_line + "".join(f"RUN {t}\n" for t in texts)).encode()
-    result = rewrite(data, Options(select=frozenset({"merge-runs"})))
+    result = rewrite(data, Options(select=frozenset({"merge-runs"}), settings={"merge-runs": {"only-when-smaller": False}}))
     if not result.changes:
         return
     merged = [i.args for i in parse(result.output).instructions if i.keyword == "RUN"]
@@ -824,7 +824,7 @@ def test_merge_runs_keeps_what_the_runs_do(tmp_path_factory, bodies, joiners, sh
 def test_merge_runs_groups_a_list_that_ends_in_a_redirect(last: str) -> None:
     """Found by the behaviour fuzz: `false && a || b > f` would turn a failing build into a passing one."""
     data = f"FROM debian\nRUN false\nRUN {last}\n".encode()
-    out = rewrite(data, Options(select=frozenset({"merge-runs"}))).output
+    out = rewrite(data, Options(select=frozenset({"merge-runs"}), settings={"merge-runs": {"only-when-smaller": False}})).output
     runs = [" ".join(i.args.split()) for i in parse(out).instructions if i.keyword == "RUN"]
     allowed = [["false", last], [f"false && ({last})"], [f"false && {{ {last}; }}"]]  # left alone, or grouped
     if "||" not in last and ";" not in last:
@@ -845,7 +845,7 @@ def test_merge_runs_groups_a_list_that_ends_in_a_redirect(last: str) -> None:
 def test_merge_runs_isolates_every_state_change(shell: str, first: str, second: str, tmp_path: Path) -> None:
     """Found by the behaviour fuzz: these set shell state the next RUN must not see."""
     data = f"FROM debian\n{shell}RUN {first}\nRUN {second}\n".encode()
-    out = rewrite(data, Options(select=frozenset({"merge-runs"}))).output
+    out = rewrite(data, Options(select=frozenset({"merge-runs"}), settings={"merge-runs": {"only-when-smaller": False}})).output
     runs = [i.args for i in parse(out).instructions if i.keyword == "RUN"]
     interpreter = ["/bin/bash", "-c"] if shell else ["/bin/sh", "-c"]
     before = _run_bodies([first, second], interpreter, tmp_path)

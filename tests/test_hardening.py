@@ -25,8 +25,8 @@ from conftest import oracle_parse
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this suite for a fast loop; CI runs it
 
 DSLIM = str(Path(sys.executable).with_name("dslim")) if Path(sys.executable).with_name("dslim").exists() else shutil.which("dslim")
-MERGEABLE = b"FROM debian:bookworm\nRUN echo one\nRUN echo two\n"
-MERGED = b"FROM debian:bookworm\nRUN echo one \\\n    && echo two\n"
+MERGEABLE = b"FROM debian:bookworm\nRUN touch /tmp/one\nRUN rm /tmp/one\n"
+MERGED = b"FROM debian:bookworm\nRUN touch /tmp/one \\\n    && rm /tmp/one\n"
 TMP_MARK = "dslim-tmp"
 
 
@@ -310,7 +310,7 @@ def test_no_write_permission_on_the_file_with_in_place(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
     # without -i a read-only file is fine: the diff is printed
     proc = dslim("rewrite", "--select", "merge-runs", str(path), prefix=prefix)
-    assert proc.returncode == 0 and b"+RUN echo one \\" in proc.stdout
+    assert proc.returncode == 0 and b"+RUN touch /tmp/one \\" in proc.stdout
 
 
 def test_no_write_permission_on_the_folder_with_in_place(tmp_path: Path) -> None:
@@ -482,10 +482,10 @@ def test_symlinks_are_written_through(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "data, expected",
     [
-        (b"FROM debian\r\nRUN a\r\nRUN b\r\n", b"FROM debian\r\nRUN a \\\r\n    && b\r\n"),
-        (b"\xef\xbb\xbfFROM debian\nRUN a\nRUN b\n", b"\xef\xbb\xbfFROM debian\nRUN a \\\n    && b\n"),
-        (b"\xef\xbb\xbfFROM debian\r\nRUN a\r\nRUN b", b"\xef\xbb\xbfFROM debian\r\nRUN a \\\r\n    && b"),
-        (b"# escape=`\r\nFROM debian\r\nRUN a\r\nRUN b\r\n", b"# escape=`\r\nFROM debian\r\nRUN a `\r\n    && b\r\n"),
+        (b"FROM debian\r\nRUN a\r\nRUN rm b\r\n", b"FROM debian\r\nRUN a \\\r\n    && rm b\r\n"),
+        (b"\xef\xbb\xbfFROM debian\nRUN a\nRUN rm b\n", b"\xef\xbb\xbfFROM debian\nRUN a \\\n    && rm b\n"),
+        (b"\xef\xbb\xbfFROM debian\r\nRUN a\r\nRUN rm b", b"\xef\xbb\xbfFROM debian\r\nRUN a \\\r\n    && rm b"),
+        (b"# escape=`\r\nFROM debian\r\nRUN a\r\nRUN rm b\r\n", b"# escape=`\r\nFROM debian\r\nRUN a `\r\n    && rm b\r\n"),
     ],
     ids=["crlf", "bom", "bom-crlf-no-final-newline", "backtick-crlf"],
 )
@@ -945,7 +945,7 @@ def test_a_dockerfile_path_with_a_line_break_gives_one_error_line(tmp_path: Path
 def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path) -> None:
     """`dslim rewrite big | head -1`: the pipe closes early; no traceback, no partial write."""
     path = tmp_path / "Dockerfile"
-    data = b"FROM debian\n" + b"".join(b"RUN echo %d %s\n" % (i, b"a" * 60) for i in range(5000))
+    data = b"FROM debian\n" + b"".join(b"RUN rm %d %s\n" % (i, b"a" * 60) for i in range(5000))
     path.write_bytes(data)
     proc = subprocess.Popen([DSLIM, "rewrite", "--select", "merge-runs", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline().startswith(b"--- ")

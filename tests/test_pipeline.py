@@ -62,7 +62,7 @@ def test_safety_classes_filter_changes() -> None:
 
 
 def test_changes_report_lines_and_ids() -> None:
-    result = rewrite(DATA, Options(select=frozenset({"merge-runs"})))
+    result = rewrite(DATA, Options(select=frozenset({"merge-runs"}), settings={"merge-runs": {"only-when-smaller": False}}))
     assert [(c.transform, c.line, c.safety) for c in result.changes] == [("merge-runs", 2, "safe")]
     assert result.transforms_applied == ["merge-runs"]
 

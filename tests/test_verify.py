@@ -145,7 +145,7 @@ class FakeEngine:
         self.removed += tags
 
 
-DOCKERFILE = "FROM debian:bookworm\nRUN apt-get update\nRUN apt-get install -y jq\nCMD [\"app\"]\n"
+DOCKERFILE = "FROM debian:bookworm\nRUN apt-get update\nRUN apt-get install -y jq && rm -rf /var/lib/apt/lists/*\nCMD [\"app\"]\n"
 
 
 def _verify(tmp_path, engine, fmt="json", keep=False, dockerfile=DOCKERFILE):

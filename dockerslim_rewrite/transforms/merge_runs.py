@@ -46,6 +46,10 @@ list except the last, so placing it earlier would let a failing command pass sil
 
 ## When it is not applied
 
+When no later RUN of the chain removes, moves or rewrites files (`rm`, `mv`, `chmod`/`chown`,
+`sed -i`, `find -delete`, a package manager's remove/purge/clean: `data/shell.toml`
+`[layer_rewriters]`): then no layer gets smaller and a merge only coarsens the build cache. A chain is
+merged up to its last such RUN. `[tool.dslim.merge-runs] only-when-smaller = false` merges every chain.
 Stages whose files do not ship (a builder stage only read through
 `COPY --from`): merging there saves nothing and only coarsens the build cache. RUNs separated by a
 comment (a section title or a `# hadolint ignore=` pragma stays above the RUN it describes); RUNs with different flags (`--mount`, `--network`, `--security`); exec-form
@@ -72,7 +76,7 @@ from dataclasses import dataclass
 
 from ..model import Blank, Comment, Document, Instruction, continuation_of
 from ..postconditions import errexit_shell, relies_on_errexit
-from ..shell import Script, cmd_has_args
+from ..shell import Script, cmd_has_args, rewrites_files
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "merge-runs"
@@ -94,6 +98,7 @@ class _Candidate:
 @transform(id=ID, summary="Merge consecutive RUN instructions of a stage into one layer", order=10)
 def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
     shipping = ctx.shipping_stages(doc)
+    only_when_smaller = bool(ctx.options.settings.get(ID, {}).get("only-when-smaller", True))
     chain: list[_Candidate] = []
     previous_was_run = False
     reported_stages: set[int] = set()
@@ -103,11 +108,11 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
         if isinstance(node, Comment):
             if chain and previous_was_run and _next_is_run(doc, node):
                 yield Skip(node.line, f"RUNs around line {node.line} not merged: a comment stands between them (kept above its RUN)")
-            yield from _flush(doc, chain)
+            yield from _flush(doc, chain, only_when_smaller)
             chain = []
             continue
         if not isinstance(node, Instruction) or node.keyword != "RUN":
-            yield from _flush(doc, chain)
+            yield from _flush(doc, chain, only_when_smaller)
             chain = []
             previous_was_run = False
             continue
@@ -120,21 +125,21 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
         if candidate is None:
             if previous_was_run or _next_is_run(doc, node):
                 yield Skip(node.line, f"RUN at line {node.line} not merged: {reason}")
-            yield from _flush(doc, chain)
+            yield from _flush(doc, chain, only_when_smaller)
             chain = []
         elif chain and _flag_key(chain[0].ins) != _flag_key(node):
             yield Skip(node.line, f"RUN at line {node.line} not merged: its flags differ from the RUN before it")
-            yield from _flush(doc, chain)
+            yield from _flush(doc, chain, only_when_smaller)
             chain = [candidate]
         else:
             chain.append(candidate)
         if candidate is not None and candidate.errexit_sensitive:
             # POSIX shells ignore `set -e` inside an && list except in its last command:
             # such a body may only end a chain.
-            yield from _flush(doc, chain)
+            yield from _flush(doc, chain, only_when_smaller)
             chain = []
         previous_was_run = True
-    yield from _flush(doc, chain)
+    yield from _flush(doc, chain, only_when_smaller)
 
 
 def _candidate(ins: Instruction, ctx: Context) -> tuple[_Candidate | None, str]:
@@ -172,9 +177,26 @@ def _flag_key(ins: Instruction) -> tuple:
     return tuple(sorted((f.name, f.value or "") for f in ins.flags))
 
 
-def _flush(doc: Document, chain: list[_Candidate]) -> Iterator[Result]:
+def _worth_merging(chain: list[_Candidate]) -> list[_Candidate]:
+    """The head of the chain up to the last body that removes or rewrites files: merging more than
+    that makes no layer smaller, it only coarsens the build cache."""
+    last = max((k for k, c in enumerate(chain) if k > 0 and rewrites_files(c.script)), default=0)
+    return chain[: last + 1]
+
+
+def _flush(doc: Document, chain: list[_Candidate], only_when_smaller: bool = True) -> Iterator[Result]:
     if len(chain) < 2:
         return
+    if only_when_smaller:
+        worth = _worth_merging(chain)
+        if len(worth) < len(chain):
+            rest = chain[len(worth) :] if len(worth) > 1 else chain
+            lines = ", ".join(str(c.ins.line) for c in rest)
+            yield Skip(rest[0].ins.line, f"RUNs at lines {lines} not merged: no later one removes or rewrites files,"
+                       " so merging would make no layer smaller")
+        chain = worth
+        if len(chain) < 2:
+            return
     first, last = chain[0].ins, chain[-1].ins
     style = continuation_of([c.ins for c in chain])
     parts = [doc.text[first.start : first.body_start]]
