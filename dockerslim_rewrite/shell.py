@@ -201,8 +201,9 @@ def _top_level(root: Node, result: Script, to_char) -> None:
                 node_type = current.named_children[0].type
                 if any(c.type == "heredoc_redirect" for c in current.children):
                     result.has_heredoc = True
-                if node_type == "list":  # `a || b > f`: the operators hide inside the redirected list
-                    result.compound = True
+                if node_type == "list" and _list_operators(current.named_children[0]) - {"&&"}:
+                    result.compound = True  # `a || b > f`: the operators hide inside the redirected list
+                # `a && b > f` is `a && (b > f)`: a plain && chain whatever tree-sitter nests
             if node_type in COMPOUND_TYPES and node_type not in ("subshell", "compound_statement"):
                 result.compound = True
             result.items.append(Item(node_type, to_char(current.start_byte), to_char(current.end_byte)))
@@ -225,6 +226,20 @@ def _top_level(root: Node, result: Script, to_char) -> None:
             result.operators.append("\n")
         add_chain(child)
         pending_separator = True
+
+
+def _list_operators(node: Node) -> set[str]:
+    """The && / || operators of a (nested) list node."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        for child in current.children:
+            if child.type in ("&&", "||"):
+                found.add(child.type)
+            elif child.type == "list":
+                stack.append(child)
+    return found
 
 
 _CHAIN_TYPES = ("list", "redirected_statement")

@@ -234,6 +234,35 @@ def _base_image_reason(doc: Document, reaching: frozenset[int]) -> str | None:
             " built FROM it")
 
 
+def _published_variant_reason(ctx: Context) -> str | None:
+    """A folder that holds this Dockerfile and a slim one beside it publishes both variants on purpose."""
+    snapshot = ctx.build_context
+    name = ctx.dockerfile_name.rsplit("/", 1)[-1]
+    if snapshot is None or "slim" in name.lower():
+        return None
+    folder = ctx.dockerfile_name.rsplit("/", 1)[0] + "/" if "/" in ctx.dockerfile_name else ""
+    for other in snapshot.dockerfiles():
+        if other.startswith(folder) and "/" not in other[len(folder):] and "slim" in other[len(folder):].lower():
+            return f"{other} beside it is the slim variant: this file publishes the full one on purpose"
+    return None
+
+
+def _unknown_java_app_reason(doc: Document, stages: list[Stage], reaching: frozenset[int]) -> str | None:
+    """JDK -> JRE only when the image starts `java` itself: a start script or a downloaded application
+    may call JDK tools (jar, jcmd, javac) or load jdk.* modules the JRE leaves out."""
+    for stage in stages:
+        if stage.index not in reaching:
+            continue
+        entrypoints = [i for i in stage.instructions if i.keyword == "ENTRYPOINT"]
+        start = entrypoints or [i for i in stage.instructions if i.keyword == "CMD"]
+        argv = start[-1].words() if start else []
+        if not start or not argv or argv[0].rsplit("/", 1)[-1] != "java" or not start[-1].is_exec_form:
+            shown = " ".join(argv[:3]) if argv else "none in this file"
+            return (f"the image does not start `java` itself (start command: {shown}): what it runs may use JDK tools"
+                    " (jar, jcmd, javac) or jdk.* modules the JRE lacks")
+    return None
+
+
 def _onbuild_reason(stages: list[Stage]) -> str | None:
     """Why an ONBUILD trigger in these stages keeps the full base, or None."""
     triggers = [ins for stage in stages for ins in stage.instructions if ins.keyword == "ONBUILD"]
@@ -798,7 +827,13 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
         return
 
     all_stages = [doc.stages[i] for i in sorted({d for s in target.stages for d in doc.descendants(s.index)})]
-    for reason in (_onbuild_reason(all_stages), _base_image_reason(doc, reaching)):
+    reasons = (
+        _onbuild_reason(all_stages),
+        _base_image_reason(doc, reaching),
+        _published_variant_reason(ctx),
+        _unknown_java_app_reason(doc, all_stages, reaching) if variant is not None and variant.kind == "jre" else None,
+    )
+    for reason in reasons:
         if reason:
             yield Skip(target.line, f"{shown} not swapped: {reason}")
             return
