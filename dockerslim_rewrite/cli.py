@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import json
 import os
 import signal
@@ -16,6 +18,7 @@ import typer
 
 from . import __version__
 from .buildcontext import scan_context
+from .datafiles import data_toml
 from .config import ConfigError, find_config
 from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, read_dockerfile
 from .model import ParseError
@@ -119,7 +122,29 @@ def read_and_rewrite(path: Path, options: Optional[Options], context_dir: Option
         name, inside = path.resolve().relative_to(context_root).as_posix(), True
     except ValueError:
         name, inside = path.name, False
+    options = options or Options()
+    if not options.include_generated and options.generated_from is None:
+        options = dataclasses.replace(options, generated_from=find_template(path))
     return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
+
+
+def find_template(dockerfile: Path) -> Optional[str]:
+    """A generator's template beside the Dockerfile or above it in the repository (data/generated.toml)."""
+    known = data_toml("generated.toml")
+    folder = dockerfile.resolve().parent
+    for _ in range(known["template_levels"]):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return None
+        for pattern in known["template_files"]:
+            for name in names:
+                if fnmatch.fnmatchcase(name, pattern) and folder / name != dockerfile.resolve():
+                    return str(folder / name)
+        if ".git" in names or folder.parent == folder:
+            return None
+        folder = folder.parent
+    return None
 
 
 def process_file(

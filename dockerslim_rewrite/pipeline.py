@@ -73,9 +73,11 @@ def _rewrite(data: bytes, options: Options, build_context: object | None, docker
     doc = parse(data)
     result = RewriteResult(original=data, output=data)
     marker = None if options.include_generated else generated_marker(doc)
+    if marker is None and options.generated_from and not options.include_generated:
+        marker = (1, f"template {options.generated_from}")
     if marker is not None:
         line, phrase = marker
-        result.skips.append(Skip(line, f"generated file ({phrase!r}): edit its template instead, or pass --include-generated", "pipeline"))
+        result.skips.append(Skip(line, f"generated file ({phrase}): edit its template instead, or pass --include-generated", "pipeline"))
         return result
     pragmas = _Pragmas(doc)
     if pragmas.file_off:

@@ -74,6 +74,7 @@ class Options:
     image_aliases: dict[str, str] = field(default_factory=dict)
     targets: tuple[str, ...] = ()  # stages built with --target: they ship like the final stage
     include_generated: bool = False  # edit files marked as generated (DO NOT EDIT) too
+    generated_from: str | None = None  # a generator's template found beside the file (by the CLI)
     settings: dict[str, dict] = field(default_factory=dict)  # per-transform settings from config
 
     @property

@@ -229,3 +229,26 @@ def test_read_and_rewrite_names_the_dockerfile_inside_its_context(tmp_path: Path
     assert (outside.name, outside.inside) == ("Dockerfile", False)
     with pytest.raises(InputError, match="not a directory"):
         read_and_rewrite(tmp_path / "sub" / "Dockerfile", None, tmp_path / "missing")
+
+
+def test_a_dockerfile_rendered_from_a_template_is_left_alone(tmp_path) -> None:
+    """cimg/caddy-style repositories: per-version Dockerfiles rendered from a template at the root."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "Dockerfile.template").write_text("FROM debian:%%VERSION%%\n")
+    (repo / "3.9").mkdir()
+    (repo / "3.9" / "Dockerfile").write_bytes(MERGEABLE)
+    proc = subprocess.run([sys.executable, "-m", "dockerslim_rewrite", "rewrite", "--check", str(repo / "3.9")], capture_output=True, text=True)
+    assert proc.returncode == 0 and "generated file (template" in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "dockerslim_rewrite", "rewrite", "--check", "--include-generated", str(repo / "3.9")], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+
+
+def test_an_unknown_config_key_is_an_error_with_a_suggestion(tmp_path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(MERGEABLE)
+    (tmp_path / ".dslim.toml").write_text('slect = ["merge-runs"]\n')
+    proc = subprocess.run([sys.executable, "-m", "dockerslim_rewrite", "rewrite", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown key 'slect' (did you mean 'select'?)" in proc.stderr and (tmp_path / "Dockerfile").read_bytes() == MERGEABLE
