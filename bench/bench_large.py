@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dockerslim_rewrite.model import parse  # noqa: E402
-from dockerslim_rewrite.pipeline import rewrite  # noqa: E402
-from dockerslim_rewrite.transform import Options  # noqa: E402
+from dockerslim_rewrite.model import parse
+from dockerslim_rewrite.pipeline import rewrite
+from dockerslim_rewrite.transform import Options
 
 BLOCK = """\
 # service {i}

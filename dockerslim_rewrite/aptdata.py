@@ -166,9 +166,7 @@ def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int]) -> list[int]:
     return named
 
 
-def _mark(
-    g: _Graph, roots: list[int], with_recommends: bool, parent: dict[int, tuple[int, bool]] | None = None
-) -> set[int]:
+def _mark(g: _Graph, roots: list[int], with_recommends: bool, parent: dict[int, tuple[int, bool]] | None = None) -> set[int]:
     """The packages apt marks for installation, in apt's order.
 
     The requested packages are marked first; then, depth first from each of them, every dependency
@@ -205,7 +203,7 @@ def _groups(g: _Graph, i: int, with_recommends: bool):
 
 
 def _how(g: _Graph, j: int, parent: dict[int, tuple[int, bool]], root_of: dict[int, int]) -> str:
-    """"gnupg recommends it (pulled in by gpg)" / "gpg recommends gnupg, which needs it"."""
+    """ "gnupg recommends it (pulled in by gpg)" / "gpg recommends gnupg, which needs it"."""
     node = j
     while node in parent:
         src, is_rec = parent[node]

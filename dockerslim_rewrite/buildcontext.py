@@ -27,32 +27,89 @@ __all__ = [
 #: for the folder as a whole, so the scan records one collapsed entry with the total size and count.
 COLLAPSED_DIR_NAMES = frozenset(
     {
-        ".git", ".hg", ".svn", ".bzr",
-        "node_modules", "bower_components", ".pnpm-store", ".yarn-cache",
-        ".venv", "venv", ".tox", ".nox", "__pycache__",
-        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".ipynb_checkpoints",
-        ".gradle", ".m2", ".terraform", ".next", ".nuxt", ".parcel-cache", ".turbo",
-        ".idea", ".vs",
+        ".git",
+        ".hg",
+        ".svn",
+        ".bzr",
+        "node_modules",
+        "bower_components",
+        ".pnpm-store",
+        ".yarn-cache",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        ".ipynb_checkpoints",
+        ".gradle",
+        ".m2",
+        ".terraform",
+        ".next",
+        ".nuxt",
+        ".parcel-cache",
+        ".turbo",
+        ".idea",
+        ".vs",
     }
 )
 
 #: Exact basenames whose text is preloaded (small build files transforms reason about).
 _TEXT_NAMES = frozenset(
     {
-        "package.json", "tsconfig.json", ".npmrc", ".yarnrc", ".yarnrc.yml", ".nvmrc", ".node-version",
-        "go.mod", "go.sum", "go.work",
-        "setup.py", "setup.cfg", "pyproject.toml", "Pipfile", ".python-version", "runtime.txt", "MANIFEST.in",
-        "Cargo.toml", "rust-toolchain", "rust-toolchain.toml", "Gemfile.lock",
-        "pom.xml", "settings.gradle", "settings.gradle.kts", "gradle.properties",
-        "Gemfile", ".ruby-version", "composer.json",
-        "global.json", "NuGet.config", "nuget.config",
-        "Makefile", ".dockerignore", ".gitignore",
+        "package.json",
+        "tsconfig.json",
+        ".npmrc",
+        ".yarnrc",
+        ".yarnrc.yml",
+        ".nvmrc",
+        ".node-version",
+        "go.mod",
+        "go.sum",
+        "go.work",
+        "setup.py",
+        "setup.cfg",
+        "pyproject.toml",
+        "Pipfile",
+        ".python-version",
+        "runtime.txt",
+        "MANIFEST.in",
+        "Cargo.toml",
+        "rust-toolchain",
+        "rust-toolchain.toml",
+        "Gemfile.lock",
+        "pom.xml",
+        "settings.gradle",
+        "settings.gradle.kts",
+        "gradle.properties",
+        "Gemfile",
+        ".ruby-version",
+        "composer.json",
+        "global.json",
+        "NuGet.config",
+        "nuget.config",
+        "Makefile",
+        ".dockerignore",
+        ".gitignore",
     }
 )
 #: Basename globs whose text is preloaded.
 _TEXT_GLOBS = (
-    "requirements*.txt", "constraints*.txt", "build.gradle*", "*.csproj", "*.fsproj", "*.vbproj",
-    "*.dockerignore", "Dockerfile*", "*.Dockerfile", "*.dockerfile", "Containerfile*", "tsconfig*.json",
+    "requirements*.txt",
+    "constraints*.txt",
+    "build.gradle*",
+    "*.csproj",
+    "*.fsproj",
+    "*.vbproj",
+    "*.dockerignore",
+    "Dockerfile*",
+    "*.Dockerfile",
+    "*.dockerfile",
+    "Containerfile*",
+    "tsconfig*.json",
 )
 #: Sources read only partially (header), e.g. Go files for `import "C"` (cgo) detection.
 _HEADER_GLOBS = ("*.go",)
@@ -138,7 +195,8 @@ class Snapshot:
     def counted(self) -> list[Entry]:
         """Entries that carry size: files, symlinks and collapsed folders (not paths listed inside one)."""
         return [
-            e for e in self.files
+            e
+            for e in self.files
             if (e.collapsed or not e.is_dir) and (not self._collapsed or self.collapsed_parent(e.path) is None)
         ]
 
@@ -152,8 +210,15 @@ class Snapshot:
 
 
 def _norm(relpath: str) -> str:
-    if relpath and "\\" not in relpath and "//" not in relpath and "." not in relpath[:1] and relpath[-1] != "/" \
-            and "/." not in relpath and relpath[0] != "/":
+    if (
+        relpath
+        and "\\" not in relpath
+        and "//" not in relpath
+        and "." not in relpath[:1]
+        and relpath[-1] != "/"
+        and "/." not in relpath
+        and relpath[0] != "/"
+    ):
         return relpath  # already clean (the common case)
     p = relpath.replace("\\", "/")
     while p.startswith("./"):

@@ -17,16 +17,26 @@ Small public API (used by slim-base and multi-stage):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Mapping
 
-from .imageref import DOCKER_HUB, ImageRef, find_vars
 from .datafiles import data_toml
+from .imageref import DOCKER_HUB, ImageRef, find_vars
 
 __all__ = [
-    "Catalog", "Family", "ToolGroup", "Variant", "load_catalog", "family_of", "slim_variant", "find_variant",
-    "full_only_tools", "tool_group_of", "size_mb", "saving_mb",
+    "Catalog",
+    "Family",
+    "ToolGroup",
+    "Variant",
+    "load_catalog",
+    "family_of",
+    "slim_variant",
+    "find_variant",
+    "full_only_tools",
+    "tool_group_of",
+    "size_mb",
+    "saving_mb",
 ]
 
 _TOKEN_RE = re.compile("\x01(\\d+)\x01")
@@ -100,7 +110,7 @@ class Catalog:
 def _compile(template: str, placeholders: Mapping[str, str]) -> re.Pattern:
     out, pos = [], 0
     for m in re.finditer(r"\{([A-Z0-9]+)\}", template):
-        out.append(re.escape(template[pos:m.start()]))
+        out.append(re.escape(template[pos : m.start()]))
         key = m.group(1)
         if key not in placeholders:
             raise ValueError(f"catalog: unknown placeholder {{{key}}} in {template!r}")
@@ -141,10 +151,13 @@ def _build(raw: dict) -> Catalog:
                 if name not in full_only:
                     full_only.append(name)
 
-        def rules(key: str) -> tuple[Rule, ...]:
+        def rules(key: str, f: dict = f, ph: dict = ph) -> tuple[Rule, ...]:
             return tuple(
                 Rule(
-                    r["match"], r["to"], r.get("name"), _compile(r["match"], ph),
+                    r["match"],
+                    r["to"],
+                    r.get("name"),
+                    _compile(r["match"], ph),
                     {k: re.compile(f"(?:{ph[k]})") for k in re.findall(r"\{([A-Z0-9]+)\}", r["match"])},
                 )
                 for r in f.get(key, [])
@@ -170,7 +183,10 @@ def _build(raw: dict) -> Catalog:
         )
     natives = raw.get("native_addons", {})
     cat = Catalog(
-        meta, tools, families, {k: tuple(v) for k, v in raw.get("build_commands", {}).items()},
+        meta,
+        tools,
+        families,
+        {k: tuple(v) for k, v in raw.get("build_commands", {}).items()},
         native_addons={k: tuple(v) for k, v in natives.items() if isinstance(v, list) and k != "ruby_pure"},
         ruby_pure=tuple(natives.get("ruby_pure", [])),
     )

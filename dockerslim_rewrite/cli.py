@@ -12,14 +12,13 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from . import __version__
 from .buildcontext import scan_context
-from .datafiles import data_toml
 from .config import ConfigError, find_config
+from .datafiles import data_toml
 from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, read_dockerfile
 from .model import ParseError
 from .pipeline import RewriteResult
@@ -43,7 +42,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def _ids(value: Optional[str], known: set[str], flag: str) -> frozenset[str] | None:
+def _ids(value: str | None, known: set[str], flag: str) -> frozenset[str] | None:
     if value is None:
         return None
     ids = frozenset(part.strip() for part in value.split(",") if part.strip())
@@ -53,7 +52,7 @@ def _ids(value: Optional[str], known: set[str], flag: str) -> frozenset[str] | N
     return ids
 
 
-def _check_flags(flags: "Flags") -> None:
+def _check_flags(flags: Flags) -> None:
     """Usage errors in the flags stop the run before any file is read."""
     try:
         build_options({}, flags.select, flags.ignore, flags.safe_only, flags.unsafe_fixes, flags.cache_mounts)
@@ -65,12 +64,12 @@ def _check_flags(flags: "Flags") -> None:
 
 def build_options(
     settings: dict,
-    select: Optional[str],
-    ignore: Optional[str],
-    safe_only: Optional[bool],
-    unsafe_fixes: Optional[bool],
-    cache_mounts: Optional[bool],
-    include_generated: Optional[bool] = None,
+    select: str | None,
+    ignore: str | None,
+    safe_only: bool | None,
+    unsafe_fixes: bool | None,
+    cache_mounts: bool | None,
+    include_generated: bool | None = None,
 ) -> Options:
     """Config file values first, CLI flags over them."""
     known = {t.id for t in all_transforms()}
@@ -81,7 +80,7 @@ def build_options(
         sel = _ids(",".join(cfg_select), known, "[tool.dslim] select")
     ign = _ids(ignore, known, "--ignore") or frozenset()
     ign |= _ids(",".join(cfg_ignore), known, "[tool.dslim] ignore") or frozenset()
-    pick = lambda flag, key: bool(settings.get(key, False)) if flag is None else flag  # noqa: E731
+    pick = lambda flag, key: bool(settings.get(key, False)) if flag is None else flag
     opts = Options(
         select=sel,
         ignore=ign,
@@ -107,7 +106,7 @@ class Rewritten:
     result: RewriteResult
 
 
-def read_and_rewrite(path: Path, options: Optional[Options], context_dir: Optional[Path]) -> Rewritten:
+def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | None) -> Rewritten:
     """Read a Dockerfile, scan its build context and rewrite it: the one path of `rewrite` and `verify`.
 
     Both commands must see the same bytes, context snapshot and Dockerfile name, or `verify` would prove
@@ -128,7 +127,7 @@ def read_and_rewrite(path: Path, options: Optional[Options], context_dir: Option
     return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
 
 
-def find_template(dockerfile: Path) -> Optional[str]:
+def find_template(dockerfile: Path) -> str | None:
     """A generator's template beside the Dockerfile or above it in the repository (data/generated.toml)."""
     known = data_toml("generated.toml")
     folder = dockerfile.resolve().parent
@@ -150,7 +149,7 @@ def find_template(dockerfile: Path) -> Optional[str]:
 def process_file(
     path: Path,
     options: Options,
-    context_dir: Optional[Path],
+    context_dir: Path | None,
     write: bool,
 ) -> FileReport:
     """Read, rewrite and (with write) save one Dockerfile; every failure becomes a one-line error."""
@@ -185,7 +184,9 @@ def _drop_unsafe_targets(result, context_root: Path) -> None:
         target = context_root / fc.path
         inside = os.path.realpath(target).startswith(str(context_root) + os.sep)
         if target.is_symlink() or not inside:
-            result.skips.append(Skip(0, f"{fc.path} not written: it is a symlink or leads outside the build context", fc.transform))
+            result.skips.append(
+                Skip(0, f"{fc.path} not written: it is a symlink or leads outside the build context", fc.transform)
+            )
         else:
             kept.append(fc)
     result.file_changes = kept
@@ -195,13 +196,13 @@ def _drop_unsafe_targets(result, context_root: Path) -> None:
 class Flags:
     """The CLI flags that shape one file's options (None: take the config file's value)."""
 
-    select: Optional[str] = None
-    ignore: Optional[str] = None
-    safe_only: Optional[bool] = None
-    unsafe_fixes: Optional[bool] = None
-    cache_mounts: Optional[bool] = None
-    context: Optional[Path] = None
-    include_generated: Optional[bool] = None
+    select: str | None = None
+    ignore: str | None = None
+    safe_only: bool | None = None
+    unsafe_fixes: bool | None = None
+    cache_mounts: bool | None = None
+    context: Path | None = None
+    include_generated: bool | None = None
 
 
 def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
@@ -222,7 +223,9 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
         ctx_dir = (config.path.parent / settings["context"]).resolve()
         if not ctx_dir.is_relative_to(config.path.parent.resolve()):
             # a repository's own config must not point dslim's writes outside the repository
-            return FileReport(str(path), error=f"{config.path}: context {settings['context']!r} leaves the folder of the config file")
+            return FileReport(
+                str(path), error=f"{config.path}: context {settings['context']!r} leaves the folder of the config file"
+            )
     return process_file(path, options, ctx_dir, write=write)
 
 
@@ -238,14 +241,14 @@ def rewrite(
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when any file would change."),
     diff: bool = typer.Option(False, "--diff", help="Print the diff (default unless --in-place)."),
     fmt: str = typer.Option("text", "--format", help="text or json."),
-    select: Optional[str] = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
-    ignore: Optional[str] = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
-    safe_only: Optional[bool] = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
-    unsafe_fixes: Optional[bool] = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
-    cache_mounts: Optional[bool] = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
-    context: Optional[Path] = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
+    select: str | None = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
+    ignore: str | None = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
+    safe_only: bool | None = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
+    unsafe_fixes: bool | None = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
+    cache_mounts: bool | None = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
+    context: Path | None = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the one-line summary per file."),
-    include_generated: Optional[bool] = typer.Option(
+    include_generated: bool | None = typer.Option(
         None, "--include-generated", help="Also edit files marked as generated (DO NOT EDIT, GENERATED VIA ...)."
     ),
 ) -> None:
@@ -287,7 +290,9 @@ def rewrite(
     errors = sum(1 for r in reports if r.error)
     changed = sum(1 for r in reports if r.result is not None and r.result.changed)
     if fmt == "json":
-        typer.echo(json.dumps({"files": json_files, "summary": {"files": len(reports), "changed": changed, "errors": errors}}, indent=2))
+        typer.echo(
+            json.dumps({"files": json_files, "summary": {"files": len(reports), "changed": changed, "errors": errors}}, indent=2)
+        )
     else:
         verb = "rewritten" if in_place else "would change"
         typer.echo(f"{len(reports)} file(s): {changed} {verb}, {errors} error(s)", err=True)
@@ -300,18 +305,18 @@ def rewrite(
 @app.command()
 def verify(
     dockerfile: Path = typer.Argument(..., help="The Dockerfile to prove."),
-    context: Optional[Path] = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
+    context: Path | None = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
     smoke: list[str] = typer.Option([], "--smoke", help="A command to run in both images (repeatable)."),
     build_arg: list[str] = typer.Option([], "--build-arg", help="KEY=VALUE for both builds (repeatable)."),
-    select: Optional[str] = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
-    ignore: Optional[str] = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
-    safe_only: Optional[bool] = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
-    unsafe_fixes: Optional[bool] = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
-    cache_mounts: Optional[bool] = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
+    select: str | None = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
+    ignore: str | None = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
+    safe_only: bool | None = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
+    unsafe_fixes: bool | None = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
+    cache_mounts: bool | None = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
     fmt: str = typer.Option("text", "--format", help="text or json."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds each run in a container may take."),
     keep_images: bool = typer.Option(False, "--keep-images", help="Keep the built images."),
-    network: Optional[str] = typer.Option(None, "--network", help="Network for the builds (default: detected)."),
+    network: str | None = typer.Option(None, "--network", help="Network for the builds (default: detected)."),
 ) -> None:
     """Build the original and the rewritten Dockerfile, compare size and behaviour, print a verdict."""
     from .verify import run_verify
@@ -347,10 +352,10 @@ def bulk(
     commit: bool = typer.Option(False, "--commit", help="With --apply: create a branch and commit in each git repository."),
     branch: str = typer.Option("dslim/smaller-images", "--branch", help="Branch name for --commit."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", help="Parallel workers."),
-    select: Optional[str] = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
-    ignore: Optional[str] = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
-    safe_only: Optional[bool] = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
-    unsafe_fixes: Optional[bool] = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
+    select: str | None = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
+    ignore: str | None = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
+    safe_only: bool | None = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
+    unsafe_fixes: bool | None = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
 ) -> None:
     """Rewrite every Dockerfile of many repositories: one patch per repository, a JSON report, optional commits."""
     if commit and not apply:
@@ -380,7 +385,9 @@ def bulk(
     batches = list(groups.values())
     results: list[FileReport] = [FileReport("")] * len(work)
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        done = pool.map(process_paths, [[work[k][1] for k in batch] for batch in batches], [flags] * len(batches), [apply] * len(batches))
+        done = pool.map(
+            process_paths, [[work[k][1] for k in batch] for batch in batches], [flags] * len(batches), [apply] * len(batches)
+        )
         for batch, reports in zip(batches, done):
             for k, report in zip(batch, reports):
                 results[k] = report
@@ -407,8 +414,11 @@ def bulk(
                 "committed": committed,
             }
         )
-        typer.echo(f"{root}: {len(pairs)} Dockerfile(s), {len(changed)} changed, {len(failed)} error(s)"
-                   + (f", committed on {branch}" if committed else ""), err=True)
+        typer.echo(
+            f"{root}: {len(pairs)} Dockerfile(s), {len(changed)} changed, {len(failed)} error(s)"
+            + (f", committed on {branch}" if committed else ""),
+            err=True,
+        )
     for report in errors:
         typer.echo(f"error: {printable(report.error or '')}", err=True)
     (out / "report.json").write_text(json.dumps({"repos": summary, "errors": [e.error for e in errors]}, indent=2) + "\n")
@@ -433,7 +443,7 @@ def _repo_patch(root: Path, report: FileReport) -> str:
     if result is None or not result.changed:
         return ""
     base = root.resolve()
-    rel = lambda p: os.path.relpath(os.path.realpath(p), base).replace(os.sep, "/")  # noqa: E731
+    rel = lambda p: os.path.relpath(os.path.realpath(p), base).replace(os.sep, "/")
     parts = []
     if result.output != result.original:
         parts.append(unified_diff(result.original, result.output, rel(report.path)))

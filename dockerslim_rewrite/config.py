@@ -17,8 +17,16 @@ from pathlib import Path
 from .datafiles import TOMLDecodeError, load_toml_file
 
 KNOWN_KEYS = {
-    "select", "ignore", "safe-only", "unsafe-fixes", "cache-mounts", "context", "image-aliases", "per-path",
-    "targets", "include-generated",
+    "select",
+    "ignore",
+    "safe-only",
+    "unsafe-fixes",
+    "cache-mounts",
+    "context",
+    "image-aliases",
+    "per-path",
+    "targets",
+    "include-generated",
 }
 
 

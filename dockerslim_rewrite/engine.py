@@ -66,7 +66,7 @@ def strip_syntax_directive(text: str) -> tuple[str, str | None]:
         if not m:
             break
         if m.group(1).lower() == "syntax":
-            return "".join(lines[:i] + lines[i + 1:]), m.group(2)
+            return "".join(lines[:i] + lines[i + 1 :]), m.group(2)
     return text, None
 
 
@@ -81,14 +81,15 @@ class Engine:
 
     # -- discovery ------------------------------------------------------------------------
     @classmethod
-    def detect(cls, docker: str | None = None, timeout: float = 20.0) -> "Engine":
+    def detect(cls, docker: str | None = None, timeout: float = 20.0) -> Engine:
         exe = docker or os.environ.get("DOCKER") or shutil.which("docker")
         if not exe:
             raise EngineUnavailable(f"no `docker` CLI on PATH: {START_HINT}")
         env = dict(os.environ)
         try:
-            info = subprocess.run([exe, "info", "--format", "{{json .ServerVersion}}"], capture_output=True,
-                                  text=True, timeout=timeout, env=env)
+            info = subprocess.run(
+                [exe, "info", "--format", "{{json .ServerVersion}}"], capture_output=True, text=True, timeout=timeout, env=env
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise EngineUnavailable(f"docker engine not reachable ({exc.__class__.__name__}): {START_HINT}") from exc
         version = info.stdout.strip().strip('"')
@@ -109,8 +110,7 @@ class Engine:
     # -- plumbing -------------------------------------------------------------------------
     def _run(self, args: list[str], timeout: float | None = 120, check: bool = True, **kw) -> subprocess.CompletedProcess:
         try:
-            proc = subprocess.run([self.docker, *args], capture_output=True, text=True, timeout=timeout,
-                                  env=self.env, **kw)
+            proc = subprocess.run([self.docker, *args], capture_output=True, text=True, timeout=timeout, env=self.env, **kw)
         except subprocess.TimeoutExpired as exc:
             raise EngineError(f"`docker {' '.join(args[:2])}` timed out after {timeout}s") from exc
         if check and proc.returncode != 0:
@@ -123,9 +123,17 @@ class Engine:
         return self._run(["network", "inspect", "bridge"], timeout=30, check=False).returncode == 0
 
     # -- build ----------------------------------------------------------------------------
-    def build(self, context: Path, dockerfile: Path, tag: str, build_args: dict[str, str] | None = None,
-              progress: IO[str] | None = None, timeout: float = 1800, network: str | None = None,
-              prefix: str = "") -> BuildResult:
+    def build(
+        self,
+        context: Path,
+        dockerfile: Path,
+        tag: str,
+        build_args: dict[str, str] | None = None,
+        progress: IO[str] | None = None,
+        timeout: float = 1800,
+        network: str | None = None,
+        prefix: str = "",
+    ) -> BuildResult:
         """Build with BuildKit and load the result into the engine's image store.
 
         Progress lines go to `progress` (stderr by default) as they come. A `# syntax=`
@@ -145,8 +153,10 @@ class Engine:
             if ignore.exists():  # a per-Dockerfile ignore file is looked up beside the Dockerfile
                 shutil.copyfile(ignore, copy.with_name(ignore.name))
             dockerfile = copy
-            notices.append(f"removed the `# syntax={syntax}` directive from the build copy: the engine may be "
-                           f"offline and BuildKit would pull that frontend image; its built-in frontend is used")
+            notices.append(
+                f"removed the `# syntax={syntax}` directive from the build copy: the engine may be "
+                f"offline and BuildKit would pull that frontend image; its built-in frontend is used"
+            )
         common = ["--progress=plain", "-t", tag, "-f", str(dockerfile)]
         for key, value in (build_args or {}).items():
             common += ["--build-arg", f"{key}={value}"]
@@ -161,8 +171,7 @@ class Engine:
         tail: deque[str] = deque(maxlen=40)
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    errors="replace", env=env)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=env)
         except OSError as exc:
             raise EngineError(f"cannot run docker: {exc}") from exc
         timer = threading.Timer(timeout, proc.kill)
@@ -204,8 +213,7 @@ class Engine:
             self._run(["rmi", "--force", *tags], timeout=120, check=False)
 
     # -- run ------------------------------------------------------------------------------
-    def run(self, image: str, args: list[str] | None = None, timeout: float = 60,
-            entrypoint: str | None = None) -> RunResult:
+    def run(self, image: str, args: list[str] | None = None, timeout: float = 60, entrypoint: str | None = None) -> RunResult:
         """`docker run --rm --network none IMAGE [ARGS...]`; ARGS replace CMD, ENTRYPOINT stays.
 
         On timeout the container is killed by its name (killing the CLI would leave it running).
@@ -217,8 +225,9 @@ class Engine:
         cmd += [image, *(args or [])]
         started = time.monotonic()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout,
-                                  env=self.env, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, errors="replace", timeout=timeout, env=self.env, stdin=subprocess.DEVNULL
+            )
         except subprocess.TimeoutExpired as exc:
             self._run(["rm", "--force", name], timeout=60, check=False)
             out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")

@@ -5,6 +5,7 @@ Nothing else in the package touches files (besides the build-context scan the CL
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -117,17 +118,13 @@ def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> 
             fh.flush()
             os.fsync(fh.fileno())
         if owner is not None:  # chown before chmod: chown clears set-id bits
-            try:
+            with contextlib.suppress(PermissionError):
                 os.chown(tmp_name, *owner)
-            except PermissionError:
-                pass
         os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException as exc:  # includes KeyboardInterrupt/SystemExit: never leave the temporary file behind
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         if isinstance(exc, OSError):
             raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise

@@ -12,9 +12,9 @@ Differences from .gitignore that matter when we reason about what a build can se
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable
 
 __all__ = [
     "BadPattern",

@@ -18,8 +18,8 @@ Public API: ``parse_image_ref(text, aliases=None) -> ImageRef`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 __all__ = ["ImageRef", "parse_image_ref", "find_vars", "DOCKER_HUB"]
 
@@ -118,7 +118,7 @@ def _apply_aliases(full: str, aliases: Mapping[str, str]) -> str | None:
             best = key
     if best is None:
         return None
-    rest = full[len(best) + 1:]
+    rest = full[len(best) + 1 :]
     return f"{norm[best]}/{rest}" if norm[best] else rest
 
 
@@ -140,14 +140,14 @@ def parse_image_ref(text: str, aliases: Mapping[str, str] | None = None) -> Imag
     at = masked.find("@")
     rest_end = len(text)
     if at != -1:
-        digest = text[at + 1:]
+        digest = text[at + 1 :]
         rest_end = at
     slash = masked.rfind("/", 0, rest_end)
     colon = masked.rfind(":", 0, rest_end)
     tag = None
     name_end = rest_end
     if colon > slash:
-        tag = text[colon + 1:rest_end]
+        tag = text[colon + 1 : rest_end]
         name_end = colon
     name_part = text[:name_end]
     masked_name = masked[:name_end]
@@ -161,7 +161,7 @@ def parse_image_ref(text: str, aliases: Mapping[str, str] | None = None) -> Imag
             # An ARG as first component is most often a registry (${REGISTRY}/app);
             # treat it as such so the path stays comparable.
             registry_written = name_part[:first_slash]
-            path = name_part[first_slash + 1:]
+            path = name_part[first_slash + 1 :]
 
     if registry_written is None:
         registry = DOCKER_HUB
@@ -184,7 +184,7 @@ def parse_image_ref(text: str, aliases: Mapping[str, str] | None = None) -> Imag
             registry = DOCKER_HUB
             aliased = True
     if registry == DOCKER_HUB and repository.startswith("library/"):
-        repository = repository[len("library/"):]
+        repository = repository[len("library/") :]
 
     return ImageRef(
         text=text,

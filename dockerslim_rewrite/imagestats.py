@@ -18,9 +18,10 @@ import io
 import json
 import posixpath
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -219,9 +220,9 @@ def clean_instruction(created_by: str) -> str:
         text = text[: -len("# buildkit")].rstrip()
     for prefix in ("/bin/sh -c #(nop) ", "|0 /bin/sh -c #(nop) "):
         if text.startswith(prefix):
-            return text[len(prefix):].strip()
+            return text[len(prefix) :].strip()
     if text.startswith("/bin/sh -c "):
-        return "RUN " + text[len("/bin/sh -c "):]
+        return "RUN " + text[len("/bin/sh -c ") :]
     return text
 
 
@@ -261,18 +262,19 @@ def _resolve(tar: tarfile.TarFile, tag: str | None = None) -> tuple[dict, list[s
         config = read_json(entry["Config"])
         return config, list(entry.get("Layers") or [])
     if "index.json" in names:
+
         def blob(digest: str) -> str:
             alg, _, hexd = digest.partition(":")
             return f"blobs/{alg}/{hexd}"
 
         node = read_json("index.json")
         if tag is not None and isinstance(node, dict):
+
             def names(m: dict) -> list[str]:
                 ann = m.get("annotations") or {}
                 return [ann.get("io.containerd.image.name", ""), ann.get("org.opencontainers.image.ref.name", "")]
 
-            named = [m for m in node.get("manifests") or []
-                     if any(n == tag or n.endswith("/" + tag) for n in names(m))]
+            named = [m for m in node.get("manifests") or [] if any(n == tag or n.endswith("/" + tag) for n in names(m))]
             if not named:
                 raise ImageTarError(f"{tag} is not in the image tar")
             node = {"manifests": named}
@@ -281,9 +283,12 @@ def _resolve(tar: tarfile.TarFile, tag: str | None = None) -> tuple[dict, list[s
             if not manifests:
                 break
             chosen = next(
-                (m for m in manifests
-                 if (m.get("platform") or {}).get("os", "linux") == "linux"
-                 and (m.get("platform") or {}).get("architecture", "amd64") in ("amd64", "x86_64")),
+                (
+                    m
+                    for m in manifests
+                    if (m.get("platform") or {}).get("os", "linux") == "linux"
+                    and (m.get("platform") or {}).get("architecture", "amd64") in ("amd64", "x86_64")
+                ),
                 manifests[0],
             )
             node = read_json(blob(chosen["digest"]))
@@ -304,7 +309,7 @@ def _scan_layer(tar_stream: tarfile.TarFile) -> Iterable[tuple[str, tarfile.TarI
 def read_image_tar(path: str | Path, tag: str | None = None, top_paths: int = 50) -> ImageStats:
     """Stats of one image (`tag`, default the first) in a `docker save` tar."""
     try:
-        outer = tarfile.open(path, mode="r:")
+        outer = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by the `with outer:` below
     except (tarfile.TarError, OSError) as exc:
         raise ImageTarError(f"cannot read {path}: {exc}") from exc
     with outer:
@@ -329,7 +334,7 @@ def read_image_tar(path: str | Path, tag: str | None = None, top_paths: int = 50
                         stack.make_opaque(parent, index)
                     elif base.startswith(WHITEOUT_PREFIX):
                         whiteouts += 1
-                        stack.delete(posixpath.join(parent, base[len(WHITEOUT_PREFIX):]), index)
+                        stack.delete(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]), index)
                     elif info.isdir():
                         additions.append((p, 0, True))
                     else:
@@ -339,7 +344,9 @@ def read_image_tar(path: str | Path, tag: str | None = None, top_paths: int = 50
                         additions.append((p, file_size, False))
             for p, file_size, is_dir in additions:
                 stack.add(p, file_size, is_dir, index)
-            layers.append(LayerStats(index, name, size, files, whiteouts, instructions[index] if index < len(instructions) else ""))
+            layers.append(
+                LayerStats(index, name, size, files, whiteouts, instructions[index] if index < len(instructions) else "")
+            )
     for layer in layers:
         layer.wasted = stack.wasted_by_layer.get(layer.index, 0)
     wasted_paths = sorted(stack.paths, key=lambda w: (-w.size, w.path))[:top_paths]

@@ -14,9 +14,10 @@ import gc
 import json
 import posixpath
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from dockerfile_parse.util import WordSplitter, extract_key_values
 
@@ -24,8 +25,26 @@ if TYPE_CHECKING:  # pragma: no cover
     from .shell import Script
 
 KNOWN_INSTRUCTIONS = frozenset(
-    "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
-    "STOPSIGNAL USER VOLUME WORKDIR".split()
+    [
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    ]
 )
 HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 JSON_FORM_INSTRUCTIONS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
@@ -101,7 +120,7 @@ class Heredoc:
 class Instruction(Node):
     """One instruction with its continuation lines, interior comments and heredoc bodies."""
 
-    doc: "Document" = field(repr=False, default=None)  # type: ignore[assignment]
+    doc: Document = field(repr=False, default=None)  # type: ignore[assignment]
     keyword: str = ""
     keyword_text: str = ""  # as written (may be lower-case)
     end_line: int = 0
@@ -153,7 +172,7 @@ class Instruction(Node):
             return {}
         return dict(extract_key_values(variables is not None, variables or {}, {}, self.args))
 
-    def continuation_style(self) -> "Continuation | None":
+    def continuation_style(self) -> Continuation | None:
         """How this instruction writes its continued lines, or None when it has none.
 
         The indentation of its own ``&&`` lines (else of its first continued line), and whether it
@@ -166,8 +185,14 @@ class Instruction(Node):
         ends = [re.search(rf"(\s*&&\s*){esc}\s*\r?$", line) for line in lines[:-1]]
         starts = [line.lstrip(" \t") for line in lines[1:]]
         trailing = next((m.group(1) for m in ends if m), None) if not any(s.startswith("&&") for s in starts) else None
-        indents = [line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped and not stripped.startswith("#")]
-        and_indents = [line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped.startswith("&&")]
+        indents = [
+            line[: len(line) - len(stripped)]
+            for line, stripped in zip(lines[1:], starts)
+            if stripped and not stripped.startswith("#")
+        ]
+        and_indents = [
+            line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped.startswith("&&")
+        ]
         indent = (and_indents or indents or ["    "])[0]
         return Continuation(indent, trailing)
 
@@ -202,7 +227,7 @@ class Instruction(Node):
         name = shell[0].replace("\\", "/").rsplit("/", 1)[-1].lower() if shell else ""
         return name.removesuffix(".exe") in POSIX_SHELLS
 
-    def script(self) -> "Script | None":
+    def script(self) -> Script | None:
         """Shell analysis of a shell-form body under a POSIX shell; None otherwise."""
         if not self.shell_form_posix:
             return None
@@ -225,7 +250,7 @@ class Continuation:
         return f" {escape}{newline}{self.indent}&& {command}"
 
 
-def continuation_of(instructions: "list[Instruction]") -> Continuation:
+def continuation_of(instructions: list[Instruction]) -> Continuation:
     """The style to continue a group of instructions in: the first one's that has continued lines,
     else the file's ``&&`` indentation, else four spaces with leading ``&&``."""
     for ins in instructions:
@@ -260,7 +285,7 @@ class State:
     def user_is_root(self) -> bool:
         return self.user.split(":", 1)[0] in ("root", "0", "")
 
-    def after(self, ins: "Instruction", global_args: Mapping[str, str]) -> "State":
+    def after(self, ins: Instruction, global_args: Mapping[str, str]) -> State:
         """The state after ``ins`` has run."""
         keyword = ins.keyword
         if keyword == "ENV":
@@ -299,7 +324,7 @@ class Stage:
     copies_from: list[str] = field(default_factory=list)
     is_final: bool = False
     resolved_base: str = ""  # the base with the global ARG defaults substituted
-    base_pattern: "re.Pattern[str] | None" = None  # for a base built from ARGs: which stage names it may be
+    base_pattern: re.Pattern[str] | None = None  # for a base built from ARGs: which stage names it may be
 
     @property
     def label(self) -> str:
@@ -741,7 +766,7 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
     if keyword in ("ENV", "LABEL"):
         _check_name_values(keyword, args, doc.escape, line_no)
     if keyword == "SHELL" and ins.json_args is None:
-        raise ParseError("SHELL requires the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]", line_no)
+        raise ParseError('SHELL requires the JSON form, e.g. SHELL ["/bin/bash", "-c"]', line_no)
     sub_keyword = args.split(None, 1)[0].upper() if keyword == "ONBUILD" and args.strip() else ""
     reads_heredocs = keyword in HEREDOC_INSTRUCTIONS or sub_keyword in HEREDOC_INSTRUCTIONS
     if reads_heredocs and "<<" in joined and ins.json_args is None:
@@ -879,7 +904,7 @@ def _build_stages(doc: Document) -> None:
     doc.stages[-1].is_final = True
 
 
-def _arg_pattern(base: str) -> "re.Pattern[str]":
+def _arg_pattern(base: str) -> re.Pattern[str]:
     """A FROM reference built from ARGs as a pattern of the stage names it may resolve to."""
     pieces = re.split(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*", base.lower())
     return re.compile(".*".join(re.escape(p) for p in pieces))

@@ -46,11 +46,7 @@ class RewriteResult:
 
 
 def selected_transforms(options: Options):
-    return [
-        t
-        for t in all_transforms()
-        if (options.select is None or t.id in options.select) and t.id not in options.ignore
-    ]
+    return [t for t in all_transforms() if (options.select is None or t.id in options.select) and t.id not in options.ignore]
 
 
 def rewrite(
@@ -77,7 +73,9 @@ def _rewrite(data: bytes, options: Options, build_context: object | None, docker
         marker = (1, f"template {options.generated_from}")
     if marker is not None:
         line, phrase = marker
-        result.skips.append(Skip(line, f"generated file ({phrase}): edit its template instead, or pass --include-generated", "pipeline"))
+        result.skips.append(
+            Skip(line, f"generated file ({phrase}): edit its template instead, or pass --include-generated", "pipeline")
+        )
         return result
     pragmas = _Pragmas(doc)
     if pragmas.file_off:

@@ -32,13 +32,13 @@ class Hazards:
     after_exit: int = 0
     lost_cwd: int = 0
 
-    def __add__(self, other: "Hazards") -> "Hazards":
+    def __add__(self, other: Hazards) -> Hazards:
         return Hazards(*(a + b for a, b in zip(self.counts(), other.counts())))
 
     def counts(self) -> tuple[int, int, int, int]:
         return (self.unparsed, self.errexit, self.after_exit, self.lost_cwd)
 
-    def added_by(self, before: "Hazards") -> list[str]:
+    def added_by(self, before: Hazards) -> list[str]:
         """The rules this state breaks more often than ``before`` did."""
         return [rule for rule, now, was in zip(RULES, self.counts(), before.counts()) if now > was]
 
@@ -93,7 +93,14 @@ def _errexit_hazards(script: Script, shell_errexit: bool) -> int:
         if script.operators[k] not in ("&&", "||"):
             continue
         text = script.text[item.start : item.end]
-        if item.node_type in ("subshell", "compound_statement", "if_statement", "for_statement", "while_statement", "case_statement") and relies_on_errexit(text, shell_errexit):
+        if item.node_type in (
+            "subshell",
+            "compound_statement",
+            "if_statement",
+            "for_statement",
+            "while_statement",
+            "case_statement",
+        ) and relies_on_errexit(text, shell_errexit):
             count += 1
     return count
 
@@ -162,7 +169,11 @@ def append_point(script: Script, shell: list[str] | tuple[str, ...]) -> AppendPo
     relies on ``set -e`` is entered (``(set -e; a; b && cleanup)``), since after it the group would
     stand before ``&&`` and lose errexit. A last compound command under an active errexit gets ``;``.
     """
-    if not script.items or _after_exit(script) or any(_ends_shell(c) and c.depth == 0 and not c.in_subshell for c in script.commands):
+    if (
+        not script.items
+        or _after_exit(script)
+        or any(_ends_shell(c) and c.depth == 0 and not c.in_subshell for c in script.commands)
+    ):
         return None
     shell_errexit = errexit_shell(shell)
     last = script.items[-1]
@@ -178,7 +189,15 @@ def append_point(script: Script, shell: list[str] | tuple[str, ...]) -> AppendPo
         if point is None:
             return None
         return AppendPoint(last.start + 1 + point.offset, point.separator, from_root or point.from_root)
-    compound = last.node_type in ("if_statement", "for_statement", "c_style_for_statement", "while_statement", "case_statement", "subshell", "compound_statement")
+    compound = last.node_type in (
+        "if_statement",
+        "for_statement",
+        "c_style_for_statement",
+        "while_statement",
+        "case_statement",
+        "subshell",
+        "compound_statement",
+    )
     if compound and (shell_errexit or _errexit_before(script, last.start)):
         return AppendPoint(last.end, ";", from_root)
     return AppendPoint(last.end, "&&", from_root)
@@ -187,4 +206,7 @@ def append_point(script: Script, shell: list[str] | tuple[str, ...]) -> AppendPo
 def _errexit_before(script: Script, offset: int) -> bool:
     """Is ``set -e`` in force at the top level when the script reaches ``offset``?"""
     head = script.text[:offset]
-    return any(c.depth == 0 and not c.in_subshell and c.end <= offset for c in script.commands if c.name == "set") and analyse(head).sets_errexit
+    return (
+        any(c.depth == 0 and not c.in_subshell and c.end <= offset for c in script.commands if c.name == "set")
+        and analyse(head).sets_errexit
+    )

@@ -18,16 +18,25 @@ from __future__ import annotations
 import configparser
 import posixpath
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Callable, Iterable
 
 import libcst as cst
-from .datafiles import data_toml, loads_toml, TOMLDecodeError
+
+from .datafiles import TOMLDecodeError, data_toml, loads_toml
 
 __all__ = [
-    "BuildNeeds", "analyse_project", "analyse_requirements", "analyse_requirement_lines", "analyse_setup_py",
-    "analyse_pyproject", "analyse_setup_cfg", "normalise_name", "requirement_name", "specs_from_argv",
+    "BuildNeeds",
+    "analyse_project",
+    "analyse_requirements",
+    "analyse_requirement_lines",
+    "analyse_setup_py",
+    "analyse_pyproject",
+    "analyse_setup_cfg",
+    "normalise_name",
+    "requirement_name",
+    "specs_from_argv",
     "analyse_pipfile",
 ]
 
@@ -60,7 +69,7 @@ class BuildNeeds:
         """False when something could not be read: the answer may be incomplete."""
         return not self.unknown
 
-    def merge(self, other: "BuildNeeds") -> "BuildNeeds":
+    def merge(self, other: BuildNeeds) -> BuildNeeds:
         for name in ("compiler", "headers", "git", "unknown", "requirements", "runtime", "runtime_why"):
             mine = getattr(self, name)
             for item in getattr(other, name):
@@ -164,13 +173,46 @@ def analyse_requirement_lines(
     return needs
 
 
-_PIP_VALUE_OPTIONS = frozenset({
-    "-r", "--requirement", "-c", "--constraint", "-e", "--editable", "--no-binary", "--only-binary",
-    "-i", "--index-url", "--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root",
-    "--platform", "--python-version", "--implementation", "--abi", "--trusted-host", "--cache-dir", "--src",
-    "--upgrade-strategy", "--progress-bar", "--log", "--timeout", "--retries", "--proxy", "--cert",
-    "--client-cert", "--config-settings", "-C", "--global-option", "--report",
-})
+_PIP_VALUE_OPTIONS = frozenset(
+    {
+        "-r",
+        "--requirement",
+        "-c",
+        "--constraint",
+        "-e",
+        "--editable",
+        "--no-binary",
+        "--only-binary",
+        "-i",
+        "--index-url",
+        "--extra-index-url",
+        "-f",
+        "--find-links",
+        "-t",
+        "--target",
+        "--prefix",
+        "--root",
+        "--platform",
+        "--python-version",
+        "--implementation",
+        "--abi",
+        "--trusted-host",
+        "--cache-dir",
+        "--src",
+        "--upgrade-strategy",
+        "--progress-bar",
+        "--log",
+        "--timeout",
+        "--retries",
+        "--proxy",
+        "--cert",
+        "--client-cert",
+        "--config-settings",
+        "-C",
+        "--global-option",
+        "--report",
+    }
+)
 _PIP_KEEP = frozenset({"-r", "--requirement", "-e", "--editable", "--no-binary"})
 
 
@@ -258,9 +300,7 @@ class _SetupVisitor(cst.CSTVisitor):
 
 
 def _empty_literal(node: cst.BaseExpression) -> bool:
-    return isinstance(node, (cst.List, cst.Tuple)) and not node.elements or (
-        isinstance(node, cst.Name) and node.value == "None"
-    )
+    return isinstance(node, (cst.List, cst.Tuple)) and not node.elements or (isinstance(node, cst.Name) and node.value == "None")
 
 
 def analyse_setup_py(text: str, where: str = "setup.py") -> BuildNeeds:

@@ -87,7 +87,9 @@ def _summary_lines(report: FileReport, verbose: bool) -> list[str]:
         lines.append(f"  {fc.path}: {fc.transform} [{fc.safety}] {fc.explanation}")
     for change in result.withheld:
         flag = "--unsafe-fixes" if change.safety == "unsafe" else "without --safe-only"
-        lines.append(f"  {report.path}:{change.line}: {change.transform} [{change.safety}, not applied: needs {flag}] {change.explanation}")
+        lines.append(
+            f"  {report.path}:{change.line}: {change.transform} [{change.safety}, not applied: needs {flag}] {change.explanation}"
+        )
     for skip in result.skips:
         lines.append(f"  {report.path}:{skip.line}: {skip.transform} skipped: {skip.reason}")
     for error in result.errors:
@@ -115,8 +117,7 @@ def json_entry(report: FileReport, diff: str) -> dict:
             for c in result.changes
         ],
         "withheld": [
-            {"transform": c.transform, "line": c.line, "safety": c.safety, "explanation": c.explanation}
-            for c in result.withheld
+            {"transform": c.transform, "line": c.line, "safety": c.safety, "explanation": c.explanation} for c in result.withheld
         ],
         "files": [
             {

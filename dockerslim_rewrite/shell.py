@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
+
 from .datafiles import data_toml
 
 _LANGUAGE = Language(tree_sitter_bash.language())
@@ -244,7 +245,9 @@ def _list_operators(node: Node) -> set[str]:
 
 _CHAIN_TYPES = ("list", "redirected_statement")
 # nodes that cannot hold a command, a comment, a heredoc or an operator: not walked into
-_LEAF_TYPES = frozenset({"word", "raw_string", "number", "variable_name", "string_content", "special_variable_name", "test_operator"})
+_LEAF_TYPES = frozenset(
+    {"word", "raw_string", "number", "variable_name", "string_content", "special_variable_name", "test_operator"}
+)
 _CHILD_PROCESS_TYPES = ("subshell", "command_substitution", "process_substitution", "pipeline")
 
 
@@ -451,7 +454,17 @@ class ParsedArgs:
 
 
 # aliases: commands that take the same options as another one
-_OPTION_ALIASES = {"pip3": "pip", "pip2": "pip", "cc": "gcc", "g++": "gcc", "c++": "gcc", "clang": "gcc", "clang++": "gcc", "gmake": "make", "tdnf": "dnf"}
+_OPTION_ALIASES = {
+    "pip3": "pip",
+    "pip2": "pip",
+    "cc": "gcc",
+    "g++": "gcc",
+    "c++": "gcc",
+    "clang": "gcc",
+    "clang++": "gcc",
+    "gmake": "make",
+    "tdnf": "dnf",
+}
 
 
 def option_table(command: str) -> frozenset[str]:

@@ -9,8 +9,9 @@ an explanation and a fix-safety class), FileChanges (files beside the Dockerfile
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Literal, Union
+from typing import Literal
 
 from .model import Document, Instruction
 
@@ -61,7 +62,7 @@ class Skip:
     transform: str = ""
 
 
-Result = Union[Change, FileChange, Skip]
+Result = Change | FileChange | Skip
 
 
 @dataclass

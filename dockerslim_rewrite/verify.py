@@ -54,11 +54,15 @@ class RunComparison:
         def one(r: RunResult | None) -> dict | None:
             if r is None:
                 return None
-            return {"exit_code": r.exit_code, "timed_out": r.timed_out, "seconds": round(r.seconds, 2),
-                    "stdout": r.stdout[-OUTPUT_LIMIT:], "stderr": r.stderr[-OUTPUT_LIMIT:]}
+            return {
+                "exit_code": r.exit_code,
+                "timed_out": r.timed_out,
+                "seconds": round(r.seconds, 2),
+                "stdout": r.stdout[-OUTPUT_LIMIT:],
+                "stderr": r.stderr[-OUTPUT_LIMIT:],
+            }
 
-        return {"command": self.label, "same": self.same, "note": self.note,
-                "before": one(self.before), "after": one(self.after)}
+        return {"command": self.label, "same": self.same, "note": self.note, "before": one(self.before), "after": one(self.after)}
 
 
 @dataclass
@@ -113,8 +117,13 @@ class VerifyReport:
             "engine": self.engine,
             "verdict": self.verdict,
             "reason": self.reason,
-            "rewrite": {"changed": self.changed, "transforms": self.transforms, "changes": self.changes,
-                        "withheld": self.withheld, "errors": self.rewrite_errors},
+            "rewrite": {
+                "changed": self.changed,
+                "transforms": self.transforms,
+                "changes": self.changes,
+                "withheld": self.withheld,
+                "errors": self.rewrite_errors,
+            },
             "notices": self.notices,
             "builds": self.builds,
             "images": {k: v.to_json() for k, v in self.stats.items()},
@@ -175,8 +184,15 @@ def compare_config(before: dict, after: dict, user_env: set[str]) -> list[Config
         if eb.get(key) == ea.get(key):
             continue
         user = key in user_env
-        diffs.append(ConfigDiff(f"Env {key}", eb.get(key), ea.get(key), user,
-                                "" if user else "inherited from the base image, not set by this Dockerfile"))
+        diffs.append(
+            ConfigDiff(
+                f"Env {key}",
+                eb.get(key),
+                ea.get(key),
+                user,
+                "" if user else "inherited from the base image, not set by this Dockerfile",
+            )
+        )
     lb, la = before.get("Labels") or {}, after.get("Labels") or {}
     for key in sorted(set(lb) | set(la)):
         if lb.get(key) != la.get(key):
@@ -186,8 +202,9 @@ def compare_config(before: dict, after: dict, user_env: set[str]) -> list[Config
 
 def compare_runs(label: str, args: list[str] | None, before: RunResult, after: RunResult) -> RunComparison:
     if before.timed_out and after.timed_out:
-        return RunComparison(label, args, before, after, True,
-                             "both still running at the timeout (a service?): output not compared")
+        return RunComparison(
+            label, args, before, after, True, "both still running at the timeout (a service?): output not compared"
+        )
     if before.timed_out != after.timed_out:
         which = "original" if before.timed_out else "rewritten"
         return RunComparison(label, args, before, after, False, f"only the {which} image timed out")
@@ -318,10 +335,15 @@ def _rewrite(dockerfile: Path, context: Path | None, options: Any) -> Rewritten:
 def _record_rewrite(report: VerifyReport, result: RewriteResult) -> None:
     report.changed = result.changed
     report.transforms = result.transforms_applied
-    report.changes = [{"transform": c.transform, "line": c.line, "safety": c.safety, "explanation": c.explanation,
-                       "assumption": c.assumption} for c in result.changes]
-    report.changes += [{"transform": fc.transform, "file": fc.path, "safety": fc.safety,
-                        "explanation": fc.explanation} for fc in result.file_changes if fc.new != fc.old]
+    report.changes = [
+        {"transform": c.transform, "line": c.line, "safety": c.safety, "explanation": c.explanation, "assumption": c.assumption}
+        for c in result.changes
+    ]
+    report.changes += [
+        {"transform": fc.transform, "file": fc.path, "safety": fc.safety, "explanation": fc.explanation}
+        for fc in result.file_changes
+        if fc.new != fc.old
+    ]
     report.withheld = len(result.withheld)
     report.rewrite_errors = list(result.errors)
 
@@ -338,8 +360,7 @@ def _build_network(engine: Engine, network: str | None, report: VerifyReport) ->
     network = network if network is not None else (os.environ.get("DSLIM_BUILD_NETWORK") or None)
     try:
         if network is None and not engine.has_bridge_network():
-            report.notices.append("the engine has no bridge network (started with --bridge=none): "
-                                  "both builds use --network host")
+            report.notices.append("the engine has no bridge network (started with --bridge=none): both builds use --network host")
             return "host"
     except EngineError as exc:
         raise VerifyError(str(exc)) from None
@@ -370,19 +391,29 @@ def _rewritten_copy(dockerfile: Path, rewritten: Rewritten, scratch: Path) -> Pa
     return after_df
 
 
-def _build(engine: Engine, report: VerifyReport, builds: list[tuple[str, Path, Path]], tags: dict[str, str],
-           build_args: dict[str, str], network: str | None, err: IO[str], built: list[str]) -> None:
+def _build(
+    engine: Engine,
+    report: VerifyReport,
+    builds: list[tuple[str, Path, Path]],
+    tags: dict[str, str],
+    build_args: dict[str, str],
+    network: str | None,
+    err: IO[str],
+    built: list[str],
+) -> None:
     """Build in order, stopping at the first failure (a broken original makes the rewrite moot).
 
     Each tag goes into `built` as soon as it exists, so the caller removes it even when a later build raises.
     """
     for which, ctx, df in builds:
-        err.write(f"dslim verify: building the {'original' if which == 'before' else 'rewritten'} image "
-                  f"({tags[which]})\n")
-        b: BuildResult = engine.build(ctx, df, tags[which], build_args, progress=err, network=network,
-                                      prefix=f"[{which}] ")
-        report.builds[which] = {"ok": b.ok, "seconds": round(b.seconds, 1), "tag": tags[which],
-                                "log_tail": [] if b.ok else b.log_tail[-20:]}
+        err.write(f"dslim verify: building the {'original' if which == 'before' else 'rewritten'} image ({tags[which]})\n")
+        b: BuildResult = engine.build(ctx, df, tags[which], build_args, progress=err, network=network, prefix=f"[{which}] ")
+        report.builds[which] = {
+            "ok": b.ok,
+            "seconds": round(b.seconds, 1),
+            "tag": tags[which],
+            "log_tail": [] if b.ok else b.log_tail[-20:],
+        }
         for notice in b.notices:
             if notice not in report.notices:
                 report.notices.append(notice)
@@ -391,8 +422,17 @@ def _build(engine: Engine, report: VerifyReport, builds: list[tuple[str, Path, P
         built.append(tags[which])
 
 
-def _measure(engine: Engine, report: VerifyReport, tags: dict[str, str], built: list[str], scratch: Path,
-             original: bytes, smoke_args: list[list[str]], smoke: list[str], timeout: float) -> None:
+def _measure(
+    engine: Engine,
+    report: VerifyReport,
+    tags: dict[str, str],
+    built: list[str],
+    scratch: Path,
+    original: bytes,
+    smoke_args: list[list[str]],
+    smoke: list[str],
+    timeout: float,
+) -> None:
     tar = engine.save(scratch / "images.tar", *built)
     configs = {}
     for which in ("before", "after"):
@@ -431,8 +471,11 @@ def _indent(text: str, prefix: str = "      ") -> str:
 def render_text(r: VerifyReport) -> str:
     o: list[str] = [f"dslim verify {r.dockerfile} (context {r.context})\n"]
     if r.changed:
-        o.append(f"rewrite: {len(r.changes)} change(s) by {', '.join(r.transforms) or '-'}"
-                 + (f"; {r.withheld} withheld by safety class" if r.withheld else "") + "\n")
+        o.append(
+            f"rewrite: {len(r.changes)} change(s) by {', '.join(r.transforms) or '-'}"
+            + (f"; {r.withheld} withheld by safety class" if r.withheld else "")
+            + "\n"
+        )
     else:
         o.append("rewrite: nothing to change (one image built)\n")
     for e in r.rewrite_errors:
@@ -447,8 +490,12 @@ def render_text(r: VerifyReport) -> str:
     if r.stats:
         sb, sa = r.stats.get("before"), r.stats.get("after")
         o.append(f"\n{'':14}{'original':>12}{'rewritten':>12}\n")
-        rows = [("size", lambda s: human(s.size)), ("layers", lambda s: str(len(s.layers))),
-                ("wasted", lambda s: human(s.wasted)), ("efficiency", lambda s: f"{100 * s.efficiency:.1f} %")]
+        rows = [
+            ("size", lambda s: human(s.size)),
+            ("layers", lambda s: str(len(s.layers))),
+            ("wasted", lambda s: human(s.wasted)),
+            ("efficiency", lambda s: f"{100 * s.efficiency:.1f} %"),
+        ]
         for label, fn in rows:
             o.append(f"{label:14}{fn(sb) if sb else '-':>12}{fn(sa) if sa else '-':>12}\n")
         if r.reduction_percent is not None and sa is not None:
@@ -459,7 +506,9 @@ def render_text(r: VerifyReport) -> str:
             o.append(f"\nlayers of the {which} image (size, hidden later, instruction):\n")
             for layer in s.layers:
                 hidden = human(layer.wasted) if layer.wasted else ""
-                o.append(f"  {layer.index:>2} {human(layer.size):>9} {hidden:>9}  {_short(layer.instruction or '(no history)')}\n")
+                o.append(
+                    f"  {layer.index:>2} {human(layer.size):>9} {hidden:>9}  {_short(layer.instruction or '(no history)')}\n"
+                )
             for w in s.wasted_paths[:5]:
                 o.append(f"     waste: /{w.path} {human(w.size)} stored in layer {w.layer}, {w.how} by layer {w.hidden_by}\n")
     if r.runs:
@@ -482,8 +531,11 @@ def render_text(r: VerifyReport) -> str:
         o.append("\nimage config differences:\n")
         for d in r.config_diffs:
             tag = "BEHAVIOUR" if d.behaviour else "note"
-            o.append(f"  [{tag}] {d.field}: {json.dumps(d.before)} -> {json.dumps(d.after)}"
-                     + (f" ({d.note})" if d.note else "") + "\n")
+            o.append(
+                f"  [{tag}] {d.field}: {json.dumps(d.before)} -> {json.dumps(d.after)}"
+                + (f" ({d.note})" if d.note else "")
+                + "\n"
+            )
     elif r.stats.get("after") is not None:
         o.append("\nimage config: same (ENTRYPOINT, CMD, ENV, WORKDIR, USER, EXPOSE, VOLUME, LABEL)\n")
     if r.kept:

@@ -30,16 +30,49 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dockerslim_rewrite import aptdata
+from dockerslim_rewrite import aptdata  # noqa: E402 - after the path insert
 
 DEFAULT = [
-    "git", "curl", "wget", "gnupg", "gpg", "imagemagick", "python3-pip", "build-essential",
-    "postgresql-15", "libvulkan1", "nodejs", "openjdk-17-jdk-headless", "vim", "procps", "tzdata",
-    "locales", "ffmpeg", "libpq-dev", "default-libmysqlclient-dev", "unzip",
+    "git",
+    "curl",
+    "wget",
+    "gnupg",
+    "gpg",
+    "imagemagick",
+    "python3-pip",
+    "build-essential",
+    "postgresql-15",
+    "libvulkan1",
+    "nodejs",
+    "openjdk-17-jdk-headless",
+    "vim",
+    "procps",
+    "tzdata",
+    "locales",
+    "ffmpeg",
+    "libpq-dev",
+    "default-libmysqlclient-dev",
+    "unzip",
 ]
-STATUS_FIELDS = ("Package", "Priority", "Section", "Installed-Size", "Maintainer", "Architecture",
-                 "Multi-Arch", "Version", "Essential", "Provides", "Pre-Depends", "Depends",
-                 "Recommends", "Breaks", "Conflicts", "Replaces", "Description")
+STATUS_FIELDS = (
+    "Package",
+    "Priority",
+    "Section",
+    "Installed-Size",
+    "Maintainer",
+    "Architecture",
+    "Multi-Arch",
+    "Version",
+    "Essential",
+    "Provides",
+    "Pre-Depends",
+    "Depends",
+    "Recommends",
+    "Breaks",
+    "Conflicts",
+    "Replaces",
+    "Description",
+)
 
 
 def _generator():
@@ -64,8 +97,17 @@ def status_file(release: str, path: Path) -> None:
 
 
 def simulate(status: Path, packages: list[str], recommends: bool) -> set[str]:
-    cmd = ["apt-get", "install", "-s", "-q", "-o", f"Dir::State::status={status}",
-           "-o", f"APT::Install-Recommends={'true' if recommends else 'false'}", *packages]
+    cmd = [
+        "apt-get",
+        "install",
+        "-s",
+        "-q",
+        "-o",
+        f"Dir::State::status={status}",
+        "-o",
+        f"APT::Install-Recommends={'true' if recommends else 'false'}",
+        *packages,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "LC_ALL": "C"}).stdout
     return {line.split()[1].split(":")[0] for line in out.splitlines() if line.startswith("Inst ")}
 
@@ -98,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             total_ours += len(ours)
             total_common += len(common)
             mark = "ok " if apt == ours else "DIFF"
-            print(f"{mark} {pkg:28} apt drops {len(apt):3}, we say {len(ours):3}, same {len(common):3}"
-                  f" (keep {len(d.keep)}, inert {len(d.inert)})")
+            print(
+                f"{mark} {pkg:28} apt drops {len(apt):3}, we say {len(ours):3}, same {len(common):3}"
+                f" (keep {len(d.keep)}, inert {len(d.inert)})"
+            )
             if apt != ours:
                 print(f"       only apt: {' '.join(sorted(apt - ours)) or '-'}")
                 print(f"       only us:  {' '.join(sorted(ours - apt)) or '-'}")
@@ -108,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"       keep {name}: {why}")
                 print(f"       inert: {' '.join(d.inert) or '-'}")
     n = len(args.packages) - len(skipped)
-    print(f"\n{exact}/{n} packages exactly equal; dropped packages: apt {total_apt}, ours {total_ours}, "
-          f"in both {total_common} (recall {total_common / max(total_apt, 1):.1%}, "
-          f"precision {total_common / max(total_ours, 1):.1%})")
+    print(
+        f"\n{exact}/{n} packages exactly equal; dropped packages: apt {total_apt}, ours {total_ours}, "
+        f"in both {total_common} (recall {total_common / max(total_apt, 1):.1%}, "
+        f"precision {total_common / max(total_ours, 1):.1%})"
+    )
     return 0 if exact == n else 1
 
 

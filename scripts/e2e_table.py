@@ -27,8 +27,7 @@ def mb(n: int | None) -> str:
 
 
 def table(results: dict) -> str:
-    rows = ["| case | before MB | after MB | reduction | verdict | transforms applied |",
-            "|---|---:|---:|---:|---|---|"]
+    rows = ["| case | before MB | after MB | reduction | verdict | transforms applied |", "|---|---:|---:|---:|---|---|"]
     for name, c in sorted(results.get("cases", {}).items()):
         red = c.get("reduction_percent")
         verdict = c.get("verdict") or ("error" if c.get("error") else "-")
@@ -41,13 +40,17 @@ def table(results: dict) -> str:
     after = sum(c.get("size_after") or 0 for c in cases)
     if before:
         ok = sum(1 for c in cases if c.get("verdict") == "ok")
-        rows.append(f"| **all {len(cases)} cases** | {mb(before)} | {mb(after)} | {100 * (before - after) / before:.1f} % "
-                    f"| {ok}/{len(cases)} ok | |")
+        rows.append(
+            f"| **all {len(cases)} cases** | {mb(before)} | {mb(after)} | {100 * (before - after) / before:.1f} % "
+            f"| {ok}/{len(cases)} ok | |"
+        )
     engine = re.sub(r" via [^,]+", "", results.get("engine") or "unknown engine")
     rows.append("")
-    rows.append(f"_Measured {results.get('updated', '?')} with {engine} on the lab's stand-in base images "
-                f"(built from Debian packages by `tests/e2e/lab.sh`, so absolute sizes differ from Docker Hub's); "
-                f"sizes are the bytes stored in the image layers, uncompressed. Produced by `scripts/e2e_table.py`._")
+    rows.append(
+        f"_Measured {results.get('updated', '?')} with {engine} on the lab's stand-in base images "
+        f"(built from Debian packages by `tests/e2e/lab.sh`, so absolute sizes differ from Docker Hub's); "
+        f"sizes are the bytes stored in the image layers, uncompressed. Produced by `scripts/e2e_table.py`._"
+    )
     return "\n".join(rows) + "\n"
 
 

@@ -347,9 +347,7 @@ def build(packages: dict[str, dict[str, str]], config: dict, release: str, ids: 
                 virtual[vname] = index[pick]
 
     class_names = list(config["classes"])
-    class_of = [
-        class_names.index(classify(n, packages[n].get("Section", ""), config)) for n in names
-    ]
+    class_of = [class_names.index(classify(n, packages[n].get("Section", ""), config)) for n in names]
     return {
         "format": FORMAT,
         "release": release,

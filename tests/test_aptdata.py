@@ -98,8 +98,17 @@ def test_exact_sets_agree_with_apt_simulation(package: str, keep: set[str], iner
 
 def test_apt_sized_installs_agree_with_apt_simulation_in_count() -> None:
     # totals from scripts/check_apt_recommends.py (apt's simulation, clean bookworm image)
-    expected = {"imagemagick": 69, "python3-pip": 122, "build-essential": 69, "postgresql-15": 29,
-                "libvulkan1": 51, "ffmpeg": 43, "default-libmysqlclient-dev": 37, "git": 22, "gpg": 19}
+    expected = {
+        "imagemagick": 69,
+        "python3-pip": 122,
+        "build-essential": 69,
+        "postgresql-15": 29,
+        "libvulkan1": 51,
+        "ffmpeg": 43,
+        "default-libmysqlclient-dev": 37,
+        "git": 22,
+        "gpg": 19,
+    }
     assert {p: len(everything(dropped("bookworm", p))) for p in expected} == expected
 
 

@@ -17,8 +17,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import fixture_cases, run_bodies
+
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
 from dockerslim_rewrite.transform import Options
@@ -48,7 +48,24 @@ for arg in "$@"; do
 done
 exec /bin/rm "$@"
 """
-STAND_INS = ["apt-get", "apt", "dnf", "microdnf", "yum", "npm", "pip", "pip3", "curl", "wget", "gem", "yarn", "apk", "sha256sum", "tar", "gpg"]
+STAND_INS = [
+    "apt-get",
+    "apt",
+    "dnf",
+    "microdnf",
+    "yum",
+    "npm",
+    "pip",
+    "pip3",
+    "curl",
+    "wget",
+    "gem",
+    "yarn",
+    "apk",
+    "sha256sum",
+    "tar",
+    "gpg",
+]
 
 SCENARIOS = {
     "checksum-fails-after-merge": (
@@ -59,9 +76,7 @@ SCENARIOS = {
         "RUN curl -fsSL -o /tmp/dslim-t.tar.gz https://example.com/t.tar.gz\n"
         "RUN set -ex; \\\n    echo good | sha256sum -c -; \\\n    tar -xzf /tmp/dslim-t.tar.gz -C /opt\n"
     ),
-    "npm-in-removed-dir": (
-        "RUN mkdir -p /tmp/dslim-fix && cd /tmp/dslim-fix && npm install left-pad && rm -rf /tmp/dslim-fix\n"
-    ),
+    "npm-in-removed-dir": ("RUN mkdir -p /tmp/dslim-fix && cd /tmp/dslim-fix && npm install left-pad && rm -rf /tmp/dslim-fix\n"),
     "trailing-semicolon": "RUN dnf install -y gcc; \\\n    dnf install -y make;\n",
     "failing-install-in-loop": "RUN set -e; for p in ok fail-me; do pip install $p; done\n",
     "install-fails-first-run": "RUN apt-get update && apt-get install -y fail-me\nRUN apt-get install -y curl\n",
@@ -108,7 +123,7 @@ MODES = {"default": Options(), "merge-all": Options(settings={"merge-runs": {"on
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_rewritten_runs_pass_and_fail_like_the_original(name: str, mode: str, sandbox: Path) -> None:
-    data = f"FROM debian:bookworm-slim\n{SCENARIOS[name]}CMD [\"bash\"]\n".encode()
+    data = f'FROM debian:bookworm-slim\n{SCENARIOS[name]}CMD ["bash"]\n'.encode()
     result = rewrite(data, MODES[mode])
     assert not result.errors, result.errors
     before_ok, before_calls = _run_all(_bodies(data), sandbox, "before")
@@ -133,7 +148,9 @@ def _essential(calls: list[str]) -> list[tuple[str, str]]:
 def test_the_scenarios_are_rewritten() -> None:
     """The harness is only meaningful if dslim does change these files."""
     changed = [
-        n for n, body in SCENARIOS.items() if rewrite(f"FROM debian:bookworm-slim\n{body}CMD [\"bash\"]\n".encode(), MODES["merge-all"]).changes
+        n
+        for n, body in SCENARIOS.items()
+        if rewrite(f'FROM debian:bookworm-slim\n{body}CMD ["bash"]\n'.encode(), MODES["merge-all"]).changes
     ]
     assert len(changed) >= len(SCENARIOS) - 1, changed
 
@@ -161,7 +178,11 @@ def test_shellcheck_finds_no_new_error_in_fixture_outputs(tmp_path: Path) -> Non
             script = "\n".join(f"(\n{body}\n)" for body in _bodies(data))
             path = tmp_path / f"{case.parent.name}--{case.name}--{kind}.sh"
             path.write_text(script + "\n")
-        pair = (f"{case.parent.name}/{case.name}", tmp_path / f"{case.parent.name}--{case.name}--in.sh", tmp_path / f"{case.parent.name}--{case.name}--out.sh")
+        pair = (
+            f"{case.parent.name}/{case.name}",
+            tmp_path / f"{case.parent.name}--{case.name}--in.sh",
+            tmp_path / f"{case.parent.name}--{case.name}--out.sh",
+        )
         if pair[1].exists() and pair[2].exists():
             files.append(pair)
     counts = _shellcheck_errors([p for _, a, b in files for p in (a, b)])
@@ -172,7 +193,12 @@ def test_shellcheck_finds_no_new_error_in_fixture_outputs(tmp_path: Path) -> Non
 
 def test_harness_catches_a_lost_errexit(sandbox: Path) -> None:
     """The rewrite this suite guards against (issue: cleanup after a `set -e` group) must be told apart."""
-    original = ["curl -o /tmp/dslim-t.tar.gz https://example.com/t.tar.gz", "set -ex; echo bad | sha256sum -c -; tar -xzf /tmp/dslim-t.tar.gz"]
-    broken = ["curl -o /tmp/dslim-t.tar.gz https://example.com/t.tar.gz && (set -ex; echo bad | sha256sum -c -; tar -xzf /tmp/dslim-t.tar.gz) && rm -f /tmp/dslim-t.tar.gz"]
+    original = [
+        "curl -o /tmp/dslim-t.tar.gz https://example.com/t.tar.gz",
+        "set -ex; echo bad | sha256sum -c -; tar -xzf /tmp/dslim-t.tar.gz",
+    ]
+    broken = [
+        "curl -o /tmp/dslim-t.tar.gz https://example.com/t.tar.gz && (set -ex; echo bad | sha256sum -c -; tar -xzf /tmp/dslim-t.tar.gz) && rm -f /tmp/dslim-t.tar.gz"
+    ]
     assert _run_all(original, sandbox, "before")[0] is False
     assert _run_all(broken, sandbox, "after")[0] is True

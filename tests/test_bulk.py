@@ -43,7 +43,9 @@ def test_bulk_apply_commit_on_a_branch(tmp_path: Path) -> None:
     repo = _make_repo(tmp_path / "repo")
     plain = _make_repo(tmp_path / "plain", git=False)
     (repo / "Dockerfile.link").symlink_to("Dockerfile")  # the same file twice: written once
-    result = invoke("bulk", str(repo), str(plain), "--apply", "--commit", "--out", str(tmp_path / "out"), "--select", "merge-runs")
+    result = invoke(
+        "bulk", str(repo), str(plain), "--apply", "--commit", "--out", str(tmp_path / "out"), "--select", "merge-runs"
+    )
     assert result.exit_code == 0, result.stderr
     assert _git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "dslim/smaller-images"
     assert "merge-runs [safe]" in _git(repo, "log", "-1", "--format=%B")

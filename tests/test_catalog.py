@@ -3,7 +3,14 @@
 import pytest
 
 from dockerslim_rewrite.catalog import (
-    family_of, find_variant, full_only_tools, load_catalog, saving_mb, size_mb, slim_variant, tool_group_of,
+    family_of,
+    find_variant,
+    full_only_tools,
+    load_catalog,
+    saving_mb,
+    size_mb,
+    slim_variant,
+    tool_group_of,
 )
 from dockerslim_rewrite.imageref import parse_image_ref as ref
 
@@ -53,10 +60,23 @@ def test_slim_variant_keeps_version(text, slim):
 @pytest.mark.parametrize(
     "text",
     [
-        "python:3.12-slim", "python:3.12-alpine3.19", "node:20-bookworm-slim", "golang:1.22", "php:8.3-apache",
-        "ubuntu:22.04", "alpine:3.19", "openjdk:17", "maven:3.9-eclipse-temurin-21", "centos:7",
-        "python:3.12@sha256:" + "a" * 64, "example.com/team/python:3.12", "mcr.microsoft.com/dotnet/sdk:8.0",
-        "python:3.12-windowsservercore", "eclipse-temurin:21-jre", "${BASE}", "${REG}/python:3.12",
+        "python:3.12-slim",
+        "python:3.12-alpine3.19",
+        "node:20-bookworm-slim",
+        "golang:1.22",
+        "php:8.3-apache",
+        "ubuntu:22.04",
+        "alpine:3.19",
+        "openjdk:17",
+        "maven:3.9-eclipse-temurin-21",
+        "centos:7",
+        "python:3.12@sha256:" + "a" * 64,
+        "example.com/team/python:3.12",
+        "mcr.microsoft.com/dotnet/sdk:8.0",
+        "python:3.12-windowsservercore",
+        "eclipse-temurin:21-jre",
+        "${BASE}",
+        "${REG}/python:3.12",
     ],
 )
 def test_no_slim_variant(text):
@@ -111,8 +131,26 @@ def test_aliases():
 
 def test_families_and_tools():
     cat = load_catalog()
-    for fid in ["python", "node", "ruby", "golang", "rust", "php", "perl", "eclipse-temurin", "openjdk", "maven",
-                "dotnet-sdk", "dotnet-runtime", "debian", "buildpack-deps", "ubuntu", "rhel-like", "centos", "alpine"]:
+    for fid in [
+        "python",
+        "node",
+        "ruby",
+        "golang",
+        "rust",
+        "php",
+        "perl",
+        "eclipse-temurin",
+        "openjdk",
+        "maven",
+        "dotnet-sdk",
+        "dotnet-runtime",
+        "debian",
+        "buildpack-deps",
+        "ubuntu",
+        "rhel-like",
+        "centos",
+        "alpine",
+    ]:
         assert fid in cat.families
     assert family_of(ref("gradle:8-jdk21")).build_only
     assert family_of(ref("mcr.microsoft.com/dotnet/sdk:8.0")).build_only

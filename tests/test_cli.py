@@ -85,7 +85,14 @@ def test_json_report(repo: Path) -> None:
 
 
 def test_directory_discovery_skips_vendor_folders(tmp_path: Path) -> None:
-    for rel in ["Dockerfile", "svc/Dockerfile.prod", "svc/api.Dockerfile", "Containerfile", "node_modules/x/Dockerfile", ".git/Dockerfile"]:
+    for rel in [
+        "Dockerfile",
+        "svc/Dockerfile.prod",
+        "svc/api.Dockerfile",
+        "Containerfile",
+        "node_modules/x/Dockerfile",
+        ".git/Dockerfile",
+    ]:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(MERGEABLE)
@@ -184,7 +191,9 @@ def test_config_file_select_and_cli_override(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_bytes(MERGEABLE)
     assert invoke("rewrite", "--check", str(tmp_path / "Dockerfile")).exit_code == 0
     assert invoke("rewrite", "--check", "--ignore", "dockerignore", str(tmp_path / "Dockerfile")).exit_code == 0
-    (tmp_path / "pyproject.toml").write_text('[tool.dslim]\nselect = ["merge-runs"]\n[tool.dslim.per-path]\n"legacy/*" = { ignore = ["merge-runs"] }\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dslim]\nselect = ["merge-runs"]\n[tool.dslim.per-path]\n"legacy/*" = { ignore = ["merge-runs"] }\n'
+    )
     (tmp_path / "legacy").mkdir()
     (tmp_path / "legacy" / "Dockerfile").write_bytes(MERGEABLE)
     assert invoke("rewrite", "--check", str(tmp_path / "Dockerfile")).exit_code == 1
@@ -238,10 +247,14 @@ def test_a_dockerfile_rendered_from_a_template_is_left_alone(tmp_path) -> None:
     (repo / "Dockerfile.template").write_text("FROM debian:%%VERSION%%\n")
     (repo / "3.9").mkdir()
     (repo / "3.9" / "Dockerfile").write_bytes(MERGEABLE)
-    proc = subprocess.run([sys.executable, "-m", "dockerslim_rewrite", "rewrite", "--check", str(repo / "3.9")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dockerslim_rewrite", "rewrite", "--check", str(repo / "3.9")], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "generated file (template" in proc.stderr
     proc = subprocess.run(
-        [sys.executable, "-m", "dockerslim_rewrite", "rewrite", "--check", "--include-generated", str(repo / "3.9")], capture_output=True, text=True
+        [sys.executable, "-m", "dockerslim_rewrite", "rewrite", "--check", "--include-generated", str(repo / "3.9")],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 1
 

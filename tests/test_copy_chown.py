@@ -9,12 +9,12 @@ end-to-end case tests/e2e/cases/copy-chown builds both versions and compares own
 from __future__ import annotations
 
 import pytest
-
 from conftest import oracle_parse
+
 from dockerslim_rewrite.buildcontext import Entry, Snapshot
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
-from dockerslim_rewrite.transform import Options, REGISTRY
+from dockerslim_rewrite.transform import REGISTRY, Options
 from dockerslim_rewrite.transforms import all_transforms
 
 ONLY = Options(select=frozenset({"copy-chown"}))
@@ -46,7 +46,14 @@ def test_registered_after_merge_runs_and_before_pkg_cache():
     order = [t.id for t in all_transforms()]
     assert order.index("merge-runs") < order.index("copy-chown") < order.index("pkg-cache")
     doc = REGISTRY["copy-chown"].doc
-    for heading in ("## What it does", "## Why it saves bytes", "## Example", "## When it is not applied", "## Limits", "## Fix safety"):
+    for heading in (
+        "## What it does",
+        "## Why it saves bytes",
+        "## Example",
+        "## When it is not applied",
+        "## Limits",
+        "## Fix safety",
+    ):
         assert heading in doc
     assert "`review`" in doc[doc.index("## Fix safety") :]
 
@@ -90,7 +97,10 @@ def test_workdir_below_the_tree_is_kept_too():
 
 
 def test_rest_of_the_chain_is_kept_byte_for_byte():
-    text = HEAD + "COPY . /srv/app\nRUN chown -R app:app /srv/app \\\n  &&   ln -s /srv/app/bin/x  '/usr/local/bin/x'  \\\n\t&& true\n"
+    text = (
+        HEAD
+        + "COPY . /srv/app\nRUN chown -R app:app /srv/app \\\n  &&   ln -s /srv/app/bin/x  '/usr/local/bin/x'  \\\n\t&& true\n"
+    )
     out = folded(text)
     assert out.endswith("\nRUN ln -s /srv/app/bin/x  '/usr/local/bin/x'  \\\n\t&& true\n")
     commented = HEAD + "COPY . /srv/app\nRUN chown -R app:app /srv/app && ln -s /srv/app/x /x # link\n"
@@ -110,9 +120,9 @@ def test_chown_of_other_paths_between_does_not_block():
 
 
 def test_crlf_and_continuation_lines():
-    text = (HEAD + "COPY \\\n    src/ \\\n    /srv/app/\nRUN chown -R app:app /srv/app\nCMD [\"true\"]\n").replace("\n", "\r\n")
+    text = (HEAD + 'COPY \\\n    src/ \\\n    /srv/app/\nRUN chown -R app:app /srv/app\nCMD ["true"]\n').replace("\n", "\r\n")
     out = folded(text)
-    assert out.endswith("COPY \\\r\n    --chown=app:app src/ \\\r\n    /srv/app/\r\nCMD [\"true\"]\r\n")
+    assert out.endswith('COPY \\\r\n    --chown=app:app src/ \\\r\n    /srv/app/\r\nCMD ["true"]\r\n')
 
 
 def test_whole_pipeline_keeps_the_fold():
@@ -159,8 +169,14 @@ def test_single_file_needs_the_build_context():
         ("ADD vendor /srv/app/\nRUN chown -R app:app /srv/app\n", "may extract a local archive"),
         ("ARG DEST=/srv/app\nCOPY . $DEST\nRUN chown -R app:app /srv/app\n", "variables"),
         ("RUN echo hello > /srv/app/motd\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n", "mentions /srv/app/motd"),
-        ("RUN pip install --target=/srv/app/lib flask\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n", "mentions /srv/app/lib"),
-        ("ENV APP_HOME=/srv/app\nRUN mkdir -p $APP_HOME/cache\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n", "mkdir with a variable"),
+        (
+            "RUN pip install --target=/srv/app/lib flask\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n",
+            "mentions /srv/app/lib",
+        ),
+        (
+            "ENV APP_HOME=/srv/app\nRUN mkdir -p $APP_HOME/cache\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n",
+            "mkdir with a variable",
+        ),
         ("ENV APP_HOME=/srv/app\nRUN touch $APP_HOME/x\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n", "APP_HOME point into"),
         ("RUN cd /srv && mkdir app && touch app/x\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\n", "changes directory"),
         ("WORKDIR /srv/app\nRUN npm install\nCOPY . .\nRUN chown -R app:app /srv/app\n", "runs inside /srv/app"),
@@ -212,7 +228,7 @@ def test_every_output_parses_for_generated_variants():
         for dest in ("/srv/app/", ".", "app/"):
             for owner in ("app", "app:app", "10001:10001", "app:0"):
                 for target in ("/srv/app", ".", "app"):
-                    text = HEAD + workdir + f"COPY src/ {dest}\nRUN chown -R {owner} {target}\nCMD [\"x\"]\n"
+                    text = HEAD + workdir + f'COPY src/ {dest}\nRUN chown -R {owner} {target}\nCMD ["x"]\n'
                     out = run(text).output.decode()
                     oracle_parse(out)
                     assert run(out).output.decode() == out
@@ -244,7 +260,10 @@ def test_root_with_a_group_is_root():
     assert folded(text) == HEAD + "USER root:staff\nCOPY --chown=app:app data/ /srv/app/\n"
 
 
-@pytest.mark.parametrize("chown, shown", [("chown -Rh app", "-h"), ("chown --from root -R app", "--from=root"), ("chown -R --dereference app", "--dereference")])
+@pytest.mark.parametrize(
+    "chown, shown",
+    [("chown -Rh app", "-h"), ("chown --from root -R app", "--from=root"), ("chown -R --dereference app", "--dereference")],
+)
 def test_chown_options_named_one_by_one(chown: str, shown: str):
     (reason,) = skip_reasons(HEAD + f"COPY . /srv/app\nRUN {chown} /srv/app\n")
     assert f"chown option {shown} (" in reason
@@ -282,7 +301,7 @@ def test_home_directory_options(user_cmd: str, reason: str | None):
 def test_stage_with_its_own_cmd_ships():
     """A stage built with --target (it has its own CMD) ships like the final one: its chown is looked at."""
     text = (
-        "FROM debian:bookworm-slim AS app\nRUN useradd -r app\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\nCMD [\"x\"]\n\n"
-        "FROM debian:bookworm-slim\nCMD [\"y\"]\n"
+        'FROM debian:bookworm-slim AS app\nRUN useradd -r app\nCOPY . /srv/app\nRUN chown -R app:app /srv/app\nCMD ["x"]\n\n'
+        'FROM debian:bookworm-slim\nCMD ["y"]\n'
     )
     assert "COPY --chown=app:app . /srv/app" in folded(text)

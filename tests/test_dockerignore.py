@@ -162,9 +162,25 @@ def test_new_file_for_node_project(node_ctx: Path):
         "**/docker-compose*.yml",
     ]
     m = final_matcher(fc)
-    for needed in ("package.json", "package-lock.json", "server.js", "lib/index.js", "assets/video.mp4", "packages/ui/index.js", ".env.example", "shared"):
+    for needed in (
+        "package.json",
+        "package-lock.json",
+        "server.js",
+        "lib/index.js",
+        "assets/video.mp4",
+        "packages/ui/index.js",
+        ".env.example",
+        "shared",
+    ):
         assert not m.excluded(needed), needed
-    for gone in ("config/.env.local", "node_modules/express/index.js", "packages/ui/node_modules/react/index.js", ".git/HEAD", ".env", "npm-debug.log"):
+    for gone in (
+        "config/.env.local",
+        "node_modules/express/index.js",
+        "packages/ui/node_modules/react/index.js",
+        ".git/HEAD",
+        ".env",
+        "npm-debug.log",
+    ):
         assert m.excluded(gone), gone
     rep = fc.report
     assert rep["context_before"]["bytes"] > 7_000_000
@@ -211,7 +227,11 @@ def test_no_context_snapshot_yields_nothing():
 
 def test_nothing_to_exclude_writes_nothing(tmp_path: Path):
     make(tmp_path, {"app.py": "print(1)", "requirements.txt": "flask\n"})
-    fc, _ = run(tmp_path / ".", "FROM python:3.12-slim\nCOPY app.py requirements.txt /app/\nCMD python /app/app.py\n", name="build/Containerfile")
+    fc, _ = run(
+        tmp_path / ".",
+        "FROM python:3.12-slim\nCOPY app.py requirements.txt /app/\nCMD python /app/app.py\n",
+        name="build/Containerfile",
+    )
     assert fc is None
 
 
@@ -276,7 +296,9 @@ def test_lockfiles_and_build_files_stay(tmp_path: Path):
             "yarn-error.log": "x",
         },
     )
-    dockerfile = "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN yarn install --frozen-lockfile && yarn build\nCMD node dist/index.js\n"
+    dockerfile = (
+        "FROM node:20\nWORKDIR /app\nCOPY . .\nRUN yarn install --frozen-lockfile && yarn build\nCMD node dist/index.js\n"
+    )
     fc, skips = run(tmp_path, dockerfile)
     m = final_matcher(fc)
     for keep in ("package.json", "yarn.lock", "tsconfig.json", "tsconfig.build.json", ".yarnrc.yml", ".npmrc", "src/index.ts"):
@@ -313,7 +335,7 @@ def test_secret_inside_explicitly_copied_folder_is_kept_and_reported(tmp_path: P
 
 
 def test_git_kept_when_the_build_uses_git_metadata(tmp_path: Path):
-    make(tmp_path, {".git/HEAD": "x", "pyproject.toml": '[tool.setuptools_scm]\n', "src/a.py": "1", "x.log": "1"})
+    make(tmp_path, {".git/HEAD": "x", "pyproject.toml": "[tool.setuptools_scm]\n", "src/a.py": "1", "x.log": "1"})
     fc, _ = run(tmp_path, "FROM python:3.12\nCOPY . /src\nRUN pip install /src\n")
     assert "**/.git" not in added(fc)
     make(tmp_path, {"pyproject.toml": "[project]\nname='a'\n"})
@@ -338,7 +360,7 @@ def test_existing_file_gets_a_marked_block_and_keeps_user_lines(node_ctx: Path):
     fc, _ = run(node_ctx, NODE_DOCKERFILE)
     text = fc.new.decode()
     assert fc.old == user.encode() and text.startswith(user)
-    assert text[len(user):].startswith("\n# added by dslim\n")
+    assert text[len(user) :].startswith("\n# added by dslim\n")
     assert "**/node_modules" in added(fc)  # the user's line covers only the root one, not packages/ui/node_modules
     assert not final_matcher(fc).excluded("README.md")
 
@@ -354,9 +376,7 @@ def test_existing_exception_is_respected(tmp_path: Path):
 
 
 def test_existing_file_already_covering_everything_changes_nothing(node_ctx: Path):
-    user = (
-        ".git\nnode_modules\npackages/*/node_modules\nnpm-debug.log\n.vscode\n**/.env*\nDockerfile\ndocker-compose.yml\n"
-    )
+    user = ".git\nnode_modules\npackages/*/node_modules\nnpm-debug.log\n.vscode\n**/.env*\nDockerfile\ndocker-compose.yml\n"
     make(node_ctx, {".dockerignore": user})
     fc, _ = run(node_ctx, NODE_DOCKERFILE)
     assert fc is None
@@ -440,7 +460,9 @@ def contexts(draw):
     snap = Snapshot(files=sorted(entries.values(), key=lambda e: e.path))
     files = sorted(paths)
     dirs = sorted(e.path for e in entries.values() if e.is_dir)
-    sources = draw(st.lists(st.sampled_from(files + dirs + ["*.json", "src/*.py", "*/app.log", "config"]), min_size=1, max_size=4))
+    sources = draw(
+        st.lists(st.sampled_from(files + dirs + ["*.json", "src/*.py", "*/app.log", "config"]), min_size=1, max_size=4)
+    )
     runs = draw(st.lists(st.sampled_from(["npm ci", "pip install -r req.txt", "cargo build", "mvn package", "true"]), max_size=2))
     lines = ["FROM base"]
     lines += [f"COPY {s} /dst/" for s in sources]
@@ -496,11 +518,16 @@ def test_fixture_expected_dockerignore(case: Path):
     "dockerfile, kept",
     [
         # COPY sources are the instruction's words (Instruction.words): quotes removed, exec form as given
-        ('FROM python:3.12\nCOPY "logs/keep me.log" /app/\nCOPY ["notes.log", "/app/"]\nCOPY app.py /app/\n',
-         ("logs/keep me.log", "notes.log")),
+        (
+            'FROM python:3.12\nCOPY "logs/keep me.log" /app/\nCOPY ["notes.log", "/app/"]\nCOPY app.py /app/\n',
+            ("logs/keep me.log", "notes.log"),
+        ),
         # ENV words and the plain words of a RUN under a non-POSIX SHELL name context paths too
-        ('FROM python:3.12\nCOPY . /app\nENV LOG_TEMPLATE="/app/conf/app.log"\n'
-         'SHELL ["pwsh", "-Command"]\nRUN Get-Content "/app/notes.log"\n', ("conf/app.log", "notes.log")),
+        (
+            'FROM python:3.12\nCOPY . /app\nENV LOG_TEMPLATE="/app/conf/app.log"\n'
+            'SHELL ["pwsh", "-Command"]\nRUN Get-Content "/app/notes.log"\n',
+            ("conf/app.log", "notes.log"),
+        ),
     ],
 )
 def test_paths_the_instructions_name_are_kept(tmp_path: Path, dockerfile: str, kept: tuple[str, ...]):

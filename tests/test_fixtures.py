@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import case_options, case_snapshot, fixture_cases, oracle_parse, shell_syntax_errors
+
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
 

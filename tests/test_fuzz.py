@@ -20,10 +20,10 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, oracle_parse, shell_syntax_errors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, oracle_parse, shell_syntax_errors
 from dockerslim_rewrite.buildcontext import Entry, Snapshot
 from dockerslim_rewrite.model import ParseError, parse
 from dockerslim_rewrite.pipeline import rewrite
@@ -186,8 +186,7 @@ def check_step(before: bytes, after: bytes, changes, transform_id: str) -> None:
         )
         a, b = old_oracle.get(ins.line), new_oracle.get(moved.line)
         assert a is not None and b is not None and _oracle_key(a) == _oracle_key(b), (
-            f"{transform_id}: untouched {ins.keyword} at line {ins.line} means something else to BuildKit now: "
-            f"{a} -> {b}"
+            f"{transform_id}: untouched {ins.keyword} at line {ins.line} means something else to BuildKit now: {a} -> {b}"
         )
 
 
@@ -202,7 +201,7 @@ def check_invariants(data: bytes, options: Options, snapshot: Snapshot | None = 
     assert doc.render() == data
     try:
         oracle_in = _oracle_commands(data)
-    except Exception as exc:  # noqa: BLE001 - the oracle raises its own Go error type
+    except Exception as exc:
         pytest.fail(f"model accepts input that BuildKit rejects ({exc}): {data!r}")
     assert _boundaries(doc) == _oracle_boundaries(oracle_in), f"model and BuildKit disagree on {data!r}"
 
@@ -223,7 +222,7 @@ def check_invariants(data: bytes, options: Options, snapshot: Snapshot | None = 
         pytest.fail(f"output does not parse with the model ({exc}): {out!r}")
     try:
         oracle_out = _oracle_commands(out)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(f"output rejected by BuildKit ({exc}): {out!r}")
     assert _boundaries(out_doc) == _oracle_boundaries(oracle_out), f"output boundaries disagree: {out!r}"
     assert out.startswith(BOM) == data.startswith(BOM)
@@ -239,7 +238,9 @@ def check_invariants(data: bytes, options: Options, snapshot: Snapshot | None = 
     # idempotence: a second run is a no-op, also for the generated files
     again = rewrite(out, options, with_file_changes(snapshot, result.file_changes))
     assert again.errors == []
-    assert again.output == out, f"not idempotent:\n{out.decode('utf-8', 'replace')}\n---\n{again.output.decode('utf-8', 'replace')}"
+    assert again.output == out, (
+        f"not idempotent:\n{out.decode('utf-8', 'replace')}\n---\n{again.output.decode('utf-8', 'replace')}"
+    )
     assert again.changes == [], f"second run reports changes: {[(c.transform, c.line, c.explanation) for c in again.changes]}"
     assert [fc for fc in again.file_changes if fc.new != fc.old] == []
 
@@ -292,15 +293,28 @@ WORDS = ["hello", "wörld", "日本語", "emoji-🐳", "a b", "$HOME", "${VAR:-x
 PACKAGES = ["curl", "ca-certificates", "git", "build-essential", "libpq-dev", "python3=3.11.2-1", "gcc", "make", "jq"]
 PIP_PKGS = ["flask", "requests==2.31.0", "numpy>=1.26", "-r requirements.txt", "gunicorn", "uvicorn[standard]"]
 IMAGES = [
-    "debian:bookworm", "ubuntu:22.04", "alpine:3.19", "python:3.11", "python:3.12-slim", "node:20", "golang:1.22",
-    "scratch", "gcr.io/distroless/static-debian12", "busybox", "ruby:3.3", "openjdk:17", "rust:1.77",
-    "registry.example.com/team/base:1.0@sha256:" + "a" * 64, "${BASE_IMAGE}", "$REGISTRY/app:${TAG:-latest}",
+    "debian:bookworm",
+    "ubuntu:22.04",
+    "alpine:3.19",
+    "python:3.11",
+    "python:3.12-slim",
+    "node:20",
+    "golang:1.22",
+    "scratch",
+    "gcr.io/distroless/static-debian12",
+    "busybox",
+    "ruby:3.3",
+    "openjdk:17",
+    "rust:1.77",
+    "registry.example.com/team/base:1.0@sha256:" + "a" * 64,
+    "${BASE_IMAGE}",
+    "$REGISTRY/app:${TAG:-latest}",
 ]
 
 
 def shell_command(g: Gen) -> str:
-    word = lambda: g.pick(WORDS)  # noqa: E731
-    pkgs = lambda pool: " ".join(g.some(pool, 1, 3, unique=True))  # noqa: E731
+    word = lambda: g.pick(WORDS)
+    pkgs = lambda pool: " ".join(g.some(pool, 1, 3, unique=True))
     return g.pick(
         [
             "apt-get update",
@@ -374,7 +388,7 @@ def shell_command(g: Gen) -> str:
             "echo 'it''s'",
             "printf '%s\\n' a b",
             "ls C:\\Windows" if g.escape == "`" else "ls /usr/lib",
-            "[ -n \"$CI\" ] && echo ci",
+            '[ -n "$CI" ] && echo ci',
             "cat /etc/os-release | grep -q debian && apt-get update",
             "apt-get update; apt-get install -y curl",
             "(apt-get update && apt-get install -y git)",
@@ -404,7 +418,13 @@ def heredoc_instruction(g: Gen, keyword: str) -> str:
         terminator = name
     body = "".join(line + nl for line in body_lines)
     if keyword == "RUN":
-        head = g.pick([f"RUN <<{dash}{quoted}{name}{quoted}", f"RUN cat <<{dash}{quoted}{name}{quoted} > /etc/x.conf", f"RUN python3 <<{dash}{name}"])
+        head = g.pick(
+            [
+                f"RUN <<{dash}{quoted}{name}{quoted}",
+                f"RUN cat <<{dash}{quoted}{name}{quoted} > /etc/x.conf",
+                f"RUN python3 <<{dash}{name}",
+            ]
+        )
     else:
         head = f"{keyword} {g.pick(['', '--chmod=755 ', '--link '])}<<{dash}{quoted}{name}{quoted} /usr/local/bin/x"
     return head + nl + body + terminator + nl
@@ -415,11 +435,31 @@ def instruction(g: Gen, stage_names: list[str]) -> str:
     nl = g.nl
     kind = g.pick(
         ["RUN"] * 8
-        + ["RUN-flags", "RUN-json", "RUN-heredoc", "COPY", "COPY", "ADD", "COPY-heredoc", "ENV", "ARG", "LABEL",
-           "EXPOSE", "VOLUME", "USER", "WORKDIR", "CMD", "ENTRYPOINT", "HEALTHCHECK", "STOPSIGNAL", "SHELL",
-           "ONBUILD", "MAINTAINER"]
+        + [
+            "RUN-flags",
+            "RUN-json",
+            "RUN-heredoc",
+            "COPY",
+            "COPY",
+            "ADD",
+            "COPY-heredoc",
+            "ENV",
+            "ARG",
+            "LABEL",
+            "EXPOSE",
+            "VOLUME",
+            "USER",
+            "WORKDIR",
+            "CMD",
+            "ENTRYPOINT",
+            "HEALTHCHECK",
+            "STOPSIGNAL",
+            "SHELL",
+            "ONBUILD",
+            "MAINTAINER",
+        ]
     )
-    kw = lambda k: k if g.maybe(0.85) else k.lower()  # noqa: E731
+    kw = lambda k: k if g.maybe(0.85) else k.lower()
     if kind == "RUN":
         return f"{kw('RUN')} {run_body(g)}{nl}"
     if kind == "RUN-flags":
@@ -449,11 +489,34 @@ def instruction(g: Gen, stage_names: list[str]) -> str:
         for flag in ["--chown=app:app", "--chmod=0755", "--link", "--parents", "--exclude=*.md"]:
             if g.maybe(0.1):
                 flags.append(flag)
-        src = g.pick([". .", "./ /app/", "requirements.txt /app/", "package*.json ./", "src /app/src",
-                      '["a b.txt", "/dst/"]', "--chown=1000 app.py /app/", "https://example.invalid/f.tgz /tmp/"])
+        src = g.pick(
+            [
+                ". .",
+                "./ /app/",
+                "requirements.txt /app/",
+                "package*.json ./",
+                "src /app/src",
+                '["a b.txt", "/dst/"]',
+                "--chown=1000 app.py /app/",
+                "https://example.invalid/f.tgz /tmp/",
+            ]
+        )
         return f"{kw(kind)} {' '.join(flags)}{' ' if flags else ''}{src}{nl}"
     if kind == "ENV":
-        return f"{kw('ENV')} " + g.pick(["A=1", 'A=1 B="two words"', "PATH=/opt/bin:$PATH", "LEGACY value with spaces", f"A=1{g.cont()}B=2", "PIP_NO_CACHE_DIR=1"]) + nl
+        return (
+            f"{kw('ENV')} "
+            + g.pick(
+                [
+                    "A=1",
+                    'A=1 B="two words"',
+                    "PATH=/opt/bin:$PATH",
+                    "LEGACY value with spaces",
+                    f"A=1{g.cont()}B=2",
+                    "PIP_NO_CACHE_DIR=1",
+                ]
+            )
+            + nl
+        )
     if kind == "ARG":
         return f"{kw('ARG')} " + g.pick(["VERSION", "VERSION=1.2", "TARGETARCH", 'MSG="hi there"']) + nl
     if kind == "LABEL":
@@ -467,13 +530,32 @@ def instruction(g: Gen, stage_names: list[str]) -> str:
     if kind == "WORKDIR":
         return f"{kw('WORKDIR')} " + g.pick(["/app", "/src/app", "relative", "$HOME/x"]) + nl
     if kind in ("CMD", "ENTRYPOINT"):
-        return f"{kw(kind)} " + g.pick(['["python", "app.py"]', '["/app"]', "python app.py", 'node "server.js"', "[]", '["sh", "-c", "echo $X"]']) + nl
+        return (
+            f"{kw(kind)} "
+            + g.pick(['["python", "app.py"]', '["/app"]', "python app.py", 'node "server.js"', "[]", '["sh", "-c", "echo $X"]'])
+            + nl
+        )
     if kind == "HEALTHCHECK":
-        return f"{kw('HEALTHCHECK')} " + g.pick(["NONE", "--interval=30s --timeout=3s CMD curl -f http://localhost/ || exit 1", 'CMD ["true"]']) + nl
+        return (
+            f"{kw('HEALTHCHECK')} "
+            + g.pick(["NONE", "--interval=30s --timeout=3s CMD curl -f http://localhost/ || exit 1", 'CMD ["true"]'])
+            + nl
+        )
     if kind == "STOPSIGNAL":
         return f"{kw('STOPSIGNAL')} " + g.pick(["SIGTERM", "9"]) + nl
     if kind == "SHELL":
-        return f"{kw('SHELL')} " + g.pick(['["/bin/bash", "-o", "pipefail", "-c"]', '["/bin/sh", "-ec"]', '["powershell", "-Command"]', '["cmd", "/S", "/C"]']) + nl
+        return (
+            f"{kw('SHELL')} "
+            + g.pick(
+                [
+                    '["/bin/bash", "-o", "pipefail", "-c"]',
+                    '["/bin/sh", "-ec"]',
+                    '["powershell", "-Command"]',
+                    '["cmd", "/S", "/C"]',
+                ]
+            )
+            + nl
+        )
     if kind == "ONBUILD":
         if g.maybe(0.2):
             return f"{kw('ONBUILD')} " + heredoc_instruction(g, g.pick(["RUN", "COPY"]))
@@ -510,8 +592,20 @@ def dockerfiles(draw) -> bytes:
         parts.append(f"{kw} {platform}{image}{f' AS {name}' if name else ''}{nl}")
         for _ in range(rng.randint(0, 7)):
             if g.maybe(0.2):
-                parts.append(g.pick([nl, f"# a comment {g.pick(WORDS)}{nl}", f"  # indented comment{nl}", f"\t{nl}", f"# dslim: ignore{nl}",
-                                     f"# dslim: ignore=merge-runs{nl}", f"# dslim: ignore=pkg-cache{nl}", f"#dslim: ignore = merge-runs, pkg-cache{nl}"]))
+                parts.append(
+                    g.pick(
+                        [
+                            nl,
+                            f"# a comment {g.pick(WORDS)}{nl}",
+                            f"  # indented comment{nl}",
+                            f"\t{nl}",
+                            f"# dslim: ignore{nl}",
+                            f"# dslim: ignore=merge-runs{nl}",
+                            f"# dslim: ignore=pkg-cache{nl}",
+                            f"#dslim: ignore = merge-runs, pkg-cache{nl}",
+                        ]
+                    )
+                )
             parts.append(instruction(g, stage_names))
         if name:
             stage_names.append(name)
@@ -555,7 +649,28 @@ def mutated_fixtures(draw) -> bytes:
         if op == "flip" and data:
             data[pos] ^= 1 << draw(st.integers(0, 7))
         elif op == "insert":
-            data[pos:pos] = draw(st.sampled_from([b"\\", b"`", b"\n", b"\r\n", b"#", b"<<EOF", b"[", b'"', b"'", b"&&", b" ", b"\t", b"\x00", b"\xff", b"\xc3\xa9", b"$("]))
+            data[pos:pos] = draw(
+                st.sampled_from(
+                    [
+                        b"\\",
+                        b"`",
+                        b"\n",
+                        b"\r\n",
+                        b"#",
+                        b"<<EOF",
+                        b"[",
+                        b'"',
+                        b"'",
+                        b"&&",
+                        b" ",
+                        b"\t",
+                        b"\x00",
+                        b"\xff",
+                        b"\xc3\xa9",
+                        b"$(",
+                    ]
+                )
+            )
         elif op == "delete" and data:
             data[pos : pos + draw(st.integers(1, 8))] = b""
         else:
@@ -571,7 +686,24 @@ def mutated_fixtures(draw) -> bytes:
                 j = draw(st.integers(0, len(lines) - 1))
                 lines[k], lines[j] = lines[j], lines[k]
             elif op == "splice-token":
-                lines.insert(k, draw(st.sampled_from([b"RUN apt-get update\n", b"RUN cd /x && export A=1\n", b"FROM alpine AS x\n", b"ONBUILD RUN echo\n", b"RUN <<EOF\n", b"EOF\n", b"# escape=`\n", b"SHELL [\"pwsh\", \"-c\"]\n", b"COPY --from=0 / /\n"])))
+                lines.insert(
+                    k,
+                    draw(
+                        st.sampled_from(
+                            [
+                                b"RUN apt-get update\n",
+                                b"RUN cd /x && export A=1\n",
+                                b"FROM alpine AS x\n",
+                                b"ONBUILD RUN echo\n",
+                                b"RUN <<EOF\n",
+                                b"EOF\n",
+                                b"# escape=`\n",
+                                b'SHELL ["pwsh", "-c"]\n',
+                                b"COPY --from=0 / /\n",
+                            ]
+                        )
+                    ),
+                )
             data = bytearray(b"".join(lines))
     return bytes(data)
 
@@ -597,10 +729,10 @@ def test_fixture_corpus_holds_the_invariants_with_all_transforms(path: Path) -> 
 def test_a_file_with_nothing_to_change_is_byte_identical() -> None:
     """Clean files in many shapes (CRLF, BOM, no final newline, odd spacing) come back byte for byte."""
     bodies = [
-        "FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n",
-        "FROM gcr.io/distroless/static-debian12\nCOPY --chown=65532 server /server\nUSER 65532\nCMD [\"/server\"]",
+        'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n',
+        'FROM gcr.io/distroless/static-debian12\nCOPY --chown=65532 server /server\nUSER 65532\nCMD ["/server"]',
         "# syntax=docker/dockerfile:1\n# escape=`\nFROM mcr.microsoft.com/windows/nanoserver:ltsc2022\nRUN dir `\n  C:\\\n",
-        "FROM alpine:3.19\n\n\n  # indented comment   \nRUN apk add --no-cache curl   \n\tCMD  [\"sh\"]\n",
+        'FROM alpine:3.19\n\n\n  # indented comment   \nRUN apk add --no-cache curl   \n\tCMD  ["sh"]\n',
     ]
     for body in bodies:
         for variant in range(4):
@@ -627,7 +759,7 @@ def test_a_file_with_nothing_to_change_is_byte_identical() -> None:
 )
 def test_model_rejects_what_buildkit_rejects(data: bytes) -> None:
     """Found by the mutation test: BuildKit refuses these, so dslim must not rewrite them as if they were fine."""
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - the oracle raises its own Go error type
         _oracle_commands(data)
     with pytest.raises(ParseError):
         parse(data)
@@ -681,15 +813,51 @@ def test_check_step_catches_a_report_line_that_points_elsewhere() -> None:
 
 # --------------------------------------------------------------------------------------------- whitespace soup
 
-SPACES = [" ", "\t", "\v", "\f", "\r", "\u00a0", "\u0085", "\u1680", "\u2000", "\u2009", "\u200b", "\u2028", "\u2029", "\u3000", "\ufeff"]
-PIECES = ["FROM debian", "RUN echo a", "run  b", "ENV A=1", "COPY a b", "# c", "#", "&& echo c", "RUN <<EOF", "EOF", 'CMD ["x"]', "ONBUILD RUN x", "x", ""]
+SPACES = [
+    " ",
+    "\t",
+    "\v",
+    "\f",
+    "\r",
+    "\u00a0",
+    "\u0085",
+    "\u1680",
+    "\u2000",
+    "\u2009",
+    "\u200b",
+    "\u2028",
+    "\u2029",
+    "\u3000",
+    "\ufeff",
+]
+PIECES = [
+    "FROM debian",
+    "RUN echo a",
+    "run  b",
+    "ENV A=1",
+    "COPY a b",
+    "# c",
+    "#",
+    "&& echo c",
+    "RUN <<EOF",
+    "EOF",
+    'CMD ["x"]',
+    "ONBUILD RUN x",
+    "x",
+    "",
+]
 SUFFIXES = ["", "", " \\", "\\", " `", " # not a comment", "\\ "]
 
 
 @fuzz_settings(default=300)
 @given(
     lines=st.lists(
-        st.tuples(st.lists(st.sampled_from(SPACES), max_size=2), st.sampled_from(PIECES), st.lists(st.sampled_from(SPACES), max_size=2), st.sampled_from(SUFFIXES)),
+        st.tuples(
+            st.lists(st.sampled_from(SPACES), max_size=2),
+            st.sampled_from(PIECES),
+            st.lists(st.sampled_from(SPACES), max_size=2),
+            st.sampled_from(SUFFIXES),
+        ),
         min_size=1,
         max_size=8,
     ),
@@ -715,7 +883,7 @@ def test_onbuild_heredocs_agree_with_buildkit(data: bytes) -> None:
     """Found by the whitespace fuzz: BuildKit reads heredocs after ONBUILD RUN/COPY/ADD too."""
     try:
         oracle = _oracle_commands(data)
-    except Exception:  # noqa: BLE001 - BuildKit refuses: so must we
+    except Exception:
         with pytest.raises(ParseError):
             parse(data)
         return
@@ -731,14 +899,59 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402  (only this section runs shells: the bodies below touch nothing outside a temp dir)
 
 BODY_FRAGMENTS = [
-    "cd sub", "cd ..", "pwd", "echo X=$X", "X=1", "export X=2", "unset X", "umask 077", "umask", "set -e", "false",
-    "true", "false || echo recovered", "echo a | cat", "(cd sub && pwd)", "test -d sub && cd sub", "command cd sub",
-    "f() { echo fn; }", "f", "trap 'echo trapped' EXIT", "exit 0", "exit 3", "readonly R=1", "echo R=$R", "set -u",
-    "echo ${UNDEF:-unset}", "set -- a b", "echo args=$#", "if true; then cd sub; fi", "for i in 1 2; do echo $i; done",
-    "echo i=$i", "X=3 true", ". ./env.sh", "echo S=$S", "touch made-$X", "echo done > out.txt", "cat out.txt",
-    "exec echo replaced", "kill -0 $$ && echo alive", "echo $((1 + 2))",
+    "cd sub",
+    "cd ..",
+    "pwd",
+    "echo X=$X",
+    "X=1",
+    "export X=2",
+    "unset X",
+    "umask 077",
+    "umask",
+    "set -e",
+    "false",
+    "true",
+    "false || echo recovered",
+    "echo a | cat",
+    "(cd sub && pwd)",
+    "test -d sub && cd sub",
+    "command cd sub",
+    "f() { echo fn; }",
+    "f",
+    "trap 'echo trapped' EXIT",
+    "exit 0",
+    "exit 3",
+    "readonly R=1",
+    "echo R=$R",
+    "set -u",
+    "echo ${UNDEF:-unset}",
+    "set -- a b",
+    "echo args=$#",
+    "if true; then cd sub; fi",
+    "for i in 1 2; do echo $i; done",
+    "echo i=$i",
+    "X=3 true",
+    ". ./env.sh",
+    "echo S=$S",
+    "touch made-$X",
+    "echo done > out.txt",
+    "cat out.txt",
+    "exec echo replaced",
+    "kill -0 $$ && echo alive",
+    "echo $((1 + 2))",
 ]
-BASH_FRAGMENTS = ["printf -v P '%s' p", "echo P=$P", "let L=5", "echo L=$L", "(( Q = 7 ))", "echo Q=$Q", "shopt -s nullglob", "echo *.none", "set -o pipefail", "false | true"]
+BASH_FRAGMENTS = [
+    "printf -v P '%s' p",
+    "echo P=$P",
+    "let L=5",
+    "echo L=$L",
+    "(( Q = 7 ))",
+    "echo Q=$Q",
+    "shopt -s nullglob",
+    "echo *.none",
+    "set -o pipefail",
+    "false | true",
+]
 
 
 def _merged_args(data: bytes) -> list[str]:
@@ -750,13 +963,22 @@ def _merged_args(data: bytes) -> list[str]:
 # its own pinned test below), so the fuzz keeps hunting for NEW bugs. The check runs the bug's minimal input.
 KNOWN_BUG_FRAGMENTS = {
     # CORE_BUGS C14: `a || b > f` as the last body is merged without a group
-    "echo done > out.txt": lambda: _merged_args(b"FROM debian\nRUN false\nRUN echo a || echo done > out.txt\n")
-    != ["false && echo a || echo done > out.txt"],
+    "echo done > out.txt": lambda: (
+        _merged_args(b"FROM debian\nRUN false\nRUN echo a || echo done > out.txt\n") != ["false && echo a || echo done > out.txt"]
+    ),
     # CORE_BUGS C15: state changes the shell analysis does not see
     "command cd sub": lambda: _merged_args(b"FROM debian\nRUN command cd /tmp\nRUN pwd\n") != ["command cd /tmp && pwd"],
-    "printf -v P '%s' p": lambda: "printf -v P %s p && echo P=$P" not in _merged_args(b'FROM debian\nSHELL ["/bin/bash", "-c"]\nRUN printf -v P %s p\nRUN echo P=$P\n'),
-    "let L=5": lambda: "let L=5 && echo L=$L" not in _merged_args(b'FROM debian\nSHELL ["/bin/bash", "-c"]\nRUN let L=5\nRUN echo L=$L\n'),
-    "(( Q = 7 ))": lambda: "(( Q = 7 )) && echo Q=$Q" not in _merged_args(b'FROM debian\nSHELL ["/bin/bash", "-c"]\nRUN (( Q = 7 ))\nRUN echo Q=$Q\n'),
+    "printf -v P '%s' p": lambda: (
+        "printf -v P %s p && echo P=$P"
+        not in _merged_args(b'FROM debian\nSHELL ["/bin/bash", "-c"]\nRUN printf -v P %s p\nRUN echo P=$P\n')
+    ),
+    "let L=5": lambda: (
+        "let L=5 && echo L=$L" not in _merged_args(b'FROM debian\nSHELL ["/bin/bash", "-c"]\nRUN let L=5\nRUN echo L=$L\n')
+    ),
+    "(( Q = 7 ))": lambda: (
+        "(( Q = 7 )) && echo Q=$Q"
+        not in _merged_args(b'FROM debian\nSHELL ["/bin/bash", "-c"]\nRUN (( Q = 7 ))\nRUN echo Q=$Q\n')
+    ),
 }
 BEHAVIOUR_FRAGMENTS = [f for f in BODY_FRAGMENTS + BASH_FRAGMENTS if f not in KNOWN_BUG_FRAGMENTS or KNOWN_BUG_FRAGMENTS[f]()]
 
@@ -769,7 +991,14 @@ def _run_bodies(bodies: list[str], shell: list[str], root: Path) -> tuple:
     out = []
     status = 0
     for body in bodies:
-        proc = subprocess.run([*shell, body], cwd=work, capture_output=True, text=True, timeout=10, env={"PATH": os.environ["PATH"], "HOME": str(root)})
+        proc = subprocess.run(
+            [*shell, body],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={"PATH": os.environ["PATH"], "HOME": str(root)},
+        )
         out.append(proc.stdout)
         status = proc.returncode
         if status:
@@ -883,7 +1112,8 @@ def test_regressions_hold_the_invariants(name: str) -> None:
 def test_a_deep_stage_chain_hits_no_recursion_limit(transform_id: str) -> None:
     """1,100 stages each built FROM the previous one (pkg-cache once recursed per parent: RecursionError)."""
     data = (
-        "FROM debian:bookworm AS st0\n" + "".join(f"FROM st{k - 1} AS st{k}\n" for k in range(1, 1100))
+        "FROM debian:bookworm AS st0\n"
+        + "".join(f"FROM st{k - 1} AS st{k}\n" for k in range(1, 1100))
         + "RUN apt-get update && apt-get install -y curl\n"
     ).encode()
     assert rewrite(data, Options(select=frozenset({transform_id}), unsafe_fixes=True)).errors == []

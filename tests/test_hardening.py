@@ -19,18 +19,21 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import oracle_parse
 
 pytestmark = pytest.mark.slow  # `pytest -m "not slow"` skips this suite for a fast loop; CI runs it
 
-DSLIM = str(Path(sys.executable).with_name("dslim")) if Path(sys.executable).with_name("dslim").exists() else shutil.which("dslim")
+DSLIM = (
+    str(Path(sys.executable).with_name("dslim")) if Path(sys.executable).with_name("dslim").exists() else shutil.which("dslim")
+)
 MERGEABLE = b"FROM debian:bookworm\nRUN touch /tmp/one\nRUN rm /tmp/one\n"
 MERGED = b"FROM debian:bookworm\nRUN touch /tmp/one \\\n    && rm /tmp/one\n"
 TMP_MARK = "dslim-tmp"
 
 
-def dslim(*args: str, cwd: Path | None = None, timeout: float = 120, prefix: list[str] | None = None, input_: bytes | None = None):
+def dslim(
+    *args: str, cwd: Path | None = None, timeout: float = 120, prefix: list[str] | None = None, input_: bytes | None = None
+):
     """Run the console script; never inherits a terminal."""
     assert DSLIM, "the dslim console script is not installed"
     return subprocess.run(
@@ -90,7 +93,7 @@ BAD_INPUTS = {
     "binary": (bytes(range(256)) * 4, "binary"),
     "png-header": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", None),
     "invalid-utf8": (b"FROM debian\nRUN echo \xc3\x28 \xff\n", "UTF-8"),
-    "latin1": (b"FROM debian\nLABEL author=\"J\xfcrgen\"\n", "UTF-8"),
+    "latin1": (b'FROM debian\nLABEL author="J\xfcrgen"\n', "UTF-8"),
     "utf16-le-bom": ("FROM debian\nRUN echo hi\n".encode("utf-16"), "UTF-16"),
     "utf16-be-bom": (b"\xfe\xff" + "FROM debian\n".encode("utf-16-be"), "UTF-16"),
     "utf16-no-bom": ("FROM debian\nRUN echo hi\n".encode("utf-16-le"), None),
@@ -384,7 +387,9 @@ def test_concurrent_in_place_runs_never_double_apply(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
     path.write_bytes(MERGEABLE)
     procs = [
-        subprocess.Popen([DSLIM, "rewrite", "-i", "--select", "merge-runs", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [DSLIM, "rewrite", "-i", "--select", "merge-runs", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         for _ in range(4)
     ]
     for proc in procs:
@@ -571,12 +576,18 @@ def test_nothing_from_the_dockerfile_or_context_is_executed(tmp_path: Path) -> N
     ctx.mkdir()
     m = str(markers)
     (ctx / "Dockerfile").write_text(MARKER_DOCKERFILE.format(m=m))
-    (ctx / "setup.py").write_text(f"import pathlib\npathlib.Path({m!r}, 'setup.py').touch()\nfrom setuptools import setup\nsetup(name='x')\n")
-    (ctx / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\nbuild-backend = "evil"\n[project]\nname = "x"\n')
+    (ctx / "setup.py").write_text(
+        f"import pathlib\npathlib.Path({m!r}, 'setup.py').touch()\nfrom setuptools import setup\nsetup(name='x')\n"
+    )
+    (ctx / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "evil"\n[project]\nname = "x"\n'
+    )
     (ctx / "evil.py").write_text(f"import pathlib\npathlib.Path({m!r}, 'backend').touch()\n")
     (ctx / "conftest.py").write_text(f"import pathlib\npathlib.Path({m!r}, 'conftest').touch()\n")
     (ctx / "Makefile").write_text(f"all:\n\ttouch {m}/make\n")
-    (ctx / "package.json").write_text(json.dumps({"name": "x", "scripts": {"preinstall": f"touch {m}/npm", "build": f"touch {m}/npm-build"}}))
+    (ctx / "package.json").write_text(
+        json.dumps({"name": "x", "scripts": {"preinstall": f"touch {m}/npm", "build": f"touch {m}/npm-build"}})
+    )
     (ctx / "go.mod").write_text("module x\n\ngo 1.22\n")
     (ctx / "main.go").write_text(f'package main\n\n//go:generate touch {m}/go-generate\nimport "C"\nfunc main() {{}}\n')
     (ctx / "build.rs").write_text(f'fn main() {{ std::process::Command::new("touch").arg("{m}/cargo"); }}\n')
@@ -608,7 +619,7 @@ def _outside_and_context(tmp_path: Path) -> tuple[Path, Path]:
         fh.truncate(3 * 1024**3)  # sparse: 3 GB on paper, nothing on disk
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_bytes(b"FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD [\"node\", \"index.js\"]\n")
+    (ctx / "Dockerfile").write_bytes(b'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "index.js"]\n')
     (ctx / "index.js").write_text("console.log(1)\n")
     (ctx / "linked").symlink_to(outside, target_is_directory=True)
     (ctx / "package.json").symlink_to(outside / "package.json")
@@ -673,7 +684,7 @@ def test_file_names_in_the_context_do_not_inject_into_generated_files(tmp_path: 
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_bytes(
-        b"FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\nRUN npm run build\nCMD [\"node\", \"dist/index.js\"]\n"
+        b'FROM node:20\nWORKDIR /app\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\nRUN npm run build\nCMD ["node", "dist/index.js"]\n'
     )
     (ctx / "package.json").write_text('{"name": "x", "scripts": {"build": "tsc"}}')
     (ctx / "package-lock.json").write_text("{}")
@@ -711,7 +722,9 @@ def test_file_names_in_the_context_do_not_inject_into_generated_files(tmp_path: 
     ],
     ids=["space", "double-quotes"],
 )
-def test_paths_with_spaces_and_quotes_in_generated_dockerfile_lines_are_quoted(tmp_path: Path, build: str, cmd: str, expected: str) -> None:
+def test_paths_with_spaces_and_quotes_in_generated_dockerfile_lines_are_quoted(
+    tmp_path: Path, build: str, cmd: str, expected: str
+) -> None:
     """multi-stage copies build output named in the Dockerfile into a runtime stage: an odd path must stay one path."""
     ctx = tmp_path / "ctx"
     ctx.mkdir()
@@ -732,7 +745,7 @@ def test_file_names_cannot_forge_report_lines(tmp_path: Path) -> None:
     """A hostile repo must not be able to print fake `error:` lines (or terminal escapes) into CI logs."""
     ctx = tmp_path / "ctx"
     ctx.mkdir()
-    (ctx / "Dockerfile").write_bytes(b"FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD [\"node\", \"index.js\"]\n")
+    (ctx / "Dockerfile").write_bytes(b'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "index.js"]\n')
     (ctx / "package.json").write_text('{"name": "x"}')
     (ctx / "index.js").write_text("console.log(1)\n")
     (ctx / "node_modules").mkdir()
@@ -763,7 +776,9 @@ def _node_repo(path: Path, dockerfiles: dict[str, bytes]) -> Path:
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args], capture_output=True, text=True)
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args], capture_output=True, text=True
+    )
 
 
 def test_bulk_workers_sharing_a_context_do_not_write_the_same_file_twice(tmp_path: Path) -> None:
@@ -843,7 +858,7 @@ def test_bulk_commit_runs_no_hook_or_command_from_the_repository(tmp_path: Path)
         (hooks / hook).write_text(f"#!/bin/sh\ntouch {markers}/{hook}\n")
         (hooks / hook).chmod(0o755)
     with open(repo / ".git" / "config", "a") as fh:
-        fh.write(f"[core]\n\tfsmonitor = \"touch {markers}/fsmonitor; false\"\n")
+        fh.write(f'[core]\n\tfsmonitor = "touch {markers}/fsmonitor; false"\n')
     proc = dslim("bulk", str(repo), "--apply", "--commit", "--select", "merge-runs", "--out", str(tmp_path / "out"), timeout=120)
     assert b"Traceback" not in proc.stderr, proc.stderr.decode()[-2000:]
     assert sorted(p.name for p in markers.iterdir()) == [], "dslim bulk --commit ran code from the repository"
@@ -859,7 +874,17 @@ def test_bulk_with_hostile_inputs_reports_errors_and_keeps_going(tmp_path: Path)
     (repo / "good" / "Dockerfile").write_bytes(MERGEABLE)
     os.mkfifo(repo / "Dockerfile.fifo")
     (repo / "Dockerfile.loop").symlink_to("Dockerfile.loop")
-    proc = dslim("bulk", str(repo), str(tmp_path / "missing"), "--apply", "--select", "merge-runs", "--out", str(tmp_path / "out"), timeout=120)
+    proc = dslim(
+        "bulk",
+        str(repo),
+        str(tmp_path / "missing"),
+        "--apply",
+        "--select",
+        "merge-runs",
+        "--out",
+        str(tmp_path / "out"),
+        timeout=120,
+    )
     stderr = proc.stderr.decode()
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr[-3000:]
     assert (repo / "good" / "Dockerfile").read_bytes() == MERGED
@@ -947,7 +972,9 @@ def test_a_closed_stdout_is_not_a_traceback(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
     data = b"FROM debian\n" + b"".join(b"RUN rm %d %s\n" % (i, b"a" * 60) for i in range(5000))
     path.write_bytes(data)
-    proc = subprocess.Popen([DSLIM, "rewrite", "--select", "merge-runs", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [DSLIM, "rewrite", "--select", "merge-runs", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout.readline().startswith(b"--- ")
     proc.stdout.close()  # like `head -1` exiting
     err = proc.stderr.read()
@@ -985,7 +1012,11 @@ def test_a_repository_config_cannot_send_writes_outside_the_repository(tmp_path:
     repo.mkdir()
     (repo / ".dslim.toml").write_text('context = "../victim"\n')
     (repo / "Dockerfile").write_bytes(NODE_APP)
-    args = ["rewrite", "-i", str(repo / "Dockerfile")] if command == "rewrite" else ["bulk", str(repo), "--apply", "--out", str(tmp_path / "out")]
+    args = (
+        ["rewrite", "-i", str(repo / "Dockerfile")]
+        if command == "rewrite"
+        else ["bulk", str(repo), "--apply", "--out", str(tmp_path / "out")]
+    )
     proc = dslim(*args, timeout=120)
     assert b"Traceback" not in proc.stderr, proc.stderr.decode()[-2000:]
     assert not (victim / ".dockerignore").exists(), "a file was written outside the repository"

@@ -34,7 +34,13 @@ from dockerslim_rewrite.imageref import find_vars, parse_image_ref
 def test_parse(text, registry, registry_written, path, repository, tag, digest, has_args):
     ref = parse_image_ref(text)
     assert (ref.registry, ref.registry_written, ref.path, ref.repository, ref.tag, ref.digest, ref.has_args) == (
-        registry, registry_written, path, repository, tag, digest, has_args,
+        registry,
+        registry_written,
+        path,
+        repository,
+        tag,
+        digest,
+        has_args,
     )
 
 

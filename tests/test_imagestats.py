@@ -45,8 +45,13 @@ def config_for(instructions):
             history.append({"created_by": ins + " # buildkit", "empty_layer": True})
         else:
             history.append({"created_by": ins + " # buildkit"})
-    return {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]}, "history": history,
-            "rootfs": {"type": "layers", "diff_ids": []}}
+    return {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "history": history,
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
 
 
 def _add(t: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -61,6 +66,7 @@ def save_tar(tmp_path: Path, layers, instructions, fmt="docker", compress=False,
     images = [("x:1", layers, instructions), *more]
     written: set[str] = set()
     with tarfile.open(out, "w") as t:
+
         def put(data: bytes) -> str:
             digest = hashlib.sha256(data).hexdigest()
             if digest not in written:  # shared layers are stored once, as `docker save a b` does
@@ -74,18 +80,35 @@ def save_tar(tmp_path: Path, layers, instructions, fmt="docker", compress=False,
             config = json.dumps(config_for(image_instructions)).encode()
             layer_digests = [put(b) for b in blobs]
             config_digest = put(config)
-            entries.append({"Config": "blobs/sha256/" + config_digest[7:], "RepoTags": [tag],
-                            "Layers": ["blobs/sha256/" + d[7:] for d in layer_digests]})
-            manifest = {"schemaVersion": 2, "config": {"digest": config_digest, "size": len(config)},
-                        "layers": [{"digest": d, "size": len(b)} for d, b in zip(layer_digests, blobs)]}
+            entries.append(
+                {
+                    "Config": "blobs/sha256/" + config_digest[7:],
+                    "RepoTags": [tag],
+                    "Layers": ["blobs/sha256/" + d[7:] for d in layer_digests],
+                }
+            )
+            manifest = {
+                "schemaVersion": 2,
+                "config": {"digest": config_digest, "size": len(config)},
+                "layers": [{"digest": d, "size": len(b)} for d, b in zip(layer_digests, blobs)],
+            }
             mdata = json.dumps(manifest).encode()
-            inner = {"schemaVersion": 2, "manifests": [{"digest": put(mdata), "size": len(mdata),
-                                                        "platform": {"os": "linux", "architecture": "amd64"}}]}
+            inner = {
+                "schemaVersion": 2,
+                "manifests": [{"digest": put(mdata), "size": len(mdata), "platform": {"os": "linux", "architecture": "amd64"}}],
+            }
             idata = json.dumps(inner).encode()
-            index.append({"digest": put(idata), "size": len(idata),
-                          "mediaType": "application/vnd.oci.image.index.v1+json",
-                          "annotations": {"io.containerd.image.name": "registry.example/library/" + tag,
-                                          "org.opencontainers.image.ref.name": tag.split(":")[-1]}})
+            index.append(
+                {
+                    "digest": put(idata),
+                    "size": len(idata),
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "annotations": {
+                        "io.containerd.image.name": "registry.example/library/" + tag,
+                        "org.opencontainers.image.ref.name": tag.split(":")[-1],
+                    },
+                }
+            )
         if fmt == "docker":
             _add(t, "manifest.json", json.dumps(entries).encode())
         else:
@@ -101,7 +124,7 @@ BASE = [("d", "etc"), ("f", "etc/passwd", 100), ("d", "usr/bin"), ("f", "usr/bin
 @pytest.mark.parametrize("compress", [False, True])
 def test_sizes_layers_and_instructions_in_both_formats(tmp_path, fmt, compress):
     layers = [BASE, [("d", "app"), ("f", "app/main.py", 50), ("l", "app/link", "main.py")]]
-    tar = save_tar(tmp_path, layers, ["ADD rootfs / ", "ENV A=1", "COPY . /app", "CMD [\"x\"]"], fmt, compress)
+    tar = save_tar(tmp_path, layers, ["ADD rootfs / ", "ENV A=1", "COPY . /app", 'CMD ["x"]'], fmt, compress)
     stats = read_image_tar(tar)
     assert [layer.size for layer in stats.layers] == [1100, 50]
     assert [layer.files for layer in stats.layers] == [2, 2]
@@ -114,8 +137,7 @@ def test_sizes_layers_and_instructions_in_both_formats(tmp_path, fmt, compress):
 @pytest.mark.parametrize("fmt", ["docker", "oci"])
 def test_two_images_in_one_tar_are_picked_by_tag(tmp_path, fmt):
     after = ("dslim-verify-1:after", [BASE, [("f", "app/x", 10)]], ["ADD /", "COPY x"])
-    tar = save_tar(tmp_path, [BASE, [("f", "app/x", 10), ("f", "tmp/junk", 990)]], ["ADD /", "COPY x"], fmt,
-                   more=[after])
+    tar = save_tar(tmp_path, [BASE, [("f", "app/x", 10), ("f", "tmp/junk", 990)]], ["ADD /", "COPY x"], fmt, more=[after])
     assert read_image_tar(tar).size == 2100
     assert read_image_tar(tar, tag="x:1").size == 2100
     assert read_image_tar(tar, tag="dslim-verify-1:after").size == 1110
@@ -126,8 +148,12 @@ def test_two_images_in_one_tar_are_picked_by_tag(tmp_path, fmt):
 def test_deleted_in_later_layer_is_waste_of_the_layer_that_stored_it(tmp_path):
     layers = [
         BASE,
-        [("d", "var/lib/apt/lists"), ("f", "var/lib/apt/lists/a", 4000), ("f", "var/lib/apt/lists/b", 6000),
-         ("f", "usr/bin/tool", 500)],
+        [
+            ("d", "var/lib/apt/lists"),
+            ("f", "var/lib/apt/lists/a", 4000),
+            ("f", "var/lib/apt/lists/b", 6000),
+            ("f", "usr/bin/tool", 500),
+        ],
         [("f", "var/lib/apt/lists/.wh.a", 0), ("f", "var/lib/apt/lists/.wh.b", 0)],
     ]
     stats = read_image_tar(save_tar(tmp_path, layers, ["ADD /", "RUN apt-get update", "RUN rm -rf lists"]))
@@ -217,7 +243,7 @@ def test_not_an_image_tar(tmp_path):
     "created_by, expected",
     [
         ("RUN /bin/sh -c apt-get update # buildkit", "RUN /bin/sh -c apt-get update"),
-        ("/bin/sh -c #(nop)  CMD [\"bash\"]", "CMD [\"bash\"]"),
+        ('/bin/sh -c #(nop)  CMD ["bash"]', 'CMD ["bash"]'),
         ("/bin/sh -c apt-get install -y x", "RUN apt-get install -y x"),
         ("COPY . /app # buildkit", "COPY . /app"),
     ],

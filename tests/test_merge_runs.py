@@ -69,7 +69,9 @@ def _run(bodies: list[str], folder: Path) -> tuple[int, str, dict]:
     folder.mkdir(parents=True)
     out, status = "", 0
     for body in bodies:
-        proc = subprocess.run(["/bin/sh", "-c", body], cwd=folder, capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+        proc = subprocess.run(
+            ["/bin/sh", "-c", body], cwd=folder, capture_output=True, text=True, env={"PATH": os.environ["PATH"]}
+        )
         out += proc.stdout
         status = proc.returncode
         if status:

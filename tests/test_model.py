@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import FIXTURES, oracle_parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, oracle_parse
 from dockerslim_rewrite.model import ParseError, parse
 
 TRICKY = {
@@ -113,7 +113,9 @@ def test_stages_are_first_class() -> None:
 
 
 def test_shell_form_posix_follows_shell_instruction() -> None:
-    doc = parse(b'FROM x\nRUN echo a\nSHELL ["powershell", "-Command"]\nRUN Write-Host b\nSHELL ["/bin/bash", "-c"]\nRUN echo c\nRUN ["a"]\n')
+    doc = parse(
+        b'FROM x\nRUN echo a\nSHELL ["powershell", "-Command"]\nRUN Write-Host b\nSHELL ["/bin/bash", "-c"]\nRUN echo c\nRUN ["a"]\n'
+    )
     runs = [i for i in doc.instructions if i.keyword == "RUN"]
     assert [r.shell_form_posix for r in runs] == [True, False, True, False]
     assert runs[1].script() is None
@@ -133,7 +135,7 @@ def test_shell_form_posix_follows_shell_instruction() -> None:
         (b"\xff\xfeF\x00R\x00", "UTF-16"),
         (b"FROM alpine\nRUN echo \xe9\n", "UTF-8"),
         (b"# escape=x\nFROM alpine\n", "invalid escape"),
-        (b'FROM alpine\nSHELL /bin/bash -c\n', "JSON form"),
+        (b"FROM alpine\nSHELL /bin/bash -c\n", "JSON form"),
     ],
 )
 def test_bad_input_raises_one_clear_error(data: bytes, message: str) -> None:

@@ -3,15 +3,15 @@ fixtures/multi-stage/ and run through tests/test_fixtures.py)."""
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 
 import pytest
-
+import tomllib
 from conftest import oracle_parse
+
 from dockerslim_rewrite import ecosystems as eco
-from dockerslim_rewrite.ecosystems import go, makefile, node
 from dockerslim_rewrite.buildcontext import Entry, Snapshot
+from dockerslim_rewrite.ecosystems import go, makefile, node
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
 from dockerslim_rewrite.transform import REGISTRY, Options
@@ -44,7 +44,7 @@ GO_CTX = {"go.mod": "module example.com/acme/ledger/v2\n\ngo 1.22\n", "main.go":
 
 
 def test_go_binary_name_from_module_path_skips_major_version_suffix():
-    result = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build\nCMD [\"/src/ledger\"]\n", GO_CTX)
+    result = run('FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build\nCMD ["/src/ledger"]\n', GO_CTX)
     out = result.output.decode()
     assert "COPY --from=build /src/ledger /src/ledger\n" in out
     assert "RUN CGO_ENABLED=0 go build\n" in out  # no cgo in the sources: static build made explicit
@@ -53,19 +53,19 @@ def test_go_binary_name_from_module_path_skips_major_version_suffix():
 
 
 def test_second_run_does_not_split_again_and_says_why():
-    first = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/app .\nCMD [\"/bin/app\"]\n")
+    first = run('FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/app .\nCMD ["/bin/app"]\n')
     again = run(first.output.decode())
     assert again.output == first.output
     assert skip_reasons(again) == []  # a builder + runtime pair: nothing to report
 
 
 def test_multi_stage_without_build_step_in_final_stage_is_reported():
-    text = "FROM golang:1.22 AS tools\nRUN go version\nFROM debian:12-slim\nCMD [\"true\"]\n"
+    text = 'FROM golang:1.22 AS tools\nRUN go version\nFROM debian:12-slim\nCMD ["true"]\n'
     assert skip_reasons(run(text)) == ["already multi-stage and the final stage has no build step"]
 
 
 def test_crlf_file_keeps_crlf_line_endings():
-    text = "FROM golang:1.22\r\nWORKDIR /src\r\nCOPY . .\r\nRUN CGO_ENABLED=0 go build -o /bin/app .\r\nCMD [\"/bin/app\"]\r\n"
+    text = 'FROM golang:1.22\r\nWORKDIR /src\r\nCOPY . .\r\nRUN CGO_ENABLED=0 go build -o /bin/app .\r\nCMD ["/bin/app"]\r\n'
     out = run(text).output.decode()
     assert "FROM gcr.io/distroless/static-debian12\r\n" in out
     assert out.count("\n") == out.count("\r\n")
@@ -73,8 +73,8 @@ def test_crlf_file_keeps_crlf_line_endings():
 
 
 def test_file_without_final_newline():
-    out = run("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]").output.decode()
-    assert "CMD [\"/bin/app\"]\n\n# runtime stage" in out
+    out = run('FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD ["/bin/app"]').output.decode()
+    assert 'CMD ["/bin/app"]\n\n# runtime stage' in out
     oracle_parse(out)
 
 
@@ -88,7 +88,7 @@ def test_paths_with_spaces_use_json_copy():
 
 
 def test_existing_stage_name_is_reused_and_free_name_chosen():
-    text = "FROM alpine AS build\nRUN true\nFROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    text = 'FROM alpine AS build\nRUN true\nFROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD ["/bin/app"]\n'
     out = run(text).output.decode()
     assert "FROM golang:1.22 AS builder\n" in out
     assert "COPY --from=builder /bin/app /bin/app" in out
@@ -114,22 +114,25 @@ def test_shell_form_with_expansion_never_converted():
 
 
 def test_safe_only_withholds_the_split():
-    text = "FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    text = 'FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD ["/bin/app"]\n'
     result = run(text, safe_only=True)
     assert result.output == text.encode()
     assert result.withheld and all(c.assumption for c in result.withheld)
 
 
 def test_cgo_in_sources_keeps_glibc_runtime_and_adds_no_cgo_flag():
-    files = {"go.mod": "module img\n\ngo 1.22\n", "main.go": 'package main\n\n/*\n#include <stdio.h>\n*/\nimport "C"\n\nfunc main() {}\n'}
-    out = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/img .\nCMD [\"/bin/img\"]\n", files).output.decode()
+    files = {
+        "go.mod": "module img\n\ngo 1.22\n",
+        "main.go": 'package main\n\n/*\n#include <stdio.h>\n*/\nimport "C"\n\nfunc main() {}\n',
+    }
+    out = run('FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/img .\nCMD ["/bin/img"]\n', files).output.decode()
     assert "CGO_ENABLED" not in out
     assert "FROM gcr.io/distroless/base-debian12\n" in out
 
 
 def test_known_cgo_dependency_in_go_sum_blocks_cgo_disable():
     files = dict(GO_CTX, **{"go.sum": "github.com/mattn/go-sqlite3 v1.14.22 h1:abc=\n"})
-    out = run("FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/app .\nCMD [\"/bin/app\"]\n", files).output.decode()
+    out = run('FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN go build -o /bin/app .\nCMD ["/bin/app"]\n', files).output.decode()
     assert "CGO_ENABLED=0" not in out and "distroless/base-debian12" in out
 
 
@@ -139,7 +142,7 @@ def test_bullseye_builder_gets_matching_runtime_release():
 
 
 def test_pragma_ignore_in_final_stage_blocks_the_split():
-    text = "# dslim: ignore=multi-stage\nFROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+    text = '# dslim: ignore=multi-stage\nFROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD ["/bin/app"]\n'
     result = run(text)
     assert result.output == text.encode()
     assert any("pragma" in r for r in skip_reasons(result))
@@ -148,7 +151,7 @@ def test_pragma_ignore_in_final_stage_blocks_the_split():
 def test_user_created_by_run_without_uid_maps_to_nonroot_on_distroless():
     text = (
         "FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\n"
-        "RUN adduser --system --group app\nUSER app:app\nCMD [\"/bin/app\"]\n"
+        'RUN adduser --system --group app\nUSER app:app\nCMD ["/bin/app"]\n'
     )
     result = run(text)
     out = result.output.decode()
@@ -159,7 +162,7 @@ def test_user_created_by_run_without_uid_maps_to_nonroot_on_distroless():
 def test_build_as_non_root_user_keeps_output_ownership():
     text = (
         "FROM golang:1.22\nRUN useradd -u 1000 -m dev\nUSER dev\nWORKDIR /home/dev/src\nCOPY . .\n"
-        "RUN CGO_ENABLED=0 go build -o /home/dev/app .\nCMD [\"/home/dev/app\"]\n"
+        'RUN CGO_ENABLED=0 go build -o /home/dev/app .\nCMD ["/home/dev/app"]\n'
     )
     out = run(text).output.decode()
     assert "COPY --from=build --chown=1000 /home/dev/app /home/dev/app" in out
@@ -168,10 +171,10 @@ def test_build_as_non_root_user_keeps_output_ownership():
 def test_build_only_env_is_dropped_and_used_args_redeclared():
     text = (
         "ARG BASE_TAG=1.22\nARG REVISION\nFROM golang:${BASE_TAG}\nARG GOPROXY=direct\nENV GOPROXY=${GOPROXY} GOFLAGS=-mod=vendor\n"
-        "LABEL org.opencontainers.image.revision=${REVISION}\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD [\"/bin/app\"]\n"
+        'LABEL org.opencontainers.image.revision=${REVISION}\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/app .\nCMD ["/bin/app"]\n'
     )
     out = run(text).output.decode()
-    runtime = out[out.index("# runtime stage"):]
+    runtime = out[out.index("# runtime stage") :]
     assert "GOPROXY" not in runtime
     assert "ARG REVISION\n" in runtime and "BASE_TAG" not in runtime
     oracle_parse(out)
@@ -179,7 +182,7 @@ def test_build_only_env_is_dropped_and_used_args_redeclared():
 
 def test_rust_cargo_install_path_gets_path_env():
     files = {"Cargo.toml": '[package]\nname = "tiny-cli"\nversion = "0.1.0"\n', "src/main.rs": "fn main() {}\n"}
-    text = "FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo install --path .\nENTRYPOINT [\"tiny-cli\"]\n"
+    text = 'FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo install --path .\nENTRYPOINT ["tiny-cli"]\n'
     out = run(text, files).output.decode()
     assert "COPY --from=build /usr/local/cargo/bin/tiny-cli /usr/local/cargo/bin/tiny-cli" in out
     assert "ENV PATH=/usr/local/cargo/bin:" in out
@@ -191,7 +194,7 @@ def test_node_yarn_v1_production_install():
         "package.json": '{"scripts": {"build": "vite build --outDir www", "start": "serve -s www"}, "dependencies": {"serve": "14.2.1"}}',
         "yarn.lock": "# yarn lockfile v1\n",
     }
-    text = "FROM node:20\nWORKDIR /ui\nCOPY . .\nRUN yarn install --frozen-lockfile && yarn build\nCMD [\"yarn\", \"start\"]\n"
+    text = 'FROM node:20\nWORKDIR /ui\nCOPY . .\nRUN yarn install --frozen-lockfile && yarn build\nCMD ["yarn", "start"]\n'
     out = run(text, files).output.decode()
     assert "FROM node:20-slim\n" in out
     assert "RUN yarn install --production --frozen-lockfile && yarn cache clean\n" in out
@@ -203,29 +206,71 @@ def test_node_yarn_v1_production_install():
 
 NOT_SPLIT = [
     ("FROM golang:1.22\nCOPY . /src\nRUN go build -C /src -o /bin/app .\n", "no CMD or ENTRYPOINT"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN go build -C /src -o /bin/a ./a && go build -C /src -o /bin/b ./b\nCMD [\"/bin/a\"]\n", "several `go build`"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN GOOS=windows go build -C /src -o /bin/a.exe .\nCMD [\"/bin/a.exe\"]\n", "GOOS=windows"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nCMD [\"/bin/other\"]\n", "would not have"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nCMD [\"dlv\", \"exec\", \"/bin/api\"]\n", "toolchain"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN --mount=type=cache,target=/out CGO_ENABLED=0 go build -C /src -o /out/api .\nCMD [\"/out/api\"]\n", "cache mount"),
-    ("FROM golang:1.22\nWORKDIR $SRC\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/api .\nCMD [\"/bin/api\"]\n", "WORKDIR"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api . && git describe > /VERSION\nCMD [\"/bin/api\"]\n", "`git`"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nUSER ghost\nCMD [\"/bin/api\"]\n", "USER ghost"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nONBUILD COPY . /x\nCMD [\"/bin/api\"]\n", "ONBUILD"),
-    ("FROM rust:1.77\nCOPY . /app\nRUN cargo build --manifest-path /app/Cargo.toml --release\nCMD [\"/app/target/release/x\"]\n", "manifest-path"),
-    ("FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo build\nCMD [\"./target/debug/x\"]\n", "without --release"),
-    ("FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo build --release\nCMD [\"cargo\", \"run\", \"--release\"]\n", "cargo"),
-    ("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"dist/index.js\"]\n", "package.json not readable"),
-    ("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"npx\", \"nodemon\", \"src/index.js\"]\n", "package.json"),
-    ("FROM mcr.microsoft.com/dotnet/sdk:8.0\nWORKDIR /src\nCOPY . .\nRUN dotnet publish -c Release\nENTRYPOINT [\"dotnet\", \"bin/Release/net8.0/App.dll\"]\n", "without -o"),
-    ("FROM mcr.microsoft.com/dotnet/sdk:8.0\nWORKDIR /src\nCOPY . .\nRUN dotnet publish -o /out\nENTRYPOINT [\"dotnet\", \"watch\", \"run\"]\n", "dotnet watch"),
-    ("FROM gcc:13\nCOPY . /src\nRUN make -C /src\nCMD [\"/src/app\"]\n", "make"),
-    ("FROM gcc:13\nCOPY . /src\nRUN gcc -o /usr/local/bin/app /src/app.c -lfoobar\nCMD [\"app\"]\n", "-lfoobar"),
-    ("FROM maven:3.9-eclipse-temurin-17\nCOPY . /app\nRUN mvn -f /app/pom.xml package\nCMD [\"java\", \"-cp\", \"/app/target/classes\", \"Main\"]\n", "java -jar"),
-    ("FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nFROM golang:1.22\nCOPY . /x\nCMD [\"/x/run\"]\n", "no build step"),
-    ("FROM python:3.12\nRUN pip install --user -r /tmp/r.txt\nCMD [\"python\", \"-m\", \"app\"]\n", "--user"),
-    ("FROM python:3.12\nCOPY . /app\nRUN pip install -r /app/requirements.txt\nCMD [\"python\", \"/app/main.py\"]\n", "cannot tell"),
-    ("FROM ubuntu:22.04\nRUN apt-get update && apt-get install -y golang\nCOPY . /src\nRUN go build -C /src -o /bin/a .\nCMD [\"/bin/a\"]\n", "not a golang image"),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN go build -C /src -o /bin/a ./a && go build -C /src -o /bin/b ./b\nCMD ["/bin/a"]\n',
+        "several `go build`",
+    ),
+    ('FROM golang:1.22\nCOPY . /src\nRUN GOOS=windows go build -C /src -o /bin/a.exe .\nCMD ["/bin/a.exe"]\n', "GOOS=windows"),
+    ('FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nCMD ["/bin/other"]\n', "would not have"),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nCMD ["dlv", "exec", "/bin/api"]\n',
+        "toolchain",
+    ),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN --mount=type=cache,target=/out CGO_ENABLED=0 go build -C /src -o /out/api .\nCMD ["/out/api"]\n',
+        "cache mount",
+    ),
+    ('FROM golang:1.22\nWORKDIR $SRC\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/api .\nCMD ["/bin/api"]\n', "WORKDIR"),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api . && git describe > /VERSION\nCMD ["/bin/api"]\n',
+        "`git`",
+    ),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nUSER ghost\nCMD ["/bin/api"]\n',
+        "USER ghost",
+    ),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nONBUILD COPY . /x\nCMD ["/bin/api"]\n',
+        "ONBUILD",
+    ),
+    (
+        'FROM rust:1.77\nCOPY . /app\nRUN cargo build --manifest-path /app/Cargo.toml --release\nCMD ["/app/target/release/x"]\n',
+        "manifest-path",
+    ),
+    ('FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo build\nCMD ["./target/debug/x"]\n', "without --release"),
+    ('FROM rust:1.77\nWORKDIR /app\nCOPY . .\nRUN cargo build --release\nCMD ["cargo", "run", "--release"]\n', "cargo"),
+    (
+        'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["node", "dist/index.js"]\n',
+        "package.json not readable",
+    ),
+    (
+        'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["npx", "nodemon", "src/index.js"]\n',
+        "package.json",
+    ),
+    (
+        'FROM mcr.microsoft.com/dotnet/sdk:8.0\nWORKDIR /src\nCOPY . .\nRUN dotnet publish -c Release\nENTRYPOINT ["dotnet", "bin/Release/net8.0/App.dll"]\n',
+        "without -o",
+    ),
+    (
+        'FROM mcr.microsoft.com/dotnet/sdk:8.0\nWORKDIR /src\nCOPY . .\nRUN dotnet publish -o /out\nENTRYPOINT ["dotnet", "watch", "run"]\n',
+        "dotnet watch",
+    ),
+    ('FROM gcc:13\nCOPY . /src\nRUN make -C /src\nCMD ["/src/app"]\n', "make"),
+    ('FROM gcc:13\nCOPY . /src\nRUN gcc -o /usr/local/bin/app /src/app.c -lfoobar\nCMD ["app"]\n', "-lfoobar"),
+    (
+        'FROM maven:3.9-eclipse-temurin-17\nCOPY . /app\nRUN mvn -f /app/pom.xml package\nCMD ["java", "-cp", "/app/target/classes", "Main"]\n',
+        "java -jar",
+    ),
+    (
+        'FROM golang:1.22\nCOPY . /src\nRUN CGO_ENABLED=0 go build -C /src -o /bin/api .\nFROM golang:1.22\nCOPY . /x\nCMD ["/x/run"]\n',
+        "no build step",
+    ),
+    ('FROM python:3.12\nRUN pip install --user -r /tmp/r.txt\nCMD ["python", "-m", "app"]\n', "--user"),
+    ('FROM python:3.12\nCOPY . /app\nRUN pip install -r /app/requirements.txt\nCMD ["python", "/app/main.py"]\n', "cannot tell"),
+    (
+        'FROM ubuntu:22.04\nRUN apt-get update && apt-get install -y golang\nCOPY . /src\nRUN go build -C /src -o /bin/a .\nCMD ["/bin/a"]\n',
+        "not a golang image",
+    ),
 ]
 
 
@@ -240,14 +285,14 @@ def test_not_split(text: str, reason: str):
 
 def test_npm_build_dir_unknown_is_skipped_with_context():
     files = {"package.json": '{"scripts": {"build": "node scripts/build.mjs"}}', "package-lock.json": "{}"}
-    result = run("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"dist/server.js\"]\n", files)
+    result = run('FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["node", "dist/server.js"]\n', files)
     assert result.output.startswith(b"FROM node:20\n") and b"runtime stage" not in result.output
     assert "output folder of the `build` script not known" in skip_reasons(result)
 
 
 def test_node_start_file_outside_build_output_is_skipped():
     files = {"package.json": '{"scripts": {"build": "vite build"}}', "package-lock.json": "{}"}
-    result = run("FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD [\"node\", \"server.js\"]\n", files)
+    result = run('FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["node", "server.js"]\n', files)
     assert b"runtime stage" not in result.output
     assert "outside the build output" in skip_reasons(result)[0]
 
@@ -269,7 +314,11 @@ def test_last_import_elem():
 
 
 def test_node_outputs_follow_nested_scripts_and_flags():
-    scripts = {"build": "npm run build:server && npm run build:web", "build:server": "tsc", "build:web": "vite build --outDir public/app"}
+    scripts = {
+        "build": "npm run build:server && npm run build:web",
+        "build:server": "tsc",
+        "build:web": "vite build --outDir public/app",
+    }
     snap = Snapshot(files=[], texts={"tsconfig.json": '{"compilerOptions": {"outDir": "lib"}}'})
     outs, extras = node._node_outputs(scripts, "build", snap, "", 0)
     assert outs == ["lib", "public/app"]
@@ -326,14 +375,14 @@ def test_users_created_by_run(run_line, users, groups):
 
 def test_files_removed_by_a_run_are_not_copied():
     files = dict(GO_CTX, **{"config.yaml": "a: 1\n", "templates/x.html": "<p>\n"})
-    text = "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/app . && rm -rf /src/templates\nCMD [\"/bin/app\"]\n"
+    text = 'FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN CGO_ENABLED=0 go build -o /bin/app . && rm -rf /src/templates\nCMD ["/bin/app"]\n'
     out = run(text, files).output.decode()
     assert "COPY --from=build /src/config.yaml /src/config.yaml" in out
     assert "templates" not in out.split("# runtime stage")[1]
 
 
 def test_go_output_into_existing_folder_is_named_after_the_package():
-    text = "FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN mkdir -p /out && CGO_ENABLED=0 go build -o /out ./cmd/gateway\nCMD [\"/out/gateway\"]\n"
+    text = 'FROM golang:1.22\nWORKDIR /src\nCOPY . .\nRUN mkdir -p /out && CGO_ENABLED=0 go build -o /out ./cmd/gateway\nCMD ["/out/gateway"]\n'
     out = run(text).output.decode()
     assert "COPY --from=build /out/gateway /out/gateway" in out
 
@@ -358,14 +407,17 @@ def test_makefile_reader_follows_variables_rules_and_overrides():
     assert mk.expand("$(UNKNOWN)/x") is None
     assert mk.expand("$(patsubst %.c,%.o,x.c)") is None  # functions are not evaluated
     assert makefile.install_files(mk, "install", "/src") == ["/opt/app/bin/app"]
-    assert makefile.install_files(makefile.Makefile(MAKEFILE, {"DESTDIR": "/pkg"}, {}), "install", "/src") == ["/pkg/usr/local/bin/app"]
+    assert makefile.install_files(makefile.Makefile(MAKEFILE, {"DESTDIR": "/pkg"}, {}), "install", "/src") == [
+        "/pkg/usr/local/bin/app"
+    ]
     assert makefile.Makefile("X ?= a\n", {}, {"X": "env"}).value("X") == "env"
     assert makefile.Makefile("X = a\nX += b\nY := $(X) c\nX = z\n", {}, {}).value("Y") == "a b c"
 
 
 def test_make_install_with_prefix_and_destdir_ships_the_installed_binary():
-    text = ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && make install DESTDIR=/stage PREFIX=/usr\n"
-            "CMD [\"/stage/usr/bin/app\"]\n")
+    text = (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && make install DESTDIR=/stage PREFIX=/usr\nCMD ["/stage/usr/bin/app"]\n'
+    )
     out = run(text, C_CTX).output.decode()
     assert "COPY --from=build /stage/usr/bin/app /stage/usr/bin/app\n" in out
     # -lz from the Makefile -> zlib1g: a package distroless lacks, so debian slim
@@ -376,7 +428,7 @@ def test_make_install_with_prefix_and_destdir_ships_the_installed_binary():
 
 def test_make_in_a_subfolder_then_cp_to_path_dir_ships_the_copy():
     ctx = {"src/Makefile": "app: main.c\n\tcc -o app main.c\n", "src/main.c": "int main(void){return 0;}\n"}
-    text = "FROM gcc:13\nCOPY . /w\nRUN cd /w/src && make && cp /w/src/app /usr/local/bin/\nCMD [\"app\"]\n"
+    text = 'FROM gcc:13\nCOPY . /w\nRUN cd /w/src && make && cp /w/src/app /usr/local/bin/\nCMD ["app"]\n'
     out = run(text, ctx).output.decode()
     assert "FROM gcr.io/distroless/cc-debian12\n" in out
     assert "COPY --from=build /usr/local/bin/app /usr/local/bin/app\n" in out
@@ -384,7 +436,7 @@ def test_make_in_a_subfolder_then_cp_to_path_dir_ships_the_copy():
 
 
 def test_make_split_states_the_assumption():
-    text = "FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n"
+    text = 'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n'
     result = run(text, C_CTX)
     assumption = result.changes[-1].assumption
     assert "/src/app is the only build output the app needs at run time" in assumption
@@ -392,26 +444,47 @@ def test_make_split_states_the_assumption():
 
 
 MAKE_NOT_SPLIT = [
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make -f other.mk\nCMD [\"./app\"]\n", C_CTX, "make option -f"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make install\nCMD [\"app\"]\n",
-     {**C_CTX, "Makefile": MAKEFILE.replace("PREFIX ?= /usr/local\n", "")}, "install prefix unknown"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && make clean\nCMD [\"./app\"]\n", C_CTX, "`make clean`"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "GNUmakefile": "all:\n"}, "GNUmakefile"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "Makefile": "include config.mk\n" + MAKEFILE}, "`include`"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "Makefile": MAKEFILE.replace("-lz", "-lfancy")}, "-lfancy"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", {**C_CTX, "Makefile": "app:\n\t$(MAKE) -C lib\n"}, "$(MAKE)"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && gcc -o tool tool.c\nCMD [\"./app\"]\n", C_CTX, "direct compiler"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN cmake -B build && cmake --build build\nCMD [\"./build/app\"]\n", C_CTX, "cmake"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"sh\", \"-c\", \"./app | gzip\"]\n", C_CTX, "`gzip`"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./main.c\"]\n", C_CTX, "not a file the make build makes"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./all\"]\n", C_CTX, "not a file the make build makes"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"sh\", \"-c\", \"make test\"]\n", C_CTX, "`make`"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make app tool\nCMD [\"sh\", \"-c\", \"./tool && ./app\"]\n",
-     {**C_CTX, "Makefile": MAKEFILE + "tool: tool.c\n\tcc -o tool tool.c\n"}, "several make outputs"),
-    ("FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make install\nCMD [\"app\"]\n",
-     {**C_CTX, "Makefile": "app: main.c\n\tcc -o app main.c\ninstall: app\n\tcp -r app share /usr/local/\n"}, "copies folders"),
-    ("FROM gcc:13-alpine\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", C_CTX, "not on a Debian image"),
-    ("FROM fedora:40\nWORKDIR /src\nCOPY . .\nRUN make\nCMD [\"./app\"]\n", C_CTX, "fedora"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make -f other.mk\nCMD ["./app"]\n', C_CTX, "make option -f"),
+    (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make install\nCMD ["app"]\n',
+        {**C_CTX, "Makefile": MAKEFILE.replace("PREFIX ?= /usr/local\n", "")},
+        "install prefix unknown",
+    ),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && make clean\nCMD ["./app"]\n', C_CTX, "`make clean`"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n', {**C_CTX, "GNUmakefile": "all:\n"}, "GNUmakefile"),
+    (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n',
+        {**C_CTX, "Makefile": "include config.mk\n" + MAKEFILE},
+        "`include`",
+    ),
+    (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n',
+        {**C_CTX, "Makefile": MAKEFILE.replace("-lz", "-lfancy")},
+        "-lfancy",
+    ),
+    (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n',
+        {**C_CTX, "Makefile": "app:\n\t$(MAKE) -C lib\n"},
+        "$(MAKE)",
+    ),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make && gcc -o tool tool.c\nCMD ["./app"]\n', C_CTX, "direct compiler"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN cmake -B build && cmake --build build\nCMD ["./build/app"]\n', C_CTX, "cmake"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["sh", "-c", "./app | gzip"]\n', C_CTX, "`gzip`"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./main.c"]\n', C_CTX, "not a file the make build makes"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./all"]\n', C_CTX, "not a file the make build makes"),
+    ('FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["sh", "-c", "make test"]\n', C_CTX, "`make`"),
+    (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make app tool\nCMD ["sh", "-c", "./tool && ./app"]\n',
+        {**C_CTX, "Makefile": MAKEFILE + "tool: tool.c\n\tcc -o tool tool.c\n"},
+        "several make outputs",
+    ),
+    (
+        'FROM gcc:13\nWORKDIR /src\nCOPY . .\nRUN make install\nCMD ["app"]\n',
+        {**C_CTX, "Makefile": "app: main.c\n\tcc -o app main.c\ninstall: app\n\tcp -r app share /usr/local/\n"},
+        "copies folders",
+    ),
+    ('FROM gcc:13-alpine\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n', C_CTX, "not on a Debian image"),
+    ('FROM fedora:40\nWORKDIR /src\nCOPY . .\nRUN make\nCMD ["./app"]\n', C_CTX, "fedora"),
 ]
 
 
@@ -425,8 +498,11 @@ def test_make_not_split(text: str, files: dict, reason: str):
 
 
 def test_make_prereqs_from_functions_do_not_block_the_named_target():
-    ctx = {"Makefile": "SRCS = $(wildcard *.c)\nOBJS = $(SRCS:.c=.o)\nLDLIBS = -lm\n\nserver: $(OBJS)\n"
-                       "\t$(CC) -o $@ $^ $(LDLIBS)\n", "a.c": "int a;\n", "b.c": "int main(void){return 0;}\n"}
-    out = run("FROM gcc:13\nWORKDIR /app\nCOPY . .\nRUN make\nUSER nobody\nCMD [\"./server\"]\n", ctx).output.decode()
+    ctx = {
+        "Makefile": "SRCS = $(wildcard *.c)\nOBJS = $(SRCS:.c=.o)\nLDLIBS = -lm\n\nserver: $(OBJS)\n\t$(CC) -o $@ $^ $(LDLIBS)\n",
+        "a.c": "int a;\n",
+        "b.c": "int main(void){return 0;}\n",
+    }
+    out = run('FROM gcc:13\nWORKDIR /app\nCOPY . .\nRUN make\nUSER nobody\nCMD ["./server"]\n', ctx).output.decode()
     assert "FROM gcr.io/distroless/cc-debian12\nWORKDIR /app\nCOPY --from=build /app/server /app/server\nUSER nobody\n" in out
     oracle_parse(out)

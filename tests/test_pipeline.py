@@ -74,6 +74,6 @@ def test_file_off_pragma_skips_everything() -> None:
 
 
 def test_unchanged_file_is_byte_identical_through_all_transforms() -> None:
-    data = b"\xef\xbb\xbf# syntax=docker/dockerfile:1\r\nFROM scratch\r\nCOPY --chmod=755 app /app\r\nENTRYPOINT [\"/app\"]"
+    data = b'\xef\xbb\xbf# syntax=docker/dockerfile:1\r\nFROM scratch\r\nCOPY --chmod=755 app /app\r\nENTRYPOINT ["/app"]'
     result = rewrite(data)
     assert result.output == data and not result.changes

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT, case_options, case_snapshot, oracle_parse
+
 from dockerslim_rewrite.pipeline import rewrite
 from dockerslim_rewrite.transform import Options
 from dockerslim_rewrite.transforms import pkg_cache as pc
@@ -156,7 +156,9 @@ def test_heredoc_script_with_its_own_update_does_not_block_and_is_cleaned() -> N
     )
     out, _ = run(text)
     assert "curl && rm -rf /var/lib/apt/lists/*\n" in out
-    assert out.endswith("RUN <<EOF\napt-get update\napt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*\nEOF\n")
+    assert out.endswith(
+        "RUN <<EOF\napt-get update\napt-get install -y --no-install-recommends jq && rm -rf /var/lib/apt/lists/*\nEOF\n"
+    )
 
 
 def test_heredoc_install_without_update_blocks_earlier_cleanup() -> None:

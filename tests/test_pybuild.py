@@ -4,8 +4,14 @@ import pytest
 
 from dockerslim_rewrite import pybuild
 from dockerslim_rewrite.pybuild import (
-    analyse_project, analyse_pyproject, analyse_requirement_lines, analyse_requirements, analyse_setup_cfg,
-    analyse_setup_py, requirement_name, specs_from_argv,
+    analyse_project,
+    analyse_pyproject,
+    analyse_requirement_lines,
+    analyse_requirements,
+    analyse_setup_cfg,
+    analyse_setup_py,
+    requirement_name,
+    specs_from_argv,
 )
 
 
@@ -45,7 +51,10 @@ def test_setup_py_syntax_error_is_unknown():
 @pytest.mark.parametrize(
     "text, compiled",
     [
-        ('[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n[project]\nname="x"\ndependencies=["requests>=2"]\n', False),
+        (
+            '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n[project]\nname="x"\ndependencies=["requests>=2"]\n',
+            False,
+        ),
         ('[build-system]\nrequires = ["scikit-build-core"]\nbuild-backend = "scikit_build_core.build"\n', True),
         ('[build-system]\nrequires = ["maturin>=1,<2"]\nbuild-backend = "maturin"\n', True),
         ('[build-system]\nrequires = ["meson-python"]\nbuild-backend = "mesonpy"\n', True),

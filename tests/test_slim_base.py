@@ -7,7 +7,7 @@ import pytest
 from dockerslim_rewrite.buildcontext import Entry, Snapshot
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
-from dockerslim_rewrite.transform import Options, REGISTRY
+from dockerslim_rewrite.transform import REGISTRY, Options
 from dockerslim_rewrite.transforms import all_transforms
 
 
@@ -34,7 +34,7 @@ def test_registered_with_doc():
 
 
 def test_swap_is_review_with_wheel_assumption():
-    r = run("FROM python:3.12\nRUN pip install flask\nCMD [\"flask\", \"run\"]\n")
+    r = run('FROM python:3.12\nRUN pip install flask\nCMD ["flask", "run"]\n')
     assert r.output.decode().startswith("FROM python:3.12-slim\n")
     (change,) = r.changes
     assert change.safety == "review"
@@ -43,17 +43,17 @@ def test_swap_is_review_with_wheel_assumption():
 
 
 def test_safe_only_withholds_swap():
-    r = run("FROM python:3.12\nCMD [\"python\"]\n", safe_only=True)
+    r = run('FROM python:3.12\nCMD ["python"]\n', safe_only=True)
     assert r.output == r.original and r.withheld
 
 
 def test_never_changes_version_or_distro():
     for src, expected in [("python:3.9.18-bullseye", "python:3.9.18-slim-bullseye"), ("node:16", "node:16-slim")]:
-        assert out(f"FROM {src}\nCMD [\"x\"]\n") == f"FROM {expected}\nCMD [\"x\"]\n"
+        assert out(f'FROM {src}\nCMD ["x"]\n') == f'FROM {expected}\nCMD ["x"]\n'
 
 
 def test_healthcheck_curl_installs_exactly_curl_after_from():
-    text = "FROM node:20\nCOPY . /app\nHEALTHCHECK CMD curl -f http://localhost/ || exit 1\nCMD [\"node\", \"/app\"]\n"
+    text = 'FROM node:20\nCOPY . /app\nHEALTHCHECK CMD curl -f http://localhost/ || exit 1\nCMD ["node", "/app"]\n'
     lines = out(text).splitlines()
     assert lines[0] == "FROM node:20-slim"
     assert lines[1].startswith("RUN apt-get update && apt-get install -y --no-install-recommends curl &&")
@@ -63,15 +63,13 @@ def test_healthcheck_curl_installs_exactly_curl_after_from():
 def test_healthcheck_exec_form_and_none():
     text = 'FROM python:3.12\nHEALTHCHECK CMD ["wget", "-q", "-O-", "http://localhost/"]\nCMD ["python"]\n'
     assert "install -y --no-install-recommends wget" in out(text)
-    text = "FROM python:3.12\nHEALTHCHECK NONE\nCMD [\"python\"]\n"
+    text = 'FROM python:3.12\nHEALTHCHECK NONE\nCMD ["python"]\n'
     assert out(text) == text.replace("python:3.12", "python:3.12-slim")
 
 
 def test_runtime_need_of_a_target_stage_counts():
     text = (
-        "FROM python:3.12 AS base\nCMD [\"python\"]\n\n"
-        "FROM base AS debug\nCMD [\"ps\", \"aux\"]\n\n"
-        "FROM base\nCMD [\"python\", \"-V\"]\n"
+        'FROM python:3.12 AS base\nCMD ["python"]\n\nFROM base AS debug\nCMD ["ps", "aux"]\n\nFROM base\nCMD ["python", "-V"]\n'
     )
     # the debug stage has a CMD of its own: it is a --target someone runs, so `ps` must keep working
     result = out(text)
@@ -80,20 +78,20 @@ def test_runtime_need_of_a_target_stage_counts():
 
 
 def test_crlf_insert_uses_document_newline():
-    text = "FROM python:3.12\r\nHEALTHCHECK CMD curl -f http://localhost/\r\nCMD [\"python\"]\r\n"
+    text = 'FROM python:3.12\r\nHEALTHCHECK CMD curl -f http://localhost/\r\nCMD ["python"]\r\n'
     result = out(text)
     assert "\r\nRUN apt-get update" in result and "rm -rf /var/lib/apt/lists/*\r\nHEALTHCHECK" in result
     assert "\n" not in result.replace("\r\n", "")
 
 
 def test_digest_skip_reason_names_slim_tag():
-    r = run("FROM python:3.12@sha256:" + "ab" * 32 + "\nCMD [\"python\"]\n")
+    r = run("FROM python:3.12@sha256:" + "ab" * 32 + '\nCMD ["python"]\n')
     assert r.output == r.original
     assert "python:3.12-slim" in reasons(r) and "digest" in reasons(r)
 
 
 def test_unknown_image_is_silent():
-    r = run("FROM example.com/acme/python:3.12\nCMD [\"python\"]\n")
+    r = run('FROM example.com/acme/python:3.12\nCMD ["python"]\n')
     assert r.output == r.original and not r.skips
 
 
@@ -104,23 +102,23 @@ def test_builder_stage_not_reaching_final_untouched():
 
 
 def test_build_need_defers_to_multi_stage():
-    r = run("FROM python:3.12\nRUN make -C /src install\nCMD [\"app\"]\n")
+    r = run('FROM python:3.12\nRUN make -C /src install\nCMD ["app"]\n')
     assert r.output == r.original
     assert "multi-stage" in reasons(r) and "make" in reasons(r)
 
 
 def test_tool_installed_later_does_not_count():
-    text = "FROM python:3.12\nRUN gcc --version\nRUN apt-get update && apt-get install -y gcc\nCMD [\"python\"]\n"
+    text = 'FROM python:3.12\nRUN gcc --version\nRUN apt-get update && apt-get install -y gcc\nCMD ["python"]\n'
     assert run(text).output.decode() == text
 
 
 def test_tool_installed_earlier_in_same_run_counts():
-    text = "FROM python:3.12\nRUN apt-get update && apt-get install -y --no-install-recommends git && git --version\nCMD [\"python\"]\n"
+    text = 'FROM python:3.12\nRUN apt-get update && apt-get install -y --no-install-recommends git && git --version\nCMD ["python"]\n'
     assert out(text).startswith("FROM python:3.12-slim\n")
 
 
 def test_unparseable_run_and_non_posix_shell_skip():
-    r = run("FROM python:3.12\nRUN if then fi (\nCMD [\"python\"]\n")
+    r = run('FROM python:3.12\nRUN if then fi (\nCMD ["python"]\n')
     assert r.output == r.original and "could not be parsed" in reasons(r)
     r = run('FROM python:3.12\nSHELL ["pwsh", "-Command"]\nRUN Get-ChildItem\nCMD ["python"]\n')
     assert r.output == r.original and "could not be parsed" in reasons(r)
@@ -133,20 +131,20 @@ def test_exec_form_run_analysed():
 
 def test_requirements_via_copy_directory_and_workdir():
     snap_files = {"svc/requirements.txt": "uwsgi==2.0.25\n"}
-    text = "FROM python:3.12\nWORKDIR /app\nCOPY svc/ ./\nRUN pip install -r requirements.txt\nCMD [\"uwsgi\"]\n"
+    text = 'FROM python:3.12\nWORKDIR /app\nCOPY svc/ ./\nRUN pip install -r requirements.txt\nCMD ["uwsgi"]\n'
     snap = Snapshot(files=[Entry("svc", 0, is_dir=True), Entry("svc/requirements.txt", 10)], texts=snap_files)
     r = rewrite(text.encode(), Options(select=frozenset({"slim-base"})), snap)
     assert r.output.decode() == text and "uwsgi builds from source" in reasons(r)
 
 
 def test_alias_prefix_map():
-    text = "FROM mirror.example.com/dockerhub/library/node:20\nCMD [\"node\"]\n"
+    text = 'FROM mirror.example.com/dockerhub/library/node:20\nCMD ["node"]\n'
     result = out(text, image_aliases={"mirror.example.com/dockerhub": ""})
     assert result.startswith("FROM mirror.example.com/dockerhub/library/node:20-slim\n")
 
 
 def test_alpine_only_with_unsafe_fixes():
-    text = "FROM node:20\nCOPY dist /app\nCMD [\"node\", \"/app/main.js\"]\n"
+    text = 'FROM node:20\nCOPY dist /app\nCMD ["node", "/app/main.js"]\n'
     assert out(text).startswith("FROM node:20-slim\n")
     r = run(text, unsafe_fixes=True)
     assert r.output.decode().startswith("FROM node:20-alpine\n")
@@ -154,25 +152,25 @@ def test_alpine_only_with_unsafe_fixes():
 
 
 def test_alpine_refused_for_bash_or_useradd():
-    text = "FROM node:20\nRUN useradd -m app\nCMD [\"node\"]\n"
+    text = 'FROM node:20\nRUN useradd -m app\nCMD ["node"]\n'
     assert out(text, unsafe_fixes=True).startswith("FROM node:20-slim\n")
     text = 'FROM node:20\nCMD ["bash", "-c", "node /app"]\n'
     assert out(text, unsafe_fixes=True).startswith("FROM node:20-slim\n")
 
 
 def test_arg_without_default_assumed_in_review():
-    r = run("ARG PYTHON_VERSION\nFROM python:${PYTHON_VERSION}\nCMD [\"python\"]\n")
+    r = run('ARG PYTHON_VERSION\nFROM python:${PYTHON_VERSION}\nCMD ["python"]\n')
     assert "FROM python:${PYTHON_VERSION}-slim\n" in r.output.decode()
     assert "ARG PYTHON_VERSION holds a plain version" in r.changes[0].assumption
 
 
 def test_arg_whole_image_without_default_left_alone():
-    r = run("ARG BASE\nFROM ${BASE}\nCMD [\"x\"]\n")
+    r = run('ARG BASE\nFROM ${BASE}\nCMD ["x"]\n')
     assert r.output == r.original
 
 
 def test_ignore_pragma():
-    text = "# dslim: ignore=slim-base\nFROM python:3.12\nCMD [\"python\"]\n"
+    text = '# dslim: ignore=slim-base\nFROM python:3.12\nCMD ["python"]\n'
     r = run(text)
     assert r.output.decode() == text
 
@@ -180,7 +178,7 @@ def test_ignore_pragma():
 @pytest.mark.parametrize(
     "text",
     [
-        "FROM python:3.12\nRUN pip install -r requirements.txt\nCMD [\"python\"]\n",
+        'FROM python:3.12\nRUN pip install -r requirements.txt\nCMD ["python"]\n',
         "FROM golang:1.22\nRUN go build ./...\n",
         "FROM python:3.12\nRUN gcc x.c\n",
         "FROM python:3.12\nHEALTHCHECK CMD curl -f http://localhost/\n",
@@ -198,7 +196,7 @@ def test_runtime_library_already_installed_is_not_added_twice():
     text = (
         "FROM python:3.12\n"
         "RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 && rm -rf /var/lib/apt/lists/*\n"
-        "RUN pip install python-magic\nCMD [\"python\"]\n"
+        'RUN pip install python-magic\nCMD ["python"]\n'
     )
     result = out(text)
     assert result == text.replace("python:3.12", "python:3.12-slim")
@@ -228,13 +226,13 @@ def test_jre_swap_refused_for_jni_build_with_installed_compiler():
 
 @pytest.mark.parametrize("cmd", ["jpackage --input lib --main-jar app.jar", "cmake -S . -B build", "javac -h include Foo.java"])
 def test_jre_swap_refused_for_jdk_tools_and_native_builds(cmd):
-    r = run(f"FROM eclipse-temurin:17-jdk-jammy\nRUN {cmd}\nCMD [\"java\", \"-version\"]\n")
+    r = run(f'FROM eclipse-temurin:17-jdk-jammy\nRUN {cmd}\nCMD ["java", "-version"]\n')
     assert r.output == r.original and cmd.split()[0] in reasons(r)
 
 
 def test_native_build_commands_only_matter_for_jre():
     # python:3.12 -> slim: make is a full-only tool (as before); a stage installing its own make is fine
-    text = "FROM python:3.12\nRUN apt-get update && apt-get install -y make\nRUN make -C /opt/tool\nCMD [\"python\"]\n"
+    text = 'FROM python:3.12\nRUN apt-get update && apt-get install -y make\nRUN make -C /opt/tool\nCMD ["python"]\n'
     assert out(text).startswith("FROM python:3.12-slim\n")
 
 
@@ -304,7 +302,7 @@ def test_lockfile_parser_marks_platform_gems():
 def test_gemfile_lock_preferred_and_pg_headers_required():
     text = (
         "FROM ruby:3.3-bookworm\nRUN apt-get update && apt-get install -y build-essential\n"
-        "WORKDIR /app\nCOPY Gemfile Gemfile.lock ./\nRUN bundle install\nCMD [\"ruby\", \"app.rb\"]\n"
+        'WORKDIR /app\nCOPY Gemfile Gemfile.lock ./\nRUN bundle install\nCMD ["ruby", "app.rb"]\n'
     )
     r = run(text, {"Gemfile": 'gem "mysql2"\n', "Gemfile.lock": GEMFILE_LOCK})
     assert r.output == r.original
@@ -314,16 +312,18 @@ def test_gemfile_lock_preferred_and_pg_headers_required():
 def test_runtime_only_gem_installs_program():
     text = (
         "FROM ruby:3.3-bookworm\nRUN apt-get update && apt-get install -y build-essential\n"
-        "WORKDIR /app\nCOPY Gemfile ./\nRUN bundle install\nCMD [\"ruby\", \"app.rb\"]\n"
+        'WORKDIR /app\nCOPY Gemfile ./\nRUN bundle install\nCMD ["ruby", "app.rb"]\n'
     )
     result = out(text, {"Gemfile": 'source "https://rubygems.org"\ngem "mini_magick"\n'})
-    assert result.startswith("FROM ruby:3.3-slim-bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends imagemagick")
+    assert result.startswith(
+        "FROM ruby:3.3-slim-bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends imagemagick"
+    )
 
 
 def test_release_specific_library_unknown_for_release_is_not_swapped():
     text = (
         "FROM ruby:3.3-trixie\nRUN apt-get update && apt-get install -y build-essential libmagickwand-dev\n"
-        "WORKDIR /app\nCOPY Gemfile ./\nRUN bundle install\nCMD [\"ruby\", \"app.rb\"]\n"
+        'WORKDIR /app\nCOPY Gemfile ./\nRUN bundle install\nCMD ["ruby", "app.rb"]\n'
     )
     r = run(text, {"Gemfile": 'gem "rmagick"\n'})
     assert r.output == r.original and "rmagick" in reasons(r) and "trixie" in reasons(r)
@@ -332,7 +332,7 @@ def test_release_specific_library_unknown_for_release_is_not_swapped():
 
 
 def test_psycopg_with_binary_package_needs_nothing():
-    text = "FROM python:3.12\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCMD [\"python\"]\n"
+    text = 'FROM python:3.12\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\nCMD ["python"]\n'
     result = out(text, {"requirements.txt": "psycopg==3.1.19\npsycopg-binary==3.1.19\n"})
     assert result == text.replace("python:3.12", "python:3.12-slim")
 
@@ -340,14 +340,14 @@ def test_psycopg_with_binary_package_needs_nothing():
 def test_dev_package_provides_runtime_library():
     text = (
         "FROM python:3.12-bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends build-essential libpq-dev\n"
-        "RUN pip install psycopg2==2.9.9\nCMD [\"python\"]\n"
+        'RUN pip install psycopg2==2.9.9\nCMD ["python"]\n'
     )
     result = out(text)
     assert result.startswith("FROM python:3.12-slim-bookworm\n") and "libpq5" not in result
 
 
 def test_npm_runtime_program_and_native_dependency():
-    text = "FROM node:20\nWORKDIR /app\nCOPY package.json .\nRUN npm install\nCOPY . .\nCMD [\"node\", \"i.js\"]\n"
+    text = 'FROM node:20\nWORKDIR /app\nCOPY package.json .\nRUN npm install\nCOPY . .\nCMD ["node", "i.js"]\n'
     pkg = '{"dependencies": {"simple-git": "^3.24.0"}}'
     assert "--no-install-recommends git &&" in out(text, {"package.json": pkg})
     r = run(text, {"package.json": '{"dependencies": {"pg-native": "^3.0.1"}}'})

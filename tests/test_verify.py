@@ -44,15 +44,29 @@ def test_strip_syntax_directive(text, expected, removed):
 
 
 def test_user_env_keys():
-    text = "FROM a\nENV A=1 B=\"x y\" \\\n    C=3\nenv LEGACY some value\nRUN echo D=4\nARG E=5\n"
+    text = 'FROM a\nENV A=1 B="x y" \\\n    C=3\nenv LEGACY some value\nRUN echo D=4\nARG E=5\n'
     assert user_env_keys(text) == {"A", "B", "C", "LEGACY"}
 
 
 def test_compare_config_strict_fields_env_and_labels():
-    before = {"Cmd": ["app"], "Entrypoint": None, "WorkingDir": "/app", "User": "", "Volumes": None,
-              "Env": ["PATH=/usr/bin", "APP_MODE=prod", "GOPATH=/go"], "Labels": {"a": "1"}}
-    after = {"Cmd": ["app"], "Entrypoint": [], "WorkingDir": "/", "User": "", "Volumes": {},
-             "Env": ["PATH=/usr/bin", "APP_MODE=dev"], "Labels": None}
+    before = {
+        "Cmd": ["app"],
+        "Entrypoint": None,
+        "WorkingDir": "/app",
+        "User": "",
+        "Volumes": None,
+        "Env": ["PATH=/usr/bin", "APP_MODE=prod", "GOPATH=/go"],
+        "Labels": {"a": "1"},
+    }
+    after = {
+        "Cmd": ["app"],
+        "Entrypoint": [],
+        "WorkingDir": "/",
+        "User": "",
+        "Volumes": {},
+        "Env": ["PATH=/usr/bin", "APP_MODE=dev"],
+        "Labels": None,
+    }
     diffs = {d.field: d for d in compare_config(before, after, {"APP_MODE"})}
     assert set(diffs) == {"WorkingDir", "Env APP_MODE", "Env GOPATH", "Label a"}  # None == [] == {}
     assert diffs["WorkingDir"].behaviour and diffs["Env APP_MODE"].behaviour
@@ -92,6 +106,7 @@ def test_decide_each_verdict():
 def _image_tar(path: Path, images: dict[str, int]) -> None:
     """docker-archive with one image per tag, each one layer holding `size` bytes."""
     with tarfile.open(path, "w") as t:
+
         def add(name, data):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -111,8 +126,7 @@ def _image_tar(path: Path, images: dict[str, int]) -> None:
 
 
 class FakeEngine:
-    def __init__(self, sizes=(300_000, 200_000), build_ok=(True, True), stdout=("hi\n", "hi\n"),
-                 config_after=None):
+    def __init__(self, sizes=(300_000, 200_000), build_ok=(True, True), stdout=("hi\n", "hi\n"), config_after=None):
         self.sizes, self.build_ok, self.stdout = sizes, build_ok, stdout
         self.config = {"Cmd": ["app"], "Env": ["PATH=/bin"]}
         self.config_after = config_after or self.config
@@ -145,14 +159,25 @@ class FakeEngine:
         self.removed += tags
 
 
-DOCKERFILE = "FROM debian:bookworm\nRUN apt-get update\nRUN apt-get install -y jq && rm -rf /var/lib/apt/lists/*\nCMD [\"app\"]\n"
+DOCKERFILE = 'FROM debian:bookworm\nRUN apt-get update\nRUN apt-get install -y jq && rm -rf /var/lib/apt/lists/*\nCMD ["app"]\n'
 
 
 def _verify(tmp_path, engine, fmt="json", keep=False, dockerfile=DOCKERFILE):
     (tmp_path / "Dockerfile").write_text(dockerfile)
     out, err = io.StringIO(), io.StringIO()
-    rc = run_verify(tmp_path / "Dockerfile", None, ["app --version"], Options(select=frozenset({"merge-runs"})),
-                    fmt, 30, keep, {"V": "1"}, out, err, engine=engine)
+    rc = run_verify(
+        tmp_path / "Dockerfile",
+        None,
+        ["app --version"],
+        Options(select=frozenset({"merge-runs"})),
+        fmt,
+        30,
+        keep,
+        {"V": "1"},
+        out,
+        err,
+        engine=engine,
+    )
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -163,7 +188,11 @@ def test_ok_flow_rewrites_a_copy_and_cleans_up(tmp_path):
     assert rc == 0 and report["verdict"] == "ok"
     assert (tmp_path / "Dockerfile").read_text() == DOCKERFILE  # the user's file is untouched
     before, after = (engine.built[t] for t in sorted(engine.built, key=lambda t: not t.endswith(":before")))
-    assert before == DOCKERFILE and after != DOCKERFILE and " ".join(after.replace("\\\n", " ").split()).count("apt-get update && apt-get install") == 1
+    assert (
+        before == DOCKERFILE
+        and after != DOCKERFILE
+        and " ".join(after.replace("\\\n", " ").split()).count("apt-get update && apt-get install") == 1
+    )
     assert engine.build_args == {"V": "1"}
     assert report["size_before"] == 300_000 and report["size_after"] == 200_000
     assert report["reduction_percent"] == pytest.approx(33.33, abs=0.01)
@@ -205,7 +234,7 @@ def test_build_failures(tmp_path, build_ok, verdict):
 
 def test_nothing_to_change_builds_once(tmp_path):
     engine = FakeEngine()
-    rc, out, _ = _verify(tmp_path, engine, dockerfile="FROM debian:bookworm\nCMD [\"app\"]\n")
+    rc, out, _ = _verify(tmp_path, engine, dockerfile='FROM debian:bookworm\nCMD ["app"]\n')
     report = json.loads(out)
     assert rc == 0 and report["verdict"] == "ok" and len(engine.built) == 1
     assert report["reduction_percent"] == 0.0
@@ -227,14 +256,28 @@ def test_usage_errors_exit_2(tmp_path):
     assert "missing" in err.getvalue()
     (tmp_path / "Dockerfile").write_text(DOCKERFILE)
     err = io.StringIO()
-    assert run_verify(tmp_path / "Dockerfile", None, ["unterminated 'quote"], None, "text", 30, False, {},
-                      io.StringIO(), err, engine=FakeEngine()) == 2
+    assert (
+        run_verify(
+            tmp_path / "Dockerfile",
+            None,
+            ["unterminated 'quote"],
+            None,
+            "text",
+            30,
+            False,
+            {},
+            io.StringIO(),
+            err,
+            engine=FakeEngine(),
+        )
+        == 2
+    )
     assert "--smoke" in err.getvalue()
 
 
 def test_user_env_keys_follow_the_parser():
     """The model's rules: BOM, the backtick escape directive, comments inside continuations, ENV in any stage."""
-    text = "\ufeff# escape=`\nFROM a AS one\nENV A=1 `\n# a comment\n    B=2\nFROM one\nENV C \"x y\"\nLABEL D=4\n"
+    text = '\ufeff# escape=`\nFROM a AS one\nENV A=1 `\n# a comment\n    B=2\nFROM one\nENV C "x y"\nLABEL D=4\n'
     assert user_env_keys(text.encode("utf-8")) == {"A", "B", "C"}
 
 
@@ -273,8 +316,9 @@ def test_dockerfile_outside_the_context(tmp_path):
 
     engine.build = record
     out, err = io.StringIO(), io.StringIO()
-    rc = run_verify(df_dir / "Dockerfile", ctx, [], Options(select=frozenset({"merge-runs"})), "json", 30, False, {},
-                    out, err, engine=engine)
+    rc = run_verify(
+        df_dir / "Dockerfile", ctx, [], Options(select=frozenset({"merge-runs"})), "json", 30, False, {}, out, err, engine=engine
+    )
     assert rc == 0, err.getvalue()
     (before_ctx, before_df, _), (after_ctx, after_df, ignore_copied) = seen
     assert before_ctx == ctx.resolve() and before_df == (df_dir / "Dockerfile").resolve()

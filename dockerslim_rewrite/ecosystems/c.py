@@ -65,7 +65,9 @@ def plan_c(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     build = Build("c", outputs)
     build.shell_image, build.shell_family = slim, family
     link_packages(build, libs, facts.codename)
-    build.assumptions.append("the binary links no shared library beyond the runtime image's and those of its -l flags and -dev packages")
+    build.assumptions.append(
+        "the binary links no shared library beyond the runtime image's and those of its -l flags and -dev packages"
+    )
     return build
 
 
@@ -104,7 +106,8 @@ def plan_c_make(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     shown = ", ".join(f"-l{x}" for x in dict.fromkeys(libs)) or "no -l flag"
     build.assumptions.append(
         f"{output} is the only build output the app needs at run time, and it links only the C runtime "
-        f"and the libraries of the Makefile ({shown}) and of the -dev packages installed")
+        f"and the libraries of the Makefile ({shown}) and of the -dev packages installed"
+    )
     return build
 
 

@@ -231,7 +231,7 @@ def assignments(ins: Instruction, env: dict[str, str]) -> dict[str, str | None]:
     words = [w for w, _, _ in split_words(ins.args, escape)]
     if ins.keyword == "ENV" and words and "=" not in words[0]:
         key = words[0]
-        value_text = ins.args[len(words[0]):].strip()
+        value_text = ins.args[len(words[0]) :].strip()
         out[key] = expand(unquote(value_text, escape), env)  # legacy `ENV KEY value`
         return out
     for w in words:
@@ -264,8 +264,9 @@ UBUNTU_BASED = frozenset({"eclipse-temurin", "maven", "gradle", "ubuntu"})
 
 def image_family(ref: ImageRef) -> tuple[str | None, str | None]:
     tag = ref.tag or ""
-    if any(c in tag for c in UBUNTU_CODENAMES) or (ref.name in UBUNTU_BASED and "alpine" not in tag and not any(
-            c in tag for c in runtimes()["debian"]["codenames"])):
+    if any(c in tag for c in UBUNTU_CODENAMES) or (
+        ref.name in UBUNTU_BASED and "alpine" not in tag and not any(c in tag for c in runtimes()["debian"]["codenames"])
+    ):
         return "ubuntu", None
     if "alpine" in tag or ref.name == "alpine":
         return "alpine", None
@@ -376,9 +377,16 @@ def _on_carried(facts: StageFacts, ins: Instruction, state: State) -> None:
 
 
 _STEPS: dict[str, Callable[[StageFacts, Instruction, State], None]] = {
-    "ENV": _on_assignment, "ARG": _on_assignment, "WORKDIR": _on_workdir, "USER": _on_user,
-    "COPY": _on_copy, "ADD": _on_copy, "RUN": _on_run,
-    "ENTRYPOINT": _on_start, "CMD": _on_start, "HEALTHCHECK": _on_start,
+    "ENV": _on_assignment,
+    "ARG": _on_assignment,
+    "WORKDIR": _on_workdir,
+    "USER": _on_user,
+    "COPY": _on_copy,
+    "ADD": _on_copy,
+    "RUN": _on_run,
+    "ENTRYPOINT": _on_start,
+    "CMD": _on_start,
+    "HEALTHCHECK": _on_start,
     **dict.fromkeys(("LABEL", "EXPOSE", "VOLUME", "STOPSIGNAL", "SHELL", "ONBUILD", "MAINTAINER"), _on_carried),
 }
 
@@ -403,11 +411,11 @@ def _note_run(facts: StageFacts, step: RunStep) -> None:
         name = cmd.name
         argv = cmd.argv
         if name in ("apt-get", "apt", "aptitude") and "install" in argv:
-            facts.apt_packages += [a for a in argv[argv.index("install") + 1:] if not a.startswith("-")]
+            facts.apt_packages += [a for a in argv[argv.index("install") + 1 :] if not a.startswith("-")]
         elif name == "apk" and "add" in argv:
-            facts.apk_packages += [a for a in argv[argv.index("add") + 1:] if not a.startswith("-")]
+            facts.apk_packages += [a for a in argv[argv.index("add") + 1 :] if not a.startswith("-")]
         elif name in USER_COMMANDS:
-            facts.user_commands.append(step.script.text[cmd.start:cmd.end])
+            facts.user_commands.append(step.script.text[cmd.start : cmd.end])
             _note_user(facts, cmd)
         elif name in SETUP_COMMANDS:
             facts.setup.append((cmd, step))

@@ -66,8 +66,14 @@ def _go_outputs(facts: StageFacts, cmd: Command, step: RunStep, env: dict[str, s
     if any("..." in p for p in pkgs):
         raise Unsure("`go build ./...` writes no binary (several packages)")
     made_dirs = {abspath(a, r.workdir) for c, r in facts.setup if c.name == "mkdir" for a in c.argv if not a.startswith("-")}
-    if out_flag is not None and not out_flag.endswith("/") and (abspath(out_flag, cwd) in made_dirs or any(
-            placed == abspath(out_flag, cwd) and is_dir_source(src) for c in facts.copies for src, placed in c.placed())):
+    if (
+        out_flag is not None
+        and not out_flag.endswith("/")
+        and (
+            abspath(out_flag, cwd) in made_dirs
+            or any(placed == abspath(out_flag, cwd) and is_dir_source(src) for c in facts.copies for src, placed in c.placed())
+        )
+    ):
         out_flag += "/"  # `-o dir` into an existing folder writes dir/<name>
     name = ""
     if out_flag is None or out_flag.endswith("/"):
@@ -166,7 +172,7 @@ def _cgo_in_sources(snapshot) -> str | None:
         if text is None:
             return f"{e.path} not readable"
         if re.search(r'^\s*import\s+"C"\s*$', text, re.MULTILINE) or re.search(r'^\s*"C"\s*$', text, re.MULTILINE):
-            return f"{e.path} imports \"C\""
+            return f'{e.path} imports "C"'
     for e in snapshot.files:
         if e.path.endswith("go.sum") or e.path.endswith("go.mod"):
             text = snapshot.read_text(e.path) or ""

@@ -24,7 +24,12 @@ def java_builds(facts: StageFacts) -> list[Hit]:
     data = runtimes()["java"]
     out = []
     for c, r in facts.commands():
-        if c.name in ("mvn", "mvnw") and any(a.split(":")[-1] in data["maven_goals"] for a in c.argv if not a.startswith("-")) or c.name in ("gradle", "gradlew") and any(a.lstrip(":") in data["gradle_tasks"] for a in c.argv):
+        if (
+            c.name in ("mvn", "mvnw")
+            and any(a.split(":")[-1] in data["maven_goals"] for a in c.argv if not a.startswith("-"))
+            or c.name in ("gradle", "gradlew")
+            and any(a.lstrip(":") in data["gradle_tasks"] for a in c.argv)
+        ):
             out.append((c, r))
     return out
 

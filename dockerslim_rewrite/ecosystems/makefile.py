@@ -110,7 +110,7 @@ class Makefile:
                 out.append(ch)
                 i += 1
                 continue
-            nxt = text[i + 1:i + 2]
+            nxt = text[i + 1 : i + 2]
             if nxt == "$":
                 out.append("$")
                 i += 2
@@ -120,7 +120,7 @@ class Makefile:
                 j = text.find(close, i + 2)
                 if j < 0:
                     return None
-                name = text[i + 2:j]
+                name = text[i + 2 : j]
                 i = j + 1
             else:
                 name = nxt

@@ -27,7 +27,15 @@ def node_builds(facts: StageFacts) -> list[Hit]:
     out = []
     for c, r in facts.commands():
         argv = c.argv
-        if c.name in ("npm", "pnpm", "yarn") and argv[:1] in (["run"], ["run-script"]) and len(argv) > 1 and argv[1].startswith("build") or c.name in ("yarn", "pnpm") and argv[:1] and argv[0].startswith("build"):
+        if (
+            c.name in ("npm", "pnpm", "yarn")
+            and argv[:1] in (["run"], ["run-script"])
+            and len(argv) > 1
+            and argv[1].startswith("build")
+            or c.name in ("yarn", "pnpm")
+            and argv[:1]
+            and argv[0].startswith("build")
+        ):
             out.append((c, r))
     return out
 
@@ -54,7 +62,12 @@ def plan_node(facts: StageFacts, hits: list[Hit], ctx) -> Build:
         raise Unsure(f"output folder of the `{script_name}` script not known")
     manager = "npm" if cmd.name == "npm" else cmd.name
     lock = None
-    for name, mgr in (("package-lock.json", "npm"), ("npm-shrinkwrap.json", "npm"), ("yarn.lock", "yarn"), ("pnpm-lock.yaml", "pnpm")):
+    for name, mgr in (
+        ("package-lock.json", "npm"),
+        ("npm-shrinkwrap.json", "npm"),
+        ("yarn.lock", "yarn"),
+        ("pnpm-lock.yaml", "pnpm"),
+    ):
         if snapshot.exists(posixpath.join(rel, name) if rel else name):
             lock = (name, mgr)
             break
@@ -73,7 +86,9 @@ def plan_node(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     if major and int(major.group(1)) < 16:
         install = install.replace("--omit=dev", "--production")
     for c, r in facts.commands():
-        if c.name in ("npm", "yarn", "pnpm") and (any(not w.static for w in c.words) or r.ins.flag("mount") and "secret" in (r.ins.flag("mount") or "")):
+        if c.name in ("npm", "yarn", "pnpm") and (
+            any(not w.static for w in c.words) or r.ins.flag("mount") and "secret" in (r.ins.flag("mount") or "")
+        ):
             raise Unsure("the dependency install uses variables or secrets (private registry?)")
     if any(p.split("=")[0] in data["native_build_packages"] for p in facts.apt_packages + facts.apk_packages):
         raise Unsure("the builder installs a compiler: native addons would not build in the runtime image")
@@ -118,8 +133,11 @@ def plan_node(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     build.programs = {"node", "npm", "npx", "yarn"}
     build.uses_base_users = frozenset({"node"})
     build.asset_mode = "none"
-    build.assumptions.append("the app needs only production dependencies and " + ", ".join(
-        posixpath.relpath(p, root) for p in build.outputs) + " at run time")
+    build.assumptions.append(
+        "the app needs only production dependencies and "
+        + ", ".join(posixpath.relpath(p, root) for p in build.outputs)
+        + " at run time"
+    )
     return build
 
 

@@ -23,7 +23,12 @@ def pip_installs(facts: StageFacts) -> list[Hit]:
     out = []
     for c, r in facts.commands():
         argv = c.argv
-        if c.name in ("pip", "pip3") and argv[:1] == ["install"] or c.name in ("python", "python3") and argv[:3] == ["-m", "pip", "install"]:
+        if (
+            c.name in ("pip", "pip3")
+            and argv[:1] == ["install"]
+            or c.name in ("python", "python3")
+            and argv[:3] == ["-m", "pip", "install"]
+        ):
             out.append((c, r))
     return out
 
@@ -56,7 +61,10 @@ def plan_python(facts: StageFacts, hits: list[Hit], ctx) -> Build:
         argv = _pip_args(cmd)
         if any(not w.static for w in cmd.words):
             raise Unsure("pip install with variable arguments")
-        if any(a.split("=", 1)[0] in ("--user", "--target", "-t", "--prefix", "--root", "--system", "--break-system-packages") for a in argv):
+        if any(
+            a.split("=", 1)[0] in ("--user", "--target", "-t", "--prefix", "--root", "--system", "--break-system-packages")
+            for a in argv
+        ):
             raise Unsure("pip install --user/--target/--prefix: files outside the virtualenv")
         cwd = cwd_for(cmd, step)
         for spec in pybuild.specs_from_argv(argv):
@@ -69,13 +77,20 @@ def plan_python(facts: StageFacts, hits: list[Hit], ctx) -> Build:
             if spec.startswith(("-r ", "-e ")) or spec in (".", "./") or spec.startswith(("./", "/")):
                 value = spec[3:] if spec.startswith(("-r ", "-e ")) else spec
                 path = abspath(value, cwd)
-                rel = facts.context_path(posixpath.dirname(path) if spec.startswith("-r ") else path, snapshot,
-                                         posixpath.basename(path) if spec.startswith("-r ") else None)
+                rel = facts.context_path(
+                    posixpath.dirname(path) if spec.startswith("-r ") else path,
+                    snapshot,
+                    posixpath.basename(path) if spec.startswith("-r ") else None,
+                )
                 if rel is None:
                     needs.unknown.append(value)
                     continue
                 if spec.startswith("-r "):
-                    needs.merge(pybuild.analyse_requirements(snapshot.read_text, posixpath.join(rel, posixpath.basename(path)) if rel else posixpath.basename(path)))
+                    needs.merge(
+                        pybuild.analyse_requirements(
+                            snapshot.read_text, posixpath.join(rel, posixpath.basename(path)) if rel else posixpath.basename(path)
+                        )
+                    )
                 else:
                     needs.merge(pybuild.analyse_project(snapshot.read_text, rel or "."))
             else:

@@ -67,7 +67,9 @@ def plan_rust(facts: StageFacts, hits: list[Hit], ctx) -> Build:
         build.static_image = None
     elif distroless:
         build.static_image = data["dynamic"].format(distroless=distroless)
-    build.assumptions.append("the binary links no shared library beyond the runtime image's and those of the builder's -dev packages")
+    build.assumptions.append(
+        "the binary links no shared library beyond the runtime image's and those of the builder's -dev packages"
+    )
     return build
 
 

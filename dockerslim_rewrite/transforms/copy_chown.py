@@ -80,17 +80,78 @@ ID = "copy-chown"
 
 # Directories present in every Linux base image: a path directly under one of them has an existing parent.
 STANDARD_DIRS = frozenset(
-    "/ /bin /boot /dev /etc /home /lib /media /mnt /opt /proc /root /run /sbin /srv /sys /tmp /usr /usr/bin "
-    "/usr/lib /usr/local /usr/local/bin /usr/local/lib /usr/local/sbin /usr/local/share /usr/sbin /usr/share "
-    "/usr/src /var /var/cache /var/lib /var/log /var/tmp".split()
+    [
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/local/lib",
+        "/usr/local/sbin",
+        "/usr/local/share",
+        "/usr/sbin",
+        "/usr/share",
+        "/usr/src",
+        "/var",
+        "/var/cache",
+        "/var/lib",
+        "/var/log",
+        "/var/tmp",
+    ]
 )
 # Trees that base images and packages fill: a recursive chown there changes files no COPY made.
-SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run", "/sbin", "/sys", "/usr", "/var")
+SYSTEM_TREES = (
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+)
 APP_TREES_IN_SYSTEM = ("/usr/src/", "/usr/local/src/", "/var/www/")
 CHOWN_OK_FLAGS = frozenset({"-R", "--recursive", "-v", "--verbose", "-c", "--changes"})
 USER_ADMIN = frozenset({"useradd", "adduser", "groupadd", "addgroup"})
 NON_CREATING = USER_ADMIN | {"mkdir", "chown", "chmod", "true"}
-ARCHIVE_SUFFIXES = (".tar", ".tgz", ".tbz", ".tbz2", ".txz", ".tar.gz", ".tar.bz2", ".tar.xz", ".tar.zst", ".gz", ".bz2", ".xz", ".zst")
+ARCHIVE_SUFFIXES = (
+    ".tar",
+    ".tgz",
+    ".tbz",
+    ".tbz2",
+    ".txz",
+    ".tar.gz",
+    ".tar.bz2",
+    ".tar.xz",
+    ".tar.zst",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".zst",
+)
 _OWNER_RE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]*))?$")
 ASSUMPTION = (
     "nothing but these COPY/ADD instructions puts files under {paths} (the base image has nothing there, "
@@ -179,7 +240,9 @@ def _stage(doc: Document, stage: Stage, ctx: Context) -> Iterator[Result]:
             continue
         lines = {c.ins.line for f in folds for c in f.copies}
         if lines & claimed:
-            yield Skip(ins.line, f"chown at line {ins.line} not folded into COPY --chown: another chown already folds into the same COPY")
+            yield Skip(
+                ins.line, f"chown at line {ins.line} not folded into COPY --chown: another chown already folds into the same COPY"
+            )
             continue
         claimed |= lines
         yield from _changes(doc, ins, script, folds)
@@ -313,7 +376,10 @@ def _copies(steps: list[_Step], k: int) -> list[tuple[int, _Copy | None, str]]:
             continue
         sources = words[:-1]
         dir_like = (
-            raw_dest.endswith("/") or raw_dest in (".", "./") or raw_dest.endswith("/.") or len(sources) > 1
+            raw_dest.endswith("/")
+            or raw_dest in (".", "./")
+            or raw_dest.endswith("/.")
+            or len(sources) > 1
             or any(ch in s for s in sources for ch in "*?[")
         )
         found.append((index, _Copy(ins, sources, dest, dir_like), ""))
@@ -337,20 +403,35 @@ def _match_copies(fold: _Fold, stage_copies: list, ctx: Context, stage: int) -> 
             if copy.ins.stage != stage:
                 raise Unsure(f"{copy.ins.keyword} at line {copy.ins.line} (another stage) also wrote into {path}")
             single_file = _single_file_copy(copy, ctx)
-            if plain and single_file != path and (
-                copy.ins.flag("chown") is not None or copy.dir_like or copy.sources[-1].endswith("/")
-                or copy.sources[-1] in (".", "./") or _context_knows(ctx, copy.sources[-1])
+            if (
+                plain
+                and single_file != path
+                and (
+                    copy.ins.flag("chown") is not None
+                    or copy.dir_like
+                    or copy.sources[-1].endswith("/")
+                    or copy.sources[-1] in (".", "./")
+                    or _context_knows(ctx, copy.sources[-1])
+                )
             ):
                 raise NotThePattern()  # a directory: a plain chown changes only its own entry
             if single_file == path:
                 is_file = True
             elif plain or (copy.dest != path and _within(path, copy.dest)):
                 if plain:
-                    raise Unsure(f"{path} is not a single file copied by {copy.ins.keyword} at line {copy.ins.line} "
-                                 "(a chown without -R only changes the path itself)"
-                                 + ("" if ctx.build_context is not None and getattr(ctx.build_context, "files", None) else "; no build context to tell"))
-                raise Unsure(f"{copy.ins.keyword} at line {copy.ins.line} writes to {copy.dest}, above {path}: "
-                             "--chown would own more than the chown did")
+                    raise Unsure(
+                        f"{path} is not a single file copied by {copy.ins.keyword} at line {copy.ins.line} "
+                        "(a chown without -R only changes the path itself)"
+                        + (
+                            ""
+                            if ctx.build_context is not None and getattr(ctx.build_context, "files", None)
+                            else "; no build context to tell"
+                        )
+                    )
+                raise Unsure(
+                    f"{copy.ins.keyword} at line {copy.ins.line} writes to {copy.dest}, above {path}: "
+                    "--chown would own more than the chown did"
+                )
             _check_foldable(copy, ctx)
         if is_file and len(related) > 1:
             raise Unsure(f"several COPY/ADD write {path}")
@@ -393,7 +474,9 @@ def _check_foldable(copy: _Copy, ctx: Context) -> None:
             low = source.lower()
             if "://" in low or low.startswith("git@") or low.endswith(".git"):
                 raise Unsure(f"{where} downloads {source}")
-            entry = ctx.build_context.entry(source) if ctx.build_context is not None and hasattr(ctx.build_context, "entry") else None
+            entry = (
+                ctx.build_context.entry(source) if ctx.build_context is not None and hasattr(ctx.build_context, "entry") else None
+            )
             is_dir = source.endswith("/") or source in (".", "./") or (entry is not None and entry.is_dir)
             if not is_dir or low.endswith(ARCHIVE_SUFFIXES):
                 raise Unsure(f"{where} may extract a local archive ({source}); its owners would differ")
@@ -408,8 +491,10 @@ def _check_between(fold: _Fold, steps: list[_Step], k: int) -> None:
         if not step.own or ins.line <= first or ins.line in member_lines:
             continue
         if ins.keyword == "RUN" and not _only_chowns_elsewhere(step, fold):
-            raise Unsure(f"RUN at line {ins.line} runs between the COPY at line {first} and the chown: "
-                         "files it makes would keep their owner, and a user it creates would not exist yet")
+            raise Unsure(
+                f"RUN at line {ins.line} runs between the COPY at line {first} and the chown: "
+                "files it makes would keep their owner, and a user it creates would not exist yet"
+            )
         if ins.keyword == "USER":
             raise Unsure(f"USER at line {ins.line} between the COPY and the chown")
         if ins.keyword in ("COPY", "ADD"):
@@ -427,7 +512,9 @@ def _only_chowns_elsewhere(step: _Step, fold: _Fold) -> bool:
     for cmd in script.commands:
         if cmd.name not in ("chown", "chmod") or cmd.prefix_words or any(not w.static for w in cmd.words):
             return False
-        for w in parse_options(cmd.words, cmd.name).operands:  # the owner or mode too: checked like a path, which can only refuse more
+        for w in parse_options(
+            cmd.words, cmd.name
+        ).operands:  # the owner or mode too: checked like a path, which can only refuse more
             if any(ch in w.value for ch in "*?[{~"):
                 return False
             resolved = _resolve(w.value, step.cwd)
@@ -589,7 +676,9 @@ def _mentions(value: str, cwd: str | None, path: str) -> bool:
     resolved = _resolve(value, cwd) if not value.startswith("-") else None
     if resolved is None:
         return False
-    return _within(resolved, path) or (resolved != "/" and _within(path, resolved) and value.startswith("/") and resolved not in STANDARD_DIRS)
+    return _within(resolved, path) or (
+        resolved != "/" and _within(path, resolved) and value.startswith("/") and resolved not in STANDARD_DIRS
+    )
 
 
 # --------------------------------------------------------------------------- edits
@@ -605,9 +694,15 @@ def _changes(doc: Document, ins: Instruction, script: Script, folds: list[_Fold]
     assumption = ASSUMPTION.format(paths=", ".join(paths), owner=" / ".join(owners))
     copy_lines = ", ".join(str(c.ins.line) for c in sorted(copies, key=lambda c: c.ins.line))
     for copy in copies:
-        yield Change(copy.ins.body_start, copy.ins.body_start, f"--chown={specs[id(copy.ins)]} ", "review",
-                     f"{copy.ins.keyword} at line {copy.ins.line} sets the owner itself (--chown={specs[id(copy.ins)]}) "
-                     f"instead of the chown at line {ins.line}", assumption)
+        yield Change(
+            copy.ins.body_start,
+            copy.ins.body_start,
+            f"--chown={specs[id(copy.ins)]} ",
+            "review",
+            f"{copy.ins.keyword} at line {copy.ins.line} sets the owner itself (--chown={specs[id(copy.ins)]}) "
+            f"instead of the chown at line {ins.line}",
+            assumption,
+        )
     kept = []
     for fold in folds:
         if fold.keep_dirs:
@@ -615,12 +710,16 @@ def _changes(doc: Document, ins: Instruction, script: Script, folds: list[_Fold]
     body = script.text
     rest = script.items[len(folds)] if len(folds) < len(script.items) else None
     chown_texts = "; ".join(body[f.cmd.start : f.cmd.end] for f in folds)
-    explanation = (f"`{chown_texts}` stored every copied byte a second time; the COPY/ADD at line(s) {copy_lines} "
-                   "now set the owner with --chown")
+    explanation = (
+        f"`{chown_texts}` stored every copied byte a second time; the COPY/ADD at line(s) {copy_lines} "
+        "now set the owner with --chown"
+    )
     if kept:
         dirs = ", ".join(p for f in folds for p, _ in f.keep_dirs)
-        explanation += (f"; `{' && '.join(kept)}` (not recursive) is kept for directories that existed before the COPY "
-                        f"({dirs}): COPY --chown does not change an existing directory")
+        explanation += (
+            f"; `{' && '.join(kept)}` (not recursive) is kept for directories that existed before the COPY "
+            f"({dirs}): COPY --chown does not change an existing directory"
+        )
     start = ins.doc_offset(script.items[0].start)
     if rest is not None:
         replacement = "".join(k + " && " for k in kept)

@@ -64,8 +64,8 @@ from functools import cache
 
 import jinja2
 
-from ..datafiles import data_toml
 from ..buildcontext import Entry, Snapshot
+from ..datafiles import data_toml
 from ..ignorematch import BadPattern, Pattern, PatternMatcher, go_clean, go_match, has_glob, read_patterns
 from ..model import Document, Instruction, ParseError, iter_words, parse, unquote
 from ..shell import analyse
@@ -196,7 +196,9 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
                     conds.add("node-install")
                 if first == "build" or (first in ("run", "run-script") and len(pos) > 1 and pos[1].startswith("build")):
                     conds.add("node-build")
-            if cmd in ("next", "nuxt", "nuxi", "vite", "ng", "tsc", "webpack") and (first == "build" or cmd in ("tsc", "webpack")):
+            if cmd in ("next", "nuxt", "nuxi", "vite", "ng", "tsc", "webpack") and (
+                first == "build" or cmd in ("tsc", "webpack")
+            ):
                 conds.add("node-build")
             if cmd in ("npx",) and len(pos) > 1 and pos[1] == "build":
                 conds.add("node-build")
@@ -223,9 +225,11 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
     names = {_basename(e.path) for e in snap.files}
     if "package.json" in names or "node-install" in conds:
         conds.add("node")
-    if names & {"setup.py", "setup.cfg", "pyproject.toml", "Pipfile", "poetry.lock", "uv.lock"} or any(
-        n.startswith("requirements") and n.endswith(".txt") for n in names
-    ) or "python-install" in conds:
+    if (
+        names & {"setup.py", "setup.cfg", "pyproject.toml", "Pipfile", "poetry.lock", "uv.lock"}
+        or any(n.startswith("requirements") and n.endswith(".txt") for n in names)
+        or "python-install" in conds
+    ):
         conds.add("python")
     if "go.mod" in names:
         conds.add("go")
@@ -573,10 +577,7 @@ def _human(n: int) -> str:
 def _other_dockerfiles(snap: Snapshot, own: str) -> list[str]:
     """Dockerfiles likely built with this same context: beside ours, or at the context root."""
     own_dir = posixpath.dirname(own)
-    return [
-        p for p in snap.dockerfiles()
-        if p != own and posixpath.dirname(p) in (own_dir, "")
-    ]
+    return [p for p in snap.dockerfiles() if p != own and posixpath.dirname(p) in (own_dir, "")]
 
 
 def _compatible(
@@ -736,8 +737,13 @@ def _assumption(result: Plan, needs: Needs) -> str | None:
 
 
 def _file_change(
-    snap: Snapshot, needs: Needs, result: Plan, target: str, old_text: str | None,
-    base_m: PatternMatcher, final_m: PatternMatcher,
+    snap: Snapshot,
+    needs: Needs,
+    result: Plan,
+    target: str,
+    old_text: str | None,
+    base_m: PatternMatcher,
+    final_m: PatternMatcher,
 ) -> FileChange:
     """The new file with the numbers a reviewer needs: context size before/after, what went, what stayed and why."""
     # a new <Dockerfile>.dockerignore replaces .dockerignore for this Dockerfile: it starts from the user's lines

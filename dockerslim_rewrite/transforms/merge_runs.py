@@ -76,7 +76,7 @@ from dataclasses import dataclass
 
 from ..model import Blank, Comment, Document, Instruction, continuation_of
 from ..postconditions import errexit_shell, relies_on_errexit
-from ..shell import Script, cmd_has_args, rewrites_files
+from ..shell import Script, rewrites_files
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "merge-runs"
@@ -107,7 +107,9 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
             continue
         if isinstance(node, Comment):
             if chain and previous_was_run and _next_is_run(doc, node):
-                yield Skip(node.line, f"RUNs around line {node.line} not merged: a comment stands between them (kept above its RUN)")
+                yield Skip(
+                    node.line, f"RUNs around line {node.line} not merged: a comment stands between them (kept above its RUN)"
+                )
             yield from _flush(doc, chain, only_when_smaller)
             chain = []
             continue
@@ -167,7 +169,9 @@ def _candidate(ins: Instruction, ctx: Context) -> tuple[_Candidate | None, str]:
 
 
 def _next_is_run(doc: Document, node) -> bool:
-    for later in doc.nodes[doc.nodes.index(node) + 1 :] if not isinstance(node, Instruction) else doc.nodes[node.node_index + 1 :]:
+    for later in (
+        doc.nodes[doc.nodes.index(node) + 1 :] if not isinstance(node, Instruction) else doc.nodes[node.node_index + 1 :]
+    ):
         if isinstance(later, Instruction):
             return later.keyword == "RUN"
     return False
@@ -192,8 +196,11 @@ def _flush(doc: Document, chain: list[_Candidate], only_when_smaller: bool = Tru
         if len(worth) < len(chain):
             rest = chain[len(worth) :] if len(worth) > 1 else chain
             lines = ", ".join(str(c.ins.line) for c in rest)
-            yield Skip(rest[0].ins.line, f"RUNs at lines {lines} not merged: no later one removes or rewrites files,"
-                       " so merging would make no layer smaller")
+            yield Skip(
+                rest[0].ins.line,
+                f"RUNs at lines {lines} not merged: no later one removes or rewrites files,"
+                " so merging would make no layer smaller",
+            )
         chain = worth
         if len(chain) < 2:
             return
@@ -226,7 +233,9 @@ def _flush(doc: Document, chain: list[_Candidate], only_when_smaller: bool = Tru
     if isolated:
         explanation += "; state-changing bodies (lines " + ", ".join(map(str, isolated)) + ") run in a subshell"
     if dropped_updates:
-        explanation += "; apt-get update not repeated (lines " + ", ".join(map(str, dropped_updates)) + "): the lists were just fetched"
+        explanation += (
+            "; apt-get update not repeated (lines " + ", ".join(map(str, dropped_updates)) + "): the lists were just fetched"
+        )
     yield Change(first.start, last.end, "".join(parts), "safe", explanation)
 
 

@@ -91,9 +91,9 @@ import json
 import posixpath
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Iterator
 
 import jinja2
 
@@ -121,8 +121,10 @@ def _env() -> jinja2.Environment:
 def multi_stage(doc: Document, ctx: Context) -> Iterator[Change | FileChange | Skip]:
     final = doc.stages[-1]
     line = final.from_instruction.line
-    if len(doc.stages) > 1 and any(doc.stage_by_ref(ref) is not None for ref in final.copies_from) and not eco.detect(
-        _facts_or_none(doc, final)
+    if (
+        len(doc.stages) > 1
+        and any(doc.stage_by_ref(ref) is not None for ref in final.copies_from)
+        and not eco.detect(_facts_or_none(doc, final))
     ):
         return  # already a builder + runtime pair (ours included): nothing to do, nothing to report
     try:
@@ -172,10 +174,8 @@ def _plan(doc: Document, ctx: Context) -> list[Change]:
         raise Unsure("no known build step (go build, cargo build, mvn/gradle, npm run build, dotnet publish, gcc -o)")
     if len(found) > 1:
         raise Unsure("several build systems in one stage (" + ", ".join(sorted(found)) + "): not split")
-    (name, hits), = found.items()
-    if any(h[1].ins.flag("mount") for h in hits) and any(
-        "type=cache" in v for h in hits for v in h[1].ins.flag_values("mount")
-    ):
+    ((name, hits),) = found.items()
+    if any(h[1].ins.flag("mount") for h in hits) and any("type=cache" in v for h in hits for v in h[1].ins.flag_values("mount")):
         raise Unsure("the build writes into a cache mount: its output may not be in the image")
     data = runtimes()[name]
     _check_no_toolchain_at_run_time(facts, data, name)
@@ -262,7 +262,13 @@ def _check_no_toolchain_at_run_time(facts: StageFacts, data: dict, name: str) ->
             raise Unsure("the image runs cargo at run time")
         if name == "dotnet" and prog == "dotnet" and rest[:1] in (["run"], ["watch"], ["build"], ["test"]):
             raise Unsure(f"the image runs `dotnet {rest[0]}` at run time")
-        if name == "node" and prog in ("npm", "yarn", "pnpm") and rest[:1] == ["run"] and rest[1:2] and rest[1] in runtimes()["node"]["dev_scripts"]:
+        if (
+            name == "node"
+            and prog in ("npm", "yarn", "pnpm")
+            and rest[:1] == ["run"]
+            and rest[1:2]
+            and rest[1] in runtimes()["node"]["dev_scripts"]
+        ):
             raise Unsure(f"the image runs `{prog} run {rest[1]}` (a dev server)")
         if prog in ("python", "python3") and rest[:1] == ["setup.py"]:
             raise Unsure("the image runs `python setup.py` at run time")
@@ -318,7 +324,9 @@ def _glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
-def _assets(doc: Document, ctx: Context, facts: StageFacts, build: Build, eco_name: str) -> tuple[list[tuple[str, CopyMeta]], list[str]]:
+def _assets(
+    doc: Document, ctx: Context, facts: StageFacts, build: Build, eco_name: str
+) -> tuple[list[tuple[str, CopyMeta]], list[str]]:
     """Paths copied into the image that the app may read at run time, and the assumptions made.
 
     Interpreted apps ("all"): everything copied in. Compiled apps: explicit non-source copies
@@ -475,7 +483,9 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
     user_map, user_run = _users(facts, build, use_static, family, assumptions)
     out_owner = build_user if build_user and _user_parts(build_user)[0] not in ("root", "0") else None
     owner_of = _owner_mapper(user_map, use_static)
-    dep_copies, copies = _copy_lines(builder, build, assets, lambda path, owner: owner_of(setup_chowns.get(path) or owner), out_owner)
+    dep_copies, copies = _copy_lines(
+        builder, build, assets, lambda path, owner: owner_of(setup_chowns.get(path) or owner), out_owner
+    )
     _check_programs(facts, build, payload_paths, use_static, assumptions)
     header, tail = _carried_lines(doc, facts, data, user_map, convert)
     extra_text = " ".join(tail + [user_run or ""] + setup_texts + copies)
@@ -489,25 +499,31 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
         for p in wanted:
             if p.split("=", 1)[0] not in {q.split("=", 1)[0] for q in packages}:
                 packages.append(p)
-    text = _env().get_template(f"runtime/{build.ecosystem}.Dockerfile.j2").render(
-        comment="runtime stage",
-        image=image,
-        header=header_lines,
-        family=family,
-        packages=[shlex.quote(p) for p in packages],
-        user_run=user_run,
-        escape=doc.escape,
-        workdir=_workdir_word(facts.workdir, doc.escape) if facts.workdir != "/" else None,
-        dep_copies=dep_copies,
-        ecosystem_runs=build.run_lines,
-        copies=copies,
-        setup_run=(" && ".join(setup_texts) if setup_texts and not use_static else None),
-        tail=tail,
+    text = (
+        _env()
+        .get_template(f"runtime/{build.ecosystem}.Dockerfile.j2")
+        .render(
+            comment="runtime stage",
+            image=image,
+            header=header_lines,
+            family=family,
+            packages=[shlex.quote(p) for p in packages],
+            user_run=user_run,
+            escape=doc.escape,
+            workdir=_workdir_word(facts.workdir, doc.escape) if facts.workdir != "/" else None,
+            dep_copies=dep_copies,
+            ecosystem_runs=build.run_lines,
+            copies=copies,
+            setup_run=(" && ".join(setup_texts) if setup_texts and not use_static else None),
+            tail=tail,
+        )
     )
     return _changes(doc, facts, build, builder, image, text, len(copies), convert, assumptions)
 
 
-def _payload_assets(doc: Document, ctx: Context, facts: StageFacts, build: Build, assumptions: list[str]) -> list[tuple[str, CopyMeta]]:
+def _payload_assets(
+    doc: Document, ctx: Context, facts: StageFacts, build: Build, assumptions: list[str]
+) -> list[tuple[str, CopyMeta]]:
     """The run-time files copied beside the outputs (none inside another, none a RUN removes)."""
     assets: list[tuple[str, CopyMeta]] = []
     if build.asset_mode != "none":
@@ -540,12 +556,16 @@ def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> t
         reasons.append("run-time packages")
     health_tools = runtimes()["runtime_tools"]["health_packages"]
     health_script = _script_of(facts.healthcheck) if facts.healthcheck and not hc_exec else None
-    lines = ([hc_words] if hc_words and hc_exec else []) + [[c.name] + c.argv for c in (health_script.commands if health_script else [])]
+    lines = ([hc_words] if hc_words and hc_exec else []) + [
+        [c.name] + c.argv for c in (health_script.commands if health_script else [])
+    ]
     health_pkgs = [health_tools[prog] for words in lines if (prog := posixpath.basename(words[0])) in health_tools]
     return reasons, packages, health_pkgs
 
 
-def _use_static(ctx: Context, facts: StageFacts, build: Build, needs_shell: list[str], health_pkgs: list[str]) -> tuple[bool, bool]:
+def _use_static(
+    ctx: Context, facts: StageFacts, build: Build, needs_shell: list[str], health_pkgs: list[str]
+) -> tuple[bool, bool]:
     """(distroless runtime?, convert a simple shell-form start command to exec form for it?)."""
     use_static = build.static_image is not None and not health_pkgs
     if use_static and needs_shell:
@@ -555,7 +575,9 @@ def _use_static(ctx: Context, facts: StageFacts, build: Build, needs_shell: list
     return use_static, False
 
 
-def _users(facts: StageFacts, build: Build, use_static: bool, family: str | None, assumptions: list[str]) -> tuple[dict[str, str], str | None]:
+def _users(
+    facts: StageFacts, build: Build, use_static: bool, family: str | None, assumptions: list[str]
+) -> tuple[dict[str, str], str | None]:
     """How the builder's users are spelled in the runtime image, and the RUN that re-creates them (or None)."""
     deb = runtimes()["debian"]
     final_user = facts.user
@@ -577,7 +599,7 @@ def _users(facts: StageFacts, build: Build, use_static: bool, family: str | None
             gid = facts.created_groups.get(user_group) if user_group else None
             mapped = uid if uid else "nonroot"
             if user_group:
-                mapped += ":" + (gid if gid else ("nonroot" if not uid else uid))
+                mapped += ":" + (gid if gid else (uid if uid else "nonroot"))
             if not uid:
                 assumptions.append(f"the app does not depend on the uid of user {user_name} (distroless `nonroot` is used)")
             user_map[final_user] = mapped
@@ -619,7 +641,9 @@ def _owner_mapper(user_map: dict[str, str], use_static: bool):
     return map_owner
 
 
-def _copy_lines(builder: str, build: Build, assets: list[tuple[str, CopyMeta]], owner_of, out_owner: str | None) -> tuple[list[str], list[str]]:
+def _copy_lines(
+    builder: str, build: Build, assets: list[tuple[str, CopyMeta]], owner_of, out_owner: str | None
+) -> tuple[list[str], list[str]]:
     """(COPY --from lines of the dependency files, of the outputs and run-time files)."""
     dep_copies: list[str] = []
     copies: list[str] = []
@@ -647,12 +671,27 @@ def _copy_lines(builder: str, build: Build, assets: list[tuple[str, CopyMeta]], 
 def _path_dirs_used(facts: StageFacts, build: Build) -> list[str]:
     """Builder PATH folders (GOBIN, CARGO_HOME/bin) through which the start command finds an output."""
     progs = _start_programs(facts)
-    return [d for d in build.path_dirs if any(
-        "/" not in p and any(_resolves_to(p, facts, o, [d]) and posixpath.dirname(o) == d for o in build.outputs) for p in progs)]
+    return [
+        d
+        for d in build.path_dirs
+        if any(
+            "/" not in p and any(_resolves_to(p, facts, o, [d]) and posixpath.dirname(o) == d for o in build.outputs)
+            for p in progs
+        )
+    ]
 
 
-def _changes(doc: Document, facts: StageFacts, build: Build, builder: str, image: str | None, text: str, n_copies: int,
-             convert: bool, assumptions: list[str]) -> list[Change]:
+def _changes(
+    doc: Document,
+    facts: StageFacts,
+    build: Build,
+    builder: str,
+    image: str | None,
+    text: str,
+    n_copies: int,
+    convert: bool,
+    assumptions: list[str],
+) -> list[Change]:
     """The builder's `AS` name and edits, and the runtime stage appended at the end of the file."""
     nl = doc.newline
     block = text.strip("\n").replace("\r\n", "\n").replace("\n", nl) + nl
@@ -672,8 +711,16 @@ def _changes(doc: Document, facts: StageFacts, build: Build, builder: str, image
     changes: list[Change] = []
     if facts.stage.name is None:
         fi = facts.stage.from_instruction
-        changes.append(Change(fi.body_end, fi.body_end, f" AS {builder}", safety,
-                              f"name the toolchain stage `{builder}`: the new runtime stage copies from it", assumption))
+        changes.append(
+            Change(
+                fi.body_end,
+                fi.body_end,
+                f" AS {builder}",
+                safety,
+                f"name the toolchain stage `{builder}`: the new runtime stage copies from it",
+                assumption,
+            )
+        )
     for (start, stop, repl), note in zip(build.edits, build.notes + [""] * len(build.edits)):
         changes.append(Change(start, stop, repl, safety, f"builder edit for the split: {note or repl.strip()}", assumption))
     changes.append(Change(end, end, lead + nl + block, safety, explanation, assumption))
@@ -707,7 +754,13 @@ def _start_programs(facts: StageFacts) -> list[str]:
         if script is None or not script.ok:
             raise Unsure(f"{first.keyword} shell form not analysable")
         progs += [c.name_word.value for c in script.commands if c.name_word is not None and c.name_word.static]
-    if ep is not None and ep.json_args is not None and ep.json_args[:1] and posixpath.basename(ep.json_args[0]) in ("sh", "bash") and "-c" in ep.json_args:
+    if (
+        ep is not None
+        and ep.json_args is not None
+        and ep.json_args[:1]
+        and posixpath.basename(ep.json_args[0]) in ("sh", "bash")
+        and "-c" in ep.json_args
+    ):
         raise Unsure("ENTRYPOINT runs a shell with a command string")
     return progs
 
@@ -763,7 +816,9 @@ class CarriedLine:
     arg: Instruction | None = None  # the ARG instruction the line declares
 
 
-def _carried_lines(doc: Document, facts: StageFacts, data: dict, user_map: dict, convert: bool) -> tuple[list[CarriedLine], list[str]]:
+def _carried_lines(
+    doc: Document, facts: StageFacts, data: dict, user_map: dict, convert: bool
+) -> tuple[list[CarriedLine], list[str]]:
     """(header lines: ENV, ARG, LABEL; tail lines: USER, EXPOSE, CMD ...) carried into the runtime stage."""
     from ..imageref import find_vars
 
@@ -813,8 +868,11 @@ def _needed_args(doc: Document, facts: StageFacts, header: list[CarriedLine], ex
                 changed = True
     stage_declared = {name for i in keep for name in eco.assignments(args[i].arg, {})}  # type: ignore[arg-type]
     env_declared = {name for ins in facts.carried if ins.keyword == "ENV" for name in eco.assignments(ins, {})}
-    out = [f"ARG {name}" for name in sorted(needed)
-           if name in facts.global_args and name not in stage_declared and name not in env_declared]
+    out = [
+        f"ARG {name}"
+        for name in sorted(needed)
+        if name in facts.global_args and name not in stage_declared and name not in env_declared
+    ]
     kept = {id(args[i]) for i in keep}
     return out + [h.text for h in header if h.arg is None or id(h) in kept]
 
@@ -878,8 +936,10 @@ def _check_programs(facts: StageFacts, build: Build, payload: list[str], static:
     for prog in _start_programs(facts):
         if prog in build.programs:
             continue
-        if any(_resolves_to(prog, facts, o, build.path_dirs) or ("/" in prog and is_under(abspath(prog, facts.workdir), o))
-               for o in build.outputs):
+        if any(
+            _resolves_to(prog, facts, o, build.path_dirs) or ("/" in prog and is_under(abspath(prog, facts.workdir), o))
+            for o in build.outputs
+        ):
             continue
         if "/" in prog:
             path = abspath(prog, facts.workdir)

@@ -96,18 +96,17 @@ and `yarn cache clean` are `review`, with the assumption stated. Weak dependenci
 from __future__ import annotations
 
 import fnmatch
-import posixpath
-
 import json
+import posixpath
 import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
-from ..datafiles import data_toml
 from .. import aptdata, postconditions
 from ..catalog import distro_release
+from ..datafiles import data_toml
 from ..imageref import parse_image_ref
 from ..model import Document, Instruction, continuation_of, split_words
 from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
@@ -252,9 +251,7 @@ def _uses(cmd: Command) -> list[_Use]:
             if not positional:
                 return [_Use(manager, cmd, -1, "")]
             continue
-        if len(positional) >= len(parts) and all(
-            w.static and w.value == p for w, p in zip(positional, parts)
-        ):
+        if len(positional) >= len(parts) and all(w.static and w.value == p for w, p in zip(positional, parts)):
             return [_Use(manager, cmd, positional[len(parts) - 1].end, " ".join(parts))]
     return []
 
@@ -374,7 +371,9 @@ class _Planner:
                     continue
                 for cmd in script.commands:
                     values = [w.value for w in cmd.words]
-                    if any(word in v for v in values for word in wants.get("words", [])) and not any("nodocs" in v for v in values):
+                    if any(word in v for v in values for word in wants.get("words", [])) and not any(
+                        "nodocs" in v for v in values
+                    ):
                         return f"line {other.line} edits {wants['words'][0]}"
                     manager = _manager_of(cmd)
                     if manager is None:
@@ -417,9 +416,7 @@ class _Planner:
             return False
         fixable = run.ok and run.ins.stage in self.reaching and not _covered(run.mounts, spec["cache_dirs"])
         if manager == "apk":
-            return any(
-                not cmd_has_args(u.cmd, "--no-cache") and not (fixable and u.verb in spec["install"]) for u in readers
-            )
+            return any(not cmd_has_args(u.cmd, "--no-cache") and not (fixable and u.verb in spec["install"]) for u in readers)
         return not (fixable and self._can_add_update(run, readers))
 
     def _refreshes(self, run: _Run, manager: str) -> bool:
@@ -478,16 +475,24 @@ class _Planner:
         env = dict(self.doc.state_at(ins).env)
         mounts_to_add: list[str] = []
 
-        if script.commands and all(
-            u.manager == "apt" and u.verb in kb["apt"]["refresh"] for u in run.uses
-        ) and len(run.uses) == len(script.commands) and run.uses:
+        if (
+            script.commands
+            and all(u.manager == "apt" and u.verb in kb["apt"]["refresh"] for u in run.uses)
+            and len(run.uses) == len(script.commands)
+            and run.uses
+        ):
             if _covered(run.mounts, kb["apt"]["cache_dirs"]):
                 yield Skip(ins.line, "apt lists are on a cache mount: RUN left alone")
             elif self._index_blocked(run, "apt"):
                 yield Skip(ins.line, "apt-get update alone: a later RUN still reads its lists and cannot be fixed")
             else:
-                yield Change(ins.start, ins.end, "", "safe",
-                             "removed a RUN that only runs apt-get update: the install RUNs fetch and delete the lists themselves")
+                yield Change(
+                    ins.start,
+                    ins.end,
+                    "",
+                    "safe",
+                    "removed a RUN that only runs apt-get update: the install RUNs fetch and delete the lists themselves",
+                )
             return
 
         for manager in managers:
@@ -502,7 +507,11 @@ class _Planner:
                 continue
             installs = [u for u in uses if u.verb in [_verb_key(v) for v in spec.get("install", [])]]
             mount_mode = self.mount_mode and bool(spec.get("cache_mounts")) and not run.heredoc
-            if mount_mode and any(m.startswith("/root/") for m in _mount_targets(spec["cache_mounts"])) and not self.doc.state_at(ins).user_is_root:
+            if (
+                mount_mode
+                and any(m.startswith("/root/") for m in _mount_targets(spec["cache_mounts"]))
+                and not self.doc.state_at(ins).user_is_root
+            ):
                 mount_mode = False
             if manager == "apt":
                 self._apt(run, uses, installs, env, mount_mode, at_start, inline, cleanups, skips, mounts_to_add)
@@ -525,7 +534,9 @@ class _Planner:
                         inline.append(change)
             cleanup = spec.get("cleanup")
             if manager == "yarn" and self._yarn_berry():
-                skips.append(Skip(ins.line, "yarn 2+ (.yarnrc.yml or packageManager yarn@2+): its cache may hold the installed packages"))
+                skips.append(
+                    Skip(ins.line, "yarn 2+ (.yarnrc.yml or packageManager yarn@2+): its cache may hold the installed packages")
+                )
                 cleanup = None
             if cleanup and not mount_mode:
                 made = self._cleanup(run, installs[0], manager, cleanup, env)
@@ -541,8 +552,16 @@ class _Planner:
             present = set(run.mounts)
             wanted = [m for m in dict.fromkeys(mounts_to_add) if _mount_targets([m])[0] not in present]
             if wanted:
-                at_start.insert(0, Change(ins.body_start, ins.body_start, " ".join(wanted) + " ", "safe",
-                                          "BuildKit cache mounts keep the package caches out of the image and speed up rebuilds"))
+                at_start.insert(
+                    0,
+                    Change(
+                        ins.body_start,
+                        ins.body_start,
+                        " ".join(wanted) + " ",
+                        "safe",
+                        "BuildKit cache mounts keep the package caches out of the image and speed up rebuilds",
+                    ),
+                )
         yield from skips
         yield from at_start
         yield from sorted(inline, key=lambda c: (c.start, c.end))
@@ -564,13 +583,25 @@ class _Planner:
         blocked = self._index_blocked(run, "apt")
         if readers and not refreshes:
             if blocked and not mount_mode:
-                skips.append(Skip(ins.line, "apt-get update not added: a later RUN reads the lists, so this layer could not delete them (an update would only store a second copy)"))
+                skips.append(
+                    Skip(
+                        ins.line,
+                        "apt-get update not added: a later RUN reads the lists, so this layer could not delete them (an update would only store a second copy)",
+                    )
+                )
             elif self._can_add_update(run, readers):
                 first = readers[0].cmd
                 prefix = script.text[first.start : first.name_word.start]
                 body_pos = run.at(first.start)
-                at_start.append(Change(body_pos, body_pos, f"{prefix}{first.name_word.text} update && ", "safe",
-                                       "apt-get update in the same RUN as the install, so the lists can be deleted in this layer"))
+                at_start.append(
+                    Change(
+                        body_pos,
+                        body_pos,
+                        f"{prefix}{first.name_word.text} update && ",
+                        "safe",
+                        "apt-get update in the same RUN as the install, so the lists can be deleted in this layer",
+                    )
+                )
                 update_added = True
             else:
                 skips.append(Skip(ins.line, "apt install without apt-get update in this RUN, and it cannot be added here"))
@@ -588,7 +619,9 @@ class _Planner:
         if not (refreshes or update_added):
             return
         if blocked:
-            skips.append(Skip(ins.line, "apt lists kept: a later RUN (or a stage built FROM this one) reads them without its own update"))
+            skips.append(
+                Skip(ins.line, "apt lists kept: a later RUN (or a stage built FROM this one) reads them without its own update")
+            )
             return
         sudo = _sudo_prefix(readers[0].cmd if readers else refreshes[0].cmd)
         if mount_mode:
@@ -596,8 +629,16 @@ class _Planner:
             prelude = spec["cache_mount_prelude"]
             if not _has_rm_of(script, prelude.split()[-1]):
                 pos = ins.body_start
-                at_start.insert(0, Change(pos, pos, f"{sudo}{prelude} && ", "safe",
-                                       "docker-clean hook removed so the apt cache mount keeps downloaded packages"))
+                at_start.insert(
+                    0,
+                    Change(
+                        pos,
+                        pos,
+                        f"{sudo}{prelude} && ",
+                        "safe",
+                        "docker-clean hook removed so the apt cache mount keeps downloaded packages",
+                    ),
+                )
             return
         if not _runs_any(script, [spec["cleanup"]["present"], *spec["cleanup"].get("present_alt", [])], "apt"):
             cleanups.append((sudo + spec["cleanup"]["command"], "apt lists deleted in the layer that fetched them", "safe", None))
@@ -619,21 +660,32 @@ class _Planner:
                 why = "no Debian package data for this base image's release (untagged, Ubuntu or another distro)"
             else:
                 why = f"no package data for {', '.join((dropped.unknown + dynamic)[:4])}"
-            return Change(flag_change.start, flag_change.end, flag_change.replacement, "unsafe",
-                          f"{flag_change.explanation} ({why})",
-                          "none of the packages only recommended by the installed ones is needed at build or run time")
+            return Change(
+                flag_change.start,
+                flag_change.end,
+                flag_change.replacement,
+                "unsafe",
+                f"{flag_change.explanation} ({why})",
+                "none of the packages only recommended by the installed ones is needed at build or run time",
+            )
         named = self._added_recommends.setdefault(ins.start, set())
         for other in run.uses:
             if other.manager == "apt":
                 named.update(_package_name(w.value) for w in _package_words(other))
         extra = {name: dropped.keep[name] for name in dropped.explicit if name not in named}
         if len(extra) > _MAX_KEPT_RECOMMENDS:
-            return Skip(ins.line, f"--no-install-recommends not added: {len(extra)} recommended packages do work and would"
-                        f" have to be named explicitly ({', '.join(list(extra)[:5])}, ...); the saving is only their documentation")
+            return Skip(
+                ins.line,
+                f"--no-install-recommends not added: {len(extra)} recommended packages do work and would"
+                f" have to be named explicitly ({', '.join(list(extra)[:5])}, ...); the saving is only their documentation",
+            )
         if dropped.inert_kib < _MIN_RECOMMENDS_SAVING_KIB:
             saved = f"saves {dropped.inert_kib} KiB ({', '.join(dropped.inert[:4])})" if dropped.inert else "saves nothing"
-            return Skip(ins.line, f"--no-install-recommends not added: it {saved}; the other recommended packages do work"
-                        + (f" ({', '.join(list(dropped.keep)[:6])})" if dropped.keep else ""))
+            return Skip(
+                ins.line,
+                f"--no-install-recommends not added: it {saved}; the other recommended packages do work"
+                + (f" ({', '.join(list(dropped.keep)[:6])})" if dropped.keep else ""),
+            )
         inert = ", ".join(dropped.inert[:8]) + (f" and {len(dropped.inert) - 8} more" if len(dropped.inert) > 8 else "")
         explanation = f"{flag_change.explanation} (drops {inert}, {dropped.inert_kib // 1024} MiB: {release} package data)"
         assumption = f"the dropped packages ({inert}) are documentation or data nothing reads"
@@ -654,8 +706,14 @@ class _Planner:
         added = "".join(glue + rec for rec in extra)
         span = self.doc.text[flag_change.start : end]
         kept = "; ".join(f"{name}: {why}" for name, why in extra.items())
-        return Change(flag_change.start, end, flag_change.replacement + span + added, "review",
-                      f"{explanation}; kept {', '.join(extra)} explicitly ({kept})", assumption)
+        return Change(
+            flag_change.start,
+            end,
+            flag_change.replacement + span + added,
+            "review",
+            f"{explanation}; kept {', '.join(extra)} explicitly ({kept})",
+            assumption,
+        )
 
     def _release(self, ins: Instruction) -> str | None:
         """The Debian release the stage's base image pins (its first ancestor's FROM), or None."""
@@ -682,13 +740,18 @@ class _Planner:
         if not flagged:
             return
         useless = spec["flags"][0]["useless_cleanup"]
-        if any(c.name == "rm" and c.start > adds[-1].cmd.start and _rm_covers(c, useless["prefix"] + "/APKINDEX.tar.gz") for c in script.commands):
+        if any(
+            c.name == "rm" and c.start > adds[-1].cmd.start and _rm_covers(c, useless["prefix"] + "/APKINDEX.tar.gz")
+            for c in script.commands
+        ):
             return  # the RUN empties the cache itself: nothing to gain
         refreshes = [u for u in uses if u.verb in spec["refresh"] and u.cmd.start < adds[0].cmd.start]
         droppable = [u for u in refreshes if u.cmd.in_top_and_chain and not run.heredoc and _drop_command(script, u.cmd)]
         others = [u for u in uses if u.verb in spec["list_readers"] and u.verb not in spec["install"]]
         if len(droppable) != len(refreshes) or (refreshes and (others or self._index_blocked(run, "apk"))):
-            skips.append(Skip(ins.line, "apk add --no-cache not added: the apk update before it stays and has stored the index already"))
+            skips.append(
+                Skip(ins.line, "apk add --no-cache not added: the apk update before it stays and has stored the index already")
+            )
             return
         for use in flagged:
             change = self._flag(run, use, spec["flags"][0], {})
@@ -696,8 +759,15 @@ class _Planner:
                 inline.append(change)
         for use in droppable:
             drop = _drop_command(script, use.cmd)
-            inline.append(Change(run.at(drop[0]), run.after(drop[1]), "", "safe",
-                                 "dropped apk update: apk add --no-cache fetches the index without storing it"))
+            inline.append(
+                Change(
+                    run.at(drop[0]),
+                    run.after(drop[1]),
+                    "",
+                    "safe",
+                    "dropped apk update: apk add --no-cache fetches the index without storing it",
+                )
+            )
 
     # ---- generic pieces
 
@@ -735,11 +805,20 @@ class _Planner:
         command = cleanup["command"].replace("{cmd}", cmd_word).replace("{cache_dir}", cache_dir)
         if not _runs_anywhere(command) and (use.cmd.depth > 0 or use.cmd.in_subshell):
             # `if ...; then npm i -g x; fi && npm cache clean` would call npm where the branch did not run
-            self._notes.append(Skip(run.ins.line, f"{manager} cache not cleaned: the install runs conditionally or in a"
-                                    f" subshell, and `{command}` would run unconditionally"))
+            self._notes.append(
+                Skip(
+                    run.ins.line,
+                    f"{manager} cache not cleaned: the install runs conditionally or in a"
+                    f" subshell, and `{command}` would run unconditionally",
+                )
+            )
             return None
-        return (_sudo_prefix(use.cmd) + command, f"{manager} cache removed in the layer that filled it",
-                cleanup.get("safety", "safe"), cleanup.get("assumption"))
+        return (
+            _sudo_prefix(use.cmd) + command,
+            f"{manager} cache removed in the layer that filled it",
+            cleanup.get("safety", "safe"),
+            cleanup.get("assumption"),
+        )
 
     def _archives(self, run: _Run) -> list[tuple[str, str, str, str | None]]:
         spec = _kb()["archives"]
@@ -758,7 +837,9 @@ class _Planner:
             )
             moved = any(c.name in ("mv", "cp", "ln", "install") and any(w.value == path for w in c.words) for c in later)
             removed = any(c.name == "rm" and _rm_covers(c, path) for c in script.commands)
-            moves_around = any(c.name in ("cd", "pushd", "popd") for c in script.commands)  # at any depth: `if ...; then cd x; fi`
+            moves_around = any(
+                c.name in ("cd", "pushd", "popd") for c in script.commands
+            )  # at any depth: `if ...; then cd x; fi`
             if not extracted or moved or removed or (moves_around and not path.startswith("/")):
                 continue
             if path not in [p for p, *_ in found]:
@@ -874,7 +955,7 @@ def _heredoc_script(ins: Instruction) -> Script | None:
     if len(ins.heredocs) != 1 or ins.json_args is not None:
         return None
     words = split_words(ins.args, ins.doc.escape)
-    if len(words) != 1 or not words[0][0].lstrip("<-").strip("'\"") == ins.heredocs[0].name:
+    if len(words) != 1 or words[0][0].lstrip("<-").strip("'\"") != ins.heredocs[0].name:
         return None
     from ..model import POSIX_SHELLS
     from ..shell import analyse

@@ -84,28 +84,42 @@ import fnmatch
 import json
 import posixpath
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
-from ..catalog import Family, distro_release, find_variant, family_of, load_catalog, saving_mb, size_mb, tool_group_of
+from ..catalog import Family, distro_release, family_of, find_variant, load_catalog, saving_mb, size_mb, tool_group_of
+from ..datafiles import data_toml
 from ..imageref import ImageRef, find_vars, parse_image_ref
 from ..model import Document, Instruction, Stage, split_words, unquote
 from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, specs_from_argv
 from ..shell import Command, analyse, positional_args
 from ..transform import Change, Context, Skip, transform
-from ..datafiles import data_toml
-
 
 ID = "slim-base"
 
 _SCRIPT_SUFFIXES = (".sh", ".bash")
 # destinations that hold tools and configuration, not an application (see _copies_app_files)
-_TOOL_DIRS = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/etc",
-              "/usr/local/etc", "/docker-entrypoint.d", "/usr/local/share/ca-certificates")
+_TOOL_DIRS = (
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/bin",
+    "/usr/sbin",
+    "/bin",
+    "/sbin",
+    "/etc",
+    "/usr/local/etc",
+    "/docker-entrypoint.d",
+    "/usr/local/share/ca-certificates",
+)
 
 _INSTALL_VERBS = {
-    "apt-get": ("install",), "apt": ("install",), "aptitude": ("install",),
-    "apk": ("add",), "dnf": ("install",), "yum": ("install",), "microdnf": ("install",),
+    "apt-get": ("install",),
+    "apt": ("install",),
+    "aptitude": ("install",),
+    "apk": ("add",),
+    "dnf": ("install",),
+    "yum": ("install",),
+    "microdnf": ("install",),
 }
 
 
@@ -229,9 +243,11 @@ def _base_image_reason(doc: Document, reaching: frozenset[int]) -> str | None:
         for ins in doc.stages[index].instructions:
             if ins.keyword in ("COPY", "ADD") and _copies_app_files(doc, ins):
                 return None
-    return ("the file builds a base image (no CMD or ENTRYPOINT in any stage and no application files copied in):"
-            " what the full base has installed is what the image offers to the commands run in it and to the images"
-            " built FROM it")
+    return (
+        "the file builds a base image (no CMD or ENTRYPOINT in any stage and no application files copied in):"
+        " what the full base has installed is what the image offers to the commands run in it and to the images"
+        " built FROM it"
+    )
 
 
 def _published_variant_reason(ctx: Context) -> str | None:
@@ -242,7 +258,7 @@ def _published_variant_reason(ctx: Context) -> str | None:
         return None
     folder = ctx.dockerfile_name.rsplit("/", 1)[0] + "/" if "/" in ctx.dockerfile_name else ""
     for other in snapshot.dockerfiles():
-        if other.startswith(folder) and "/" not in other[len(folder):] and "slim" in other[len(folder):].lower():
+        if other.startswith(folder) and "/" not in other[len(folder) :] and "slim" in other[len(folder) :].lower():
             return f"{other} beside it is the slim variant: this file publishes the full one on purpose"
     return None
 
@@ -258,8 +274,10 @@ def _unknown_java_app_reason(doc: Document, stages: list[Stage], reaching: froze
         argv = start[-1].words() if start else []
         if not start or not argv or argv[0].rsplit("/", 1)[-1] != "java" or not start[-1].is_exec_form:
             shown = " ".join(argv[:3]) if argv else "none in this file"
-            return (f"the image does not start `java` itself (start command: {shown}): what it runs may use JDK tools"
-                    " (jar, jcmd, javac) or jdk.* modules the JRE lacks")
+            return (
+                f"the image does not start `java` itself (start command: {shown}): what it runs may use JDK tools"
+                " (jar, jcmd, javac) or jdk.* modules the JRE lacks"
+            )
     return None
 
 
@@ -273,9 +291,11 @@ def _onbuild_reason(stages: list[Stage]) -> str | None:
     body = " ".join(ins.args.split())
     if len(body) > 60:
         body = body[:57] + "..."
-    return (f"line {ins.line}: `ONBUILD {body}` runs in the build of every image made FROM this one; the image"
-            " is a base for others, and what their builds need from the full image (compilers, -dev"
-            " headers, git) is part of its contract")
+    return (
+        f"line {ins.line}: `ONBUILD {body}` runs in the build of every image made FROM this one; the image"
+        " is a base for others, and what their builds need from the full image (compilers, -dev"
+        " headers, git) is part of its contract"
+    )
 
 
 @dataclass
@@ -346,9 +366,7 @@ class _Paths:
             elif is_dir and any(ch in src for ch in "*?["):
                 if posixpath.dirname(path) == dest and fnmatch.fnmatchcase(posixpath.basename(path), posixpath.basename(src)):
                     return posixpath.join(posixpath.dirname(src), posixpath.basename(path))
-            elif is_dir and path == posixpath.join(dest, posixpath.basename(src)):
-                return src
-            elif not is_dir and path == dest:
+            elif is_dir and path == posixpath.join(dest, posixpath.basename(src)) or not is_dir and path == dest:
                 return src
         return None
 
@@ -500,14 +518,17 @@ class _Analyser:
             packages = self._run_packages(entry)
             if packages is None:
                 where = f"Debian {self.release}" if self.release else "the image's Debian release (the tag names none)"
-                why = (f"{label} {name}: {entry.get('why', 'needs a system library')}, and the run-time package name"
-                       f" on {where} is not in data/runtime_needs.toml")
+                why = (
+                    f"{label} {name}: {entry.get('why', 'needs a system library')}, and the run-time package name"
+                    f" on {where} is not in data/runtime_needs.toml"
+                )
                 self.out.blocked.append((ins.line, why))
                 continue
             missing = tuple(p for p in packages if not self._lib_provided(p, installed, pos))
             if missing:
-                self.out.needs.append(_Need(f"{ecosystem}-runtime", "run", ins.line, f"{label} {name} ({entry.get('why', '')})",
-                                            missing))
+                self.out.needs.append(
+                    _Need(f"{ecosystem}-runtime", "run", ins.line, f"{label} {name} ({entry.get('why', '')})", missing)
+                )
 
     def _jdk_build(self, cmd: Command, ins: Instruction) -> None:
         """JDK -> JRE: native builds in the stage may compile JNI code against the JDK's include/."""
@@ -532,9 +553,11 @@ class _Analyser:
 
     def _compiler_installed(self, installed, pos) -> bool:
         tools = self.cat.tools
-        return self._provided(set(tools["compiler"].packages), installed, pos) and self._provided(
-            set(tools["make"].packages), installed, pos
-        ) or self._provided({"build-essential"}, installed, pos)
+        return (
+            self._provided(set(tools["compiler"].packages), installed, pos)
+            and self._provided(set(tools["make"].packages), installed, pos)
+            or self._provided({"build-essential"}, installed, pos)
+        )
 
     def _build_need(self, ecosystem: str, ins: Instruction, why: str, installed, pos, headers=()) -> None:
         if "compiler" not in self.full_only:
@@ -556,15 +579,29 @@ class _Analyser:
             self._python_project(ins, pos, installed, paths, "Pipfile")
         elif eco == "node" and cmd.name in ("npm", "yarn", "pnpm"):
             self._node(cmd, ins, pos, installed, paths)
-        elif eco == "ruby" and (cmd.name in ("bundle", "bundler") and argv[:1] in ([], ["install"]) or cmd.name == "gem" and argv[:1] == ["install"]):
+        elif eco == "ruby" and (
+            cmd.name in ("bundle", "bundler") and argv[:1] in ([], ["install"]) or cmd.name == "gem" and argv[:1] == ["install"]
+        ):
             gems = positional_args(cmd)[1:] if cmd.name == "gem" else []
             if cmd.name == "gem" and gems and all(g.split(":")[0] in self.cat.ruby_pure for g in gems):
                 return
             self._ruby(cmd, ins, pos, installed, paths, [g.split(":")[0] for g in gems])
         elif eco == "perl" and cmd.name in ("cpanm", "cpan", "carton"):
             self._build_need("perl", ins, f"`{cmd.name}` builds XS modules (gcc, make are not in the slim image)", installed, pos)
-        elif eco == "rust" and cmd.name == "cargo" and argv[:1] and argv[0] in ("build", "install", "run", "test", "check", "clippy", "bench", "doc"):
-            self.out.needs.append(_Need("rust", "build", ins.line, f"`cargo {argv[0]}` builds in the final image (crates may need pkg-config and -dev headers)"))
+        elif (
+            eco == "rust"
+            and cmd.name == "cargo"
+            and argv[:1]
+            and argv[0] in ("build", "install", "run", "test", "check", "clippy", "bench", "doc")
+        ):
+            self.out.needs.append(
+                _Need(
+                    "rust",
+                    "build",
+                    ins.line,
+                    f"`cargo {argv[0]}` builds in the final image (crates may need pkg-config and -dev headers)",
+                )
+            )
         elif eco == "go" and cmd.name == "go" and argv[:1] and argv[0] in ("build", "install", "test", "generate", "run"):
             self.out.needs.append(_Need("go", "build", ins.line, f"`go {argv[0]}` builds in the final image"))
 
@@ -620,7 +657,9 @@ class _Analyser:
 
     def _python_needs(self, needs: BuildNeeds, ins, pos, installed) -> None:
         for item in needs.unknown:
-            self.out.unknown.append((ins.line, f"cannot read {item} from the build context: whether the Python install builds from source is unknown"))
+            self.out.unknown.append(
+                (ins.line, f"cannot read {item} from the build context: whether the Python install builds from source is unknown")
+            )
         if needs.git and "git" in self.full_only and not self._provided(set(self.cat.tools["git"].packages), installed, pos):
             self.out.needs.append(_Need("git", "build", ins.line, "; ".join(needs.git)))
         if needs.compiler:
@@ -642,7 +681,9 @@ class _Analyser:
         extra = paths.bind_mounts(ins)
         text = paths.reader(extra)("package.json")
         if text is None and not names:
-            self.out.unknown.append((ins.line, "cannot read package.json from the build context: whether npm builds native addons is unknown"))
+            self.out.unknown.append(
+                (ins.line, "cannot read package.json from the build context: whether npm builds native addons is unknown")
+            )
             return
         if text is not None:
             try:
@@ -667,7 +708,14 @@ class _Analyser:
         for n in found:
             headers += [h for h in table.get(n, {}).get("headers", ()) if h not in headers]
         if found:
-            self._build_need("node", ins, f"npm dependencies {', '.join(found)} build native addons (node-gyp needs python3, make, g++)", installed, pos, headers)
+            self._build_need(
+                "node",
+                ins,
+                f"npm dependencies {', '.join(found)} build native addons (node-gyp needs python3, make, g++)",
+                installed,
+                pos,
+                headers,
+            )
         self._table_needs("npm", all_names, ins, pos, installed, "npm dependency")
         self.out.assume("no npm dependency compiles a native addon (node-gyp needs python3, make and g++, absent from slim)")
 
@@ -716,7 +764,7 @@ def _arg_value_span(ins: Instruction, name: str) -> tuple[int, int, str] | None:
     for word, s, e in split_words(ins.args, ins.doc.escape):
         if word.startswith(name + "="):
             vs = s + len(name) + 1
-            value = word[len(name) + 1:]
+            value = word[len(name) + 1 :]
             quote = value[0] if value[:1] in ("'", '"') and value.endswith(value[0]) and len(value) >= 2 else ""
             if quote:
                 vs, ve = vs + 1, e - 1
@@ -778,8 +826,10 @@ def _describe_sizes(family: Family, variant: str) -> str:
     if saved is None or saved <= 0:
         return ""
     meta = load_catalog().meta
-    return (f" (about {size_mb(family, 'full')} MB -> {size_mb(family, variant)} MB, ~{saved} MB less;"
-            f" sizes approximate, {meta['sizes_taken']})")
+    return (
+        f" (about {size_mb(family, 'full')} MB -> {size_mb(family, variant)} MB, ~{saved} MB less;"
+        f" sizes approximate, {meta['sizes_taken']})"
+    )
 
 
 @transform(id=ID, summary="swap a full base image for its slim variant of the same version", order=30)
@@ -804,8 +854,11 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
         undigested = parse_image_ref(ref.text.split("@", 1)[0], ctx.options.image_aliases or None)
         v = find_variant(undigested, "slim", arg_values)
         if v is not None:
-            yield Skip(target.line, f"{shown} is pinned by digest: a smaller variant exists ({v.new_text}) but its digest"
-                                    " must be chosen by you; the pinned base is left unchanged")
+            yield Skip(
+                target.line,
+                f"{shown} is pinned by digest: a smaller variant exists ({v.new_text}) but its digest"
+                " must be chosen by you; the pinned base is left unchanged",
+            )
         return
     if family.build_only:
         yield Skip(target.line, f"{shown}: {family.note}")
@@ -820,8 +873,11 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
             yield Skip(target.line, f"{shown}: {family.note}")
         elif not small and family.rules and find_vars(tag):
             values = ", ".join(f"{k}={v}" if v is not None else k for k, v in arg_values.items())
-            yield Skip(target.line, f"{shown}: the tag comes from ARG ({values}) in a form the slim suffix cannot be"
-                                    " added to without changing the ARG; left alone")
+            yield Skip(
+                target.line,
+                f"{shown}: the tag comes from ARG ({values}) in a form the slim suffix cannot be"
+                " added to without changing the ARG; left alone",
+            )
         elif not small and family.rules:
             yield Skip(target.line, f"{shown}: tag {tag!r} is not in the image catalog's tag grammar; left alone")
         return
@@ -847,20 +903,34 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
     tools = load_catalog().tools
 
     # alpine (unsafe, --unsafe-fixes only): nothing full-only needed, nothing Debian/glibc-specific used
-    if alpine is not None and not build and not run and not findings.not_alpine and family.pm in ("apt", "apk") and not findings.pip:
-        yield _swap(target, alpine, "unsafe", family,
-                    f"{shown} -> {alpine.new_text}: alpine variant of the same version{_describe_sizes(family, 'alpine')}",
-                    "the software runs on musl libc and needs no Debian package (apt) or bash")
+    if (
+        alpine is not None
+        and not build
+        and not run
+        and not findings.not_alpine
+        and family.pm in ("apt", "apk")
+        and not findings.pip
+    ):
+        yield _swap(
+            target,
+            alpine,
+            "unsafe",
+            family,
+            f"{shown} -> {alpine.new_text}: alpine variant of the same version{_describe_sizes(family, 'alpine')}",
+            "the software runs on musl libc and needs no Debian package (apt) or bash",
+        )
         return
     if variant is None:
         return
     if build:
         why = "; ".join(dict.fromkeys(f"line {n.line}: {n.why}" for n in build))
         if any(n.group == "jdk-native" for n in build):
-            why += (f"; native (JNI) builds compile against the JDK's include/jni.h, which the {variant.kind} image"
-                    " does not have")
-        yield Skip(target.line, f"{shown} not swapped: the build needs what only the full image has ({why});"
-                                " build in a full-image stage and copy the result into a slim stage (multi-stage)")
+            why += f"; native (JNI) builds compile against the JDK's include/jni.h, which the {variant.kind} image does not have"
+        yield Skip(
+            target.line,
+            f"{shown} not swapped: the build needs what only the full image has ({why});"
+            " build in a full-image stage and copy the result into a slim stage (multi-stage)",
+        )
         return
     installs: list[str] = []
     for need in run:
@@ -869,8 +939,10 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
             installs.extend(p for p in need.packages if p not in installs)
             continue
         if group is None or group.build_only or not group.install or family.pm != "apt":
-            yield Skip(need.line, f"{shown} not swapped: the final image needs {need.why} at run time, which the"
-                                  f" {variant.kind} image lacks")
+            yield Skip(
+                need.line,
+                f"{shown} not swapped: the final image needs {need.why} at run time, which the {variant.kind} image lacks",
+            )
             return
         for pkg in group.install:
             if pkg not in installs:
@@ -881,8 +953,11 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
     lacking = [tools[g].commands[0] for g in family.full_only]
     if lacking:
         more = ", ..." if len(lacking) > 6 else ""
-        assumptions.insert(0, f"nothing run from the image (scripts included) needs tools or shared libraries only {shown} has"
-                              f" ({', '.join(lacking[:6])}{more})")
+        assumptions.insert(
+            0,
+            f"nothing run from the image (scripts included) needs tools or shared libraries only {shown} has"
+            f" ({', '.join(lacking[:6])}{more})",
+        )
     for name in variant.assumed_args:
         assumptions.append(f"ARG {name} holds a plain version, so the slim tag exists")
     safety = family.safety
@@ -891,7 +966,9 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
         desc += f" (default of ARG {target.via_arg})"
     if installs or family.swap_installs:
         pkgs = list(family.swap_installs) + [p for p in installs if p not in family.swap_installs]
-        desc += f"; installs {' '.join(pkgs)} on it" + (" (needed at run time: " + ", ".join(n.why for n in run) + ")" if run else "")
+        desc += f"; installs {' '.join(pkgs)} on it" + (
+            " (needed at run time: " + ", ".join(n.why for n in run) + ")" if run else ""
+        )
     yield _swap(target, variant, safety, family, desc, "; ".join(assumptions) or "the slim image has what the stage uses")
     if installs or family.swap_installs:
         pkgs = list(family.swap_installs) + [p for p in installs if p not in family.swap_installs]
@@ -900,12 +977,19 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
             if stage.index not in reaching:
                 continue
             at = stage.from_instruction.end
-            ends_line = doc.text[stage.from_instruction.start:at].endswith("\n")
+            ends_line = doc.text[stage.from_instruction.start : at].endswith("\n")
             text = run_line + doc.newline if ends_line else doc.newline + run_line
-            yield Change(at, at, text, safety, f"install {' '.join(pkgs)} on {variant.new_text}: the full image had it",
-                         assumption="these packages are all the final image needed from the full image")
+            yield Change(
+                at,
+                at,
+                text,
+                safety,
+                f"install {' '.join(pkgs)} on {variant.new_text}: the full image had it",
+                assumption="these packages are all the final image needed from the full image",
+            )
 
 
 def _swap(target: _Target, variant, safety: str, family: Family, explanation: str, assumption: str) -> Change:
-    return Change(target.start, target.end, variant.new_text, safety, explanation,
-                  assumption=assumption if safety != "safe" else None)
+    return Change(
+        target.start, target.end, variant.new_text, safety, explanation, assumption=assumption if safety != "safe" else None
+    )

@@ -17,10 +17,10 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from dockerslim_rewrite.engine import Engine, EngineUnavailable
 
@@ -52,17 +52,25 @@ def record(name: str, case: dict, report: dict | None, seconds: float, error: st
     """Merge this case's result into the results file (one entry per case)."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     cases = data.setdefault("cases", {})
-    entry = {"description": case.get("description", ""), "min_reduction": case.get("min_reduction"),
-             "seconds": round(seconds, 1), "error": error}
+    entry = {
+        "description": case.get("description", ""),
+        "min_reduction": case.get("min_reduction"),
+        "seconds": round(seconds, 1),
+        "error": error,
+    }
     if report is not None:
-        entry.update({
-            "verdict": report.get("verdict"), "reason": report.get("reason"),
-            "size_before": report.get("size_before"), "size_after": report.get("size_after"),
-            "reduction_percent": report.get("reduction_percent"),
-            "transforms": report.get("rewrite", {}).get("transforms", []),
-            "layers_before": (report.get("images", {}).get("before") or {}).get("layers"),
-            "layers_after": (report.get("images", {}).get("after") or {}).get("layers"),
-        })
+        entry.update(
+            {
+                "verdict": report.get("verdict"),
+                "reason": report.get("reason"),
+                "size_before": report.get("size_before"),
+                "size_after": report.get("size_after"),
+                "reduction_percent": report.get("reduction_percent"),
+                "transforms": report.get("rewrite", {}).get("transforms", []),
+                "layers_before": (report.get("images", {}).get("before") or {}).get("layers"),
+                "layers_after": (report.get("images", {}).get("after") or {}).get("layers"),
+            }
+        )
     cases[name] = entry
     data["engine"] = (report or {}).get("engine", data.get("engine", ""))
     data["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -73,8 +81,19 @@ def record(name: str, case: dict, report: dict | None, seconds: float, error: st
 
 
 def run_dslim_verify(case_dir: Path, smoke: list[str]) -> tuple[int, dict | None, str]:
-    cmd = [sys.executable, "-m", "dockerslim_rewrite", "verify", str(case_dir / "Dockerfile"),
-           "--context", str(case_dir), "--format", "json", "--timeout", str(RUN_TIMEOUT)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dockerslim_rewrite",
+        "verify",
+        str(case_dir / "Dockerfile"),
+        "--context",
+        str(case_dir),
+        "--format",
+        "json",
+        "--timeout",
+        str(RUN_TIMEOUT),
+    ]
     for s in smoke:
         cmd += ["--smoke", s]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=1500)
@@ -104,9 +123,16 @@ def test_case(engine: Engine, case_dir: Path) -> None:
         pytest.fail(f"dslim verify exited {rc} without a JSON report:\n{stderr[-3000:]}")
     record(case_dir.name, case, report, seconds)
     runs = report.get("runs", [])
-    detail = json.dumps({"reason": report.get("reason"), "runs": [r for r in runs if not r["same"]],
-                         "config": report.get("config_differences"), "builds": report.get("builds"),
-                         "rewrite_errors": report.get("rewrite", {}).get("errors")}, indent=1)[:6000]
+    detail = json.dumps(
+        {
+            "reason": report.get("reason"),
+            "runs": [r for r in runs if not r["same"]],
+            "config": report.get("config_differences"),
+            "builds": report.get("builds"),
+            "rewrite_errors": report.get("rewrite", {}).get("errors"),
+        },
+        indent=1,
+    )[:6000]
     assert report["verdict"] == "ok", f"{case_dir.name}: verdict {report['verdict']}\n{detail}"
     assert rc == 0
     # the smoke commands must really work in the original (else the case proves nothing)
@@ -123,10 +149,20 @@ def test_case(engine: Engine, case_dir: Path) -> None:
 
 def test_table_script_renders_results(tmp_path):
     """scripts/e2e_table.py turns a results file into the README table (no engine needed)."""
-    results = {"engine": "docker engine 26.1.5 via unix:///x.sock, buildx", "updated": "2026-01-01T00:00:00Z",
-               "cases": {"b-case": {"size_before": 200_000_000, "size_after": 50_000_000, "reduction_percent": 75.0,
-                                    "verdict": "ok", "transforms": ["slim-base"]},
-                         "a-case": {"error": "no report", "size_before": None}}}
+    results = {
+        "engine": "docker engine 26.1.5 via unix:///x.sock, buildx",
+        "updated": "2026-01-01T00:00:00Z",
+        "cases": {
+            "b-case": {
+                "size_before": 200_000_000,
+                "size_after": 50_000_000,
+                "reduction_percent": 75.0,
+                "verdict": "ok",
+                "transforms": ["slim-base"],
+            },
+            "a-case": {"error": "no report", "size_before": None},
+        },
+    }
     path = tmp_path / "r.json"
     path.write_text(json.dumps(results))
     readme = tmp_path / "README.md"
@@ -138,8 +174,9 @@ def test_table_script_renders_results(tmp_path):
     assert lines[3] == "| b-case | 200.0 | 50.0 | 75.0 % | ok | slim-base |"
     assert "| **all 2 cases** | 200.0 | 50.0 | 75.0 % | 1/2 ok | |" in lines
     assert "docker engine 26.1.5, buildx" in out and "x.sock" not in out
-    subprocess.run([sys.executable, str(script), "--results", str(path), "--readme", str(readme)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(script), "--results", str(path), "--readme", str(readme)], check=True, capture_output=True
+    )
     text = readme.read_text()
     assert text.startswith("intro\n<!-- e2e-table:start -->\n| case |") and text.endswith("<!-- e2e-table:end -->\nrest\n")
     assert "old" not in text
