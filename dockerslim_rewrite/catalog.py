@@ -23,6 +23,7 @@ from functools import cache
 
 from .datafiles import data_toml
 from .imageref import DOCKER_HUB, ImageRef, find_vars
+from .transform import Safety
 
 __all__ = [
     "Catalog",
@@ -73,7 +74,7 @@ class Family:
     small: tuple[re.Pattern, ...]
     sizes: Mapping[str, int]
     variant: str = "slim"
-    safety: str = "review"
+    safety: Safety = "review"
     build_only: bool = False
     note: str = ""
     assumption: str = ""

@@ -161,7 +161,9 @@ def process_file(
         report.context_root = context_root
         _drop_unsafe_targets(report.result, context_root)
         if write and report.result.changed:
-            writes = [(path, report.result.output, data)] if report.result.output != data else []
+            writes: list[tuple[Path, bytes, bytes | None]] = (
+                [(path, report.result.output, data)] if report.result.output != data else []
+            )
             writes += [(context_root / fc.path, fc.new, fc.old) for fc in report.result.file_changes if fc.new != fc.old]
             for target, _, old in writes:  # all or nothing: check every target before writing any
                 check_writable(target, old)
@@ -410,7 +412,7 @@ def bulk(
                 "changed": len(changed),
                 "errors": [r.error for r in failed],
                 "patch": f"{name}.patch" if patch else None,
-                "transforms": sorted({t for r in changed for t in r.result.transforms_applied}),
+                "transforms": sorted({t for r in changed if r.result is not None for t in r.result.transforms_applied}),
                 "committed": committed,
             }
         )
@@ -461,7 +463,7 @@ def _commit(root: Path, branch: str, changed: list[FileReport]) -> bool:
         typer.echo(f"{root}: not a git repository, nothing committed", err=True)
         return False
     files = [f for r in changed for f in r.written]
-    lines = [f"- {c.transform} [{c.safety}] {c.explanation}" for r in changed for c in r.result.changes]
+    lines = [f"- {c.transform} [{c.safety}] {c.explanation}" for r in changed if r.result is not None for c in r.result.changes]
     message = "Smaller images (dslim)\n\n" + "\n".join(lines)
     if not subprocess.run([*git, "config", "user.email"], capture_output=True, text=True).stdout.strip():
         git += ["-c", "user.name=dslim", "-c", "user.email=dslim@localhost"]

@@ -61,7 +61,7 @@ def find_config(start: Path) -> Config:
     for folder in [directory.resolve(), *directory.resolve().parents]:
         dedicated = folder / ".dslim.toml"
         if dedicated.is_file():
-            return Config(dedicated, _load(dedicated, ()))
+            return Config(dedicated, _load(dedicated, ()) or {})
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             values = _load(pyproject, ("tool", "dslim"))

@@ -21,7 +21,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -243,7 +243,7 @@ def _resolve(tar: tarfile.TarFile, tag: str | None = None) -> tuple[dict, list[s
     """
     names = set(tar.getnames())
 
-    def read_json(name: str) -> object:
+    def read_json(name: str) -> Any:  # whatever JSON value the file holds: callers check its shape
         member = tar.extractfile(name)
         if member is None:
             raise ImageTarError(f"{name} is not a file in the image tar")
@@ -270,11 +270,11 @@ def _resolve(tar: tarfile.TarFile, tag: str | None = None) -> tuple[dict, list[s
         node = read_json("index.json")
         if tag is not None and isinstance(node, dict):
 
-            def names(m: dict) -> list[str]:
+            def ref_names(m: dict) -> list[str]:
                 ann = m.get("annotations") or {}
                 return [ann.get("io.containerd.image.name", ""), ann.get("org.opencontainers.image.ref.name", "")]
 
-            named = [m for m in node.get("manifests") or [] if any(n == tag or n.endswith("/" + tag) for n in names(m))]
+            named = [m for m in node.get("manifests") or [] if any(n == tag or n.endswith("/" + tag) for n in ref_names(m))]
             if not named:
                 raise ImageTarError(f"{tag} is not in the image tar")
             node = {"manifests": named}
@@ -321,7 +321,8 @@ def read_image_tar(path: str | Path, tag: str | None = None, top_paths: int = 50
             member = outer.extractfile(name)
             if member is None:
                 raise ImageTarError(f"layer {name} missing from the image tar")
-            raw = io.BufferedReader(member)  # type: ignore[arg-type]
+            # an ExFileObject is a raw stream to BufferedReader; typeshed types extractfile() as IO[bytes]
+            raw = io.BufferedReader(cast(io.RawIOBase, member))
             size = files = whiteouts = 0
             additions: list[tuple[str, int, bool]] = []
             with _open_layer(raw) as layer_tar:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import gc
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import postconditions
 from .datafiles import data_toml
 from .model import Comment, Document, Instruction, ParseError, parse
 from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
 from .transforms import all_transforms
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .buildcontext import Snapshot
 
 MAX_ROUNDS = 6  # a later transform can enable an earlier one (slim-base adds a RUN pkg-cache then tidies)
 _PRAGMA_RE = re.compile(r"^dslim:\s*(ignore|off)(?:\s*=\s*([\w,\s-]+))?\s*$")
@@ -39,9 +43,9 @@ class RewriteResult:
     @property
     def transforms_applied(self) -> list[str]:
         seen: list[str] = []
-        for item in [*self.changes, *self.file_changes]:
-            if item.transform not in seen:
-                seen.append(item.transform)
+        for transform_id in [c.transform for c in self.changes] + [f.transform for f in self.file_changes]:
+            if transform_id not in seen:
+                seen.append(transform_id)
         return seen
 
 
@@ -52,7 +56,7 @@ def selected_transforms(options: Options):
 def rewrite(
     data: bytes,
     options: Options | None = None,
-    build_context: object | None = None,
+    build_context: Snapshot | None = None,
     dockerfile_name: str = "Dockerfile",
 ) -> RewriteResult:
     """Rewrite one Dockerfile's bytes. Raises ParseError when the input itself cannot be processed."""
@@ -65,7 +69,7 @@ def rewrite(
             gc.enable()
 
 
-def _rewrite(data: bytes, options: Options, build_context: object | None, dockerfile_name: str) -> RewriteResult:
+def _rewrite(data: bytes, options: Options, build_context: Snapshot | None, dockerfile_name: str) -> RewriteResult:
     doc = parse(data)
     result = RewriteResult(original=data, output=data)
     marker = None if options.include_generated else generated_marker(doc)

@@ -289,7 +289,8 @@ class _SetupVisitor(cst.CSTVisitor):
                 self.found.append(f"{key}=")
             if key == "install_requires" and isinstance(arg.value, (cst.List, cst.Tuple)):
                 for el in arg.value.elements:
-                    if isinstance(el.value, cst.SimpleString):
+                    # evaluated_value is bytes for a b"..." literal, which is no requirement string
+                    if isinstance(el.value, cst.SimpleString) and isinstance(el.value.evaluated_value, str):
                         self.install_requires.append(el.value.evaluated_value)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
@@ -352,7 +353,7 @@ def analyse_pyproject(text: str, where: str = "pyproject.toml") -> BuildNeeds:
     if bs.get("build-backend") in knowledge["backends"]:
         needs.compiler.append(f"{where}: build backend {bs['build-backend']} compiles native code")
     for dotted in knowledge["tables"]:
-        node = data
+        node: object = data
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         if node:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .pipeline import RewriteResult
+from .transform import Change, FileChange
 
 _COLORS = {"+": "\x1b[32m", "-": "\x1b[31m", "@": "\x1b[36m"}
 _RESET = "\x1b[0m"
@@ -72,7 +73,8 @@ def _summary_lines(report: FileReport, verbose: bool) -> list[str]:
         head = f"{report.path}: unchanged"
     else:
         counts: dict[str, int] = {}
-        for change in [*result.changes, *result.file_changes]:
+        applied: list[Change | FileChange] = [*result.changes, *result.file_changes]
+        for change in applied:
             counts[change.safety] = counts.get(change.safety, 0) + 1
         detail = ", ".join(f"{n} {cls}" for cls, n in sorted(counts.items()))
         head = f"{report.path}: {', '.join(result.transforms_applied)} ({detail})"

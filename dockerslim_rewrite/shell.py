@@ -7,6 +7,7 @@ offsets into the analysed script string.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -283,7 +284,7 @@ def _walk(root: Node, result: Script, to_char) -> None:
 
 
 def _word(node: Node, to_char) -> Word:
-    text = node.text.decode("utf-8", "replace")
+    text = (node.text or b"").decode("utf-8", "replace")
     value, static = _static_value(node, text)
     return Word(text, value if static else text, to_char(node.start_byte), to_char(node.end_byte), static)
 
@@ -291,7 +292,7 @@ def _word(node: Node, to_char) -> Word:
 def _static_value(node: Node, text: str | None = None) -> tuple[str, bool]:
     """The word's value with quotes removed, and whether it is static (no expansion)."""
     if text is None:
-        text = node.text.decode("utf-8", "replace")
+        text = (node.text or b"").decode("utf-8", "replace")
     kind = node.type
     if kind == "command_name" and node.named_children:
         return _static_value(node.named_children[0], text)
@@ -536,13 +537,48 @@ def parse_options(words: list[Word], command: str) -> ParsedArgs:
     return parsed
 
 
-def rewrites_files(script: Script) -> bool:
-    """Does the script remove, move or rewrite files (so bytes an earlier layer wrote could be saved)?"""
-    table = _knowledge()["layer_rewriters"]
+def rewritten_paths(script: Script) -> list[str]:
+    """Paths the script removes, moves or rewrites (the operands of ``[layer_rewriters]`` commands,
+    and the directories a package manager's remove/clean touches); ``*`` when it cannot tell."""
+    table, written = _knowledge()["layer_rewriters"], _knowledge()["written_by"]
+    found: list[str] = []
     for cmd in script.commands:
         words = table.get(cmd.name)
-        if words is None:
+        if words is None or (words and not any(w.value in words or w.value.split("=", 1)[0] in words for w in cmd.words)):
             continue
-        if not words or any(w.value in words or w.value.split("=", 1)[0] in words for w in cmd.words):
+        paths = [w.value for w in cmd.words if w.static and "/" in w.value and not w.value.startswith("-")]
+        found += paths + written.get(cmd.name, [])
+        if not paths and cmd.name not in written:
+            found.append("*")  # e.g. `rm -rf build` from a relative cwd: assume it matters
+    return found
+
+
+def written_paths(script: Script) -> list[str]:
+    """Paths the script may write: every path-like word it names, and where its package managers write."""
+    written = _knowledge()["written_by"]
+    found: list[str] = []
+    for cmd in script.commands:
+        found += [w.value for w in cmd.words if "/" in w.value and not w.value.startswith("-")]
+        found += written.get(cmd.name, [])
+    return found
+
+
+def paths_overlap(written: list[str], rewritten: list[str]) -> bool:
+    """Does a rewritten path (or glob) equal, contain or lie inside a written one?"""
+    for target in rewritten:
+        if target == "*":
             return True
+        pattern = target.rstrip("/") or "/"
+        if pattern in ("/", "/*"):
+            continue
+        for path in written:
+            path = path.rstrip("/") or "/"
+            if path == "/":
+                continue
+            if path == pattern or path.startswith(pattern + "/") or pattern.startswith(path + "/"):
+                return True
+            if any(ch in pattern for ch in "*?[") and (
+                fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern + "/*")
+            ):
+                return True
     return False

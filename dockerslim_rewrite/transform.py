@@ -11,9 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .model import Document, Instruction
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .buildcontext import Snapshot
 
 Safety = Literal["safe", "review", "unsafe"]
 SAFETY_LEVELS: dict[str, int] = {"safe": 0, "review": 1, "unsafe": 2}
@@ -88,7 +91,7 @@ class Options:
 @dataclass
 class Context:
     options: Options
-    build_context: object | None = None  # buildcontext.Snapshot
+    build_context: Snapshot | None = None
     dockerfile_name: str = "Dockerfile"
     ignored: Callable[[Instruction, str], bool] = lambda ins, tid: False
 

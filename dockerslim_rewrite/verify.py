@@ -483,10 +483,10 @@ def render_text(r: VerifyReport) -> str:
     for n in r.notices:
         o.append(f"note: {n}\n")
     for which in ("before", "after"):
-        b = r.builds.get(which)
-        if b and not b["ok"]:
+        build = r.builds.get(which)
+        if build and not build["ok"]:
             o.append(f"build of the {'original' if which == 'before' else 'rewritten'} image FAILED; last lines:\n")
-            o.append(_indent("\n".join(b["log_tail"])))
+            o.append(_indent("\n".join(build["log_tail"])))
     if r.stats:
         sb, sa = r.stats.get("before"), r.stats.get("after")
         o.append(f"\n{'':14}{'original':>12}{'rewritten':>12}\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ..shell import Command, analyse, parse_options
+from ..shell import Command, Script, analyse, parse_options
 from . import ecosystem
 from .facts import (
     Build,
@@ -224,6 +224,7 @@ def _c_start_programs(facts: StageFacts) -> list[str]:
     words, exec_form = facts.start_words()
     if not words:
         raise Unsure("no start command")
+    script: Script | None
     if exec_form and posixpath.basename(words[0]) in ("sh", "bash", "dash") and words[1:2] == ["-c"] and len(words) > 2:
         script = analyse(words[2])
     elif exec_form:

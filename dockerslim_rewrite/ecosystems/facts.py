@@ -143,9 +143,9 @@ class StageFacts:
     def start_words(self) -> tuple[list[str], bool]:
         """The start command's words and whether it is exec form (ENTRYPOINT + CMD as Docker joins them)."""
         ep, cmd = self.entrypoint, self.cmd
-        if ep is not None and ep.json_args is None:
-            return ep.words(), False
         if ep is not None:
+            if ep.json_args is None:
+                return ep.words(), False
             tail = (cmd.json_args or []) if cmd is not None and cmd.json_args is not None else []
             if cmd is not None and cmd.json_args is None:
                 return ep.json_args + cmd.words(), False
@@ -343,10 +343,11 @@ def _on_copy(facts: StageFacts, ins: Instruction, state: State) -> None:
     words = ins.words()
     if len(words) < 2:
         raise Unsure(f"{ins.keyword} without a destination")
-    values = [expand(w, facts.env) for w in words]
-    if any(v is None for v in values):
+    expanded = [expand(w, facts.env) for w in words]
+    values = [v for v in expanded if v is not None]
+    if len(values) != len(expanded):
         raise Unsure(f"{ins.keyword} at line {ins.line} uses a variable without a static value")
-    *sources, dest = values  # type: ignore[misc]
+    *sources, dest = values
     dest_is_dir = dest.endswith("/") or len(sources) > 1 or any(ch in "".join(sources) for ch in "*?[")
     facts.steps.append(CopyStep(ins, sources, abspath(dest, facts.workdir), dest_is_dir, ins.flag("from"), facts.workdir))
 

@@ -54,6 +54,7 @@ def plan_node(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     cwd = cwd_for(cmd, step)
     snapshot = getattr(ctx, "build_context", None)
     rel, pkg = read_manifest(facts, cwd, snapshot, "package.json", json.loads, "package.json not readable, build output unknown")
+    assert snapshot is not None  # read_manifest raises Unsure without a build context
     scripts = pkg.get("scripts") or {}
     argv = cmd.argv
     script_name = argv[1] if argv[:1] in (["run"], ["run-script"]) else argv[0]

@@ -360,7 +360,7 @@ def _parse_chown(cmd: Command, cwd: str | None) -> _Fold:
 
 def _copies(steps: list[_Step], k: int) -> list[tuple[int, _Copy | None, str]]:
     """Every COPY/ADD before the RUN (ancestor stages too): (step index, parsed copy or None, why not parsed)."""
-    found = []
+    found: list[tuple[int, _Copy | None, str]] = []
     for index, step in enumerate(steps[:k]):
         ins = step.ins
         if ins.keyword not in ("COPY", "ADD"):
@@ -667,6 +667,7 @@ def _check_home(cmd: Command, path: str, where: str) -> str | None:
         raise Unsure(f"{where}: {cmd.name} may create the home directory {home} (CREATE_HOME in login.defs)")
     if created:
         raise Unsure(f"{where}: {cmd.name} creates the home directory {home} with skeleton files")
+    return None  # the home is in the tree but not created
 
 
 def _mentions(value: str, cwd: str | None, path: str) -> bool:

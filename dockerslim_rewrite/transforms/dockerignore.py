@@ -306,8 +306,8 @@ def _copy_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
             for e in _expand(snap, path):
                 keeps.append(Keep(e.path, reason, ins.line, "copy", strict=e.is_dir and not e.collapsed))
         else:
-            e = snap.entry(path)
-            keeps.append(Keep(path, reason, ins.line, "copy", strict=bool(e and e.is_dir and not e.collapsed)))
+            entry = snap.entry(path)
+            keeps.append(Keep(path, reason, ins.line, "copy", strict=bool(entry and entry.is_dir and not entry.collapsed)))
     return keeps
 
 
@@ -364,7 +364,7 @@ def analyse_needs(doc: Document, snap: Snapshot) -> Needs:
             needs.keeps.extend(_named_keeps(ins, snap))
         if ins.keyword == "RUN":
             for mount in ins.flag_values("mount"):
-                opts = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in mount.split(","))
+                opts = {k: v for k, _, v in (kv.partition("=") for kv in mount.split(","))}
                 if opts.get("type", "bind") == "bind" and "from" not in opts:
                     src = _clean_source(opts.get("source", opts.get("src", "")))
                     if src:
@@ -778,7 +778,7 @@ def _file_change(
     return FileChange(
         path=target,
         new=_new_text(result, old_text).encode("utf-8"),
-        old=None if creating_file else old_text.encode("utf-8"),
+        old=None if creating_file or old_text is None else old_text.encode("utf-8"),
         safety="safe" if assumption is None else "review",
         explanation=explanation,
         assumption=assumption,

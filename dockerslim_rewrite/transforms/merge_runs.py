@@ -76,7 +76,7 @@ from dataclasses import dataclass
 
 from ..model import Blank, Comment, Document, Instruction, continuation_of
 from ..postconditions import errexit_shell, relies_on_errexit
-from ..shell import Script, rewrites_files
+from ..shell import Script, paths_overlap, rewritten_paths, written_paths
 from ..transform import Change, Context, Result, Skip, transform
 
 ID = "merge-runs"
@@ -182,9 +182,13 @@ def _flag_key(ins: Instruction) -> tuple:
 
 
 def _worth_merging(chain: list[_Candidate]) -> list[_Candidate]:
-    """The head of the chain up to the last body that removes or rewrites files: merging more than
-    that makes no layer smaller, it only coarsens the build cache."""
-    last = max((k for k, c in enumerate(chain) if k > 0 and rewrites_files(c.script)), default=0)
+    """The head of the chain up to the last body that removes or rewrites what an earlier body wrote:
+    merging more than that makes no layer smaller, it only coarsens the build cache."""
+    last = 0
+    for k in range(1, len(chain)):
+        rewritten = rewritten_paths(chain[k].script)
+        if rewritten and paths_overlap([p for c in chain[:k] for p in written_paths(c.script)], rewritten):
+            last = k
     return chain[: last + 1]
 
 
@@ -213,8 +217,9 @@ def _flush(doc: Document, chain: list[_Candidate], only_when_smaller: bool = Tru
     for position, candidate in enumerate(chain):
         ins, script = candidate.ins, candidate.script
         body = doc.text[ins.body_start : ins.body_end]
-        if lists_fresh and (rest := _without_leading_update(script, ins)) is not None:
-            body = rest
+        without_update = _without_leading_update(script, ins) if lists_fresh else None
+        if without_update is not None:
+            body = without_update
             dropped_updates.append(ins.line)
         lists_fresh = _keeps_fresh_lists(script, lists_fresh)
         is_last = position == len(chain) - 1

@@ -100,7 +100,7 @@ import jinja2
 from .. import ecosystems as eco
 from ..ecosystems import Build, StageFacts, Unsure, abspath, is_under, runtimes
 from ..model import Document, Instruction
-from ..transform import Change, Context, FileChange, Skip, transform
+from ..transform import Change, Context, FileChange, Safety, Skip, transform
 
 ID = "multi-stage"
 #: distributions whose useradd/groupadd/adduser and apt-get behave alike
@@ -697,7 +697,7 @@ def _changes(
     block = text.strip("\n").replace("\r\n", "\n").replace("\n", nl) + nl
     end = len(doc.text)
     lead = "" if doc.text.endswith("\n") else nl
-    safety = "unsafe" if convert else "review"
+    safety: Safety = "unsafe" if convert else "review"
     where = ", ".join(build.outputs)
     if n_copies > len(build.outputs):
         where += f" and {n_copies - len(build.outputs)} run-time file(s)"

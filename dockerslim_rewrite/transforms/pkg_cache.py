@@ -150,6 +150,12 @@ class _Run:
     def ok(self) -> bool:
         return not self.reason
 
+    @property
+    def parsed(self) -> Script:
+        """The analysed script of a RUN the planner works on (only asked for RUNs that parsed)."""
+        assert self.script is not None, "asked for the script of a RUN that was not analysed"
+        return self.script
+
     def at(self, offset: int) -> int:
         """Document offset of a script offset."""
         if self.heredoc:
@@ -204,10 +210,10 @@ def _inspect(ins: Instruction, ctx: Context) -> _Run:
         run.script = ins.script()
         if run.script is None or not run.script.ok:
             run.reason = "the shell parser could not parse the body cleanly"
-        elif run.script.has_heredoc and not run.heredoc:
+        elif run.parsed.has_heredoc and not run.heredoc:
             run.reason = "heredoc in the body"
     if run.script is not None and run.script.ok:
-        run.uses = [use for cmd in run.script.commands for use in _uses(cmd)]
+        run.uses = [use for cmd in run.parsed.commands for use in _uses(cmd)]
     return run
 
 
@@ -256,10 +262,19 @@ def _uses(cmd: Command) -> list[_Use]:
     return []
 
 
+def _mount_fields(value: str) -> dict[str, str]:
+    """``type=cache,target=/x,sharing=locked`` as a dict (a bare ``readonly`` maps to "")."""
+    fields: dict[str, str] = {}
+    for part in value.split(","):
+        key, _, val = part.partition("=")
+        fields[key] = val
+    return fields
+
+
 def _bind_mount_targets(ins: Instruction) -> list[str]:
     targets = []
     for value in ins.flag_values("mount"):
-        fields = dict(part.split("=", 1) if "=" in part else (part, "") for part in value.split(","))
+        fields = _mount_fields(value)
         if fields.get("type", "bind") == "bind":
             target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
             if target:
@@ -282,7 +297,7 @@ def _cwd_at(script: Script, offset: int, workdir: str) -> str | None:
 def _cache_mount_targets(ins: Instruction) -> list[str]:
     targets = []
     for value in ins.flag_values("mount"):
-        fields = dict(part.split("=", 1) if "=" in part else (part, "") for part in value.split(","))
+        fields = _mount_fields(value)
         if fields.get("type") in ("cache", "tmpfs"):
             target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
             targets.append(target.rstrip("/") or "/")
@@ -347,7 +362,7 @@ class _Planner:
             return None
         workdir = self.doc.state_at(run.ins).workdir
         for use in uses:
-            cwd = _cwd_at(run.script, use.cmd.start, workdir)
+            cwd = _cwd_at(run.parsed, use.cmd.start, workdir)
             if cwd is not None and any(cwd == b or cwd.startswith(b.rstrip("/") + "/") for b in binds):
                 return f"it installs in the bind mount {cwd}: the cache it fills is what the RUN is for"
         return None
@@ -410,7 +425,7 @@ class _Planner:
         readers = [u for u in uses if u.verb in spec["list_readers"]]
         if self._refreshes(run, manager):
             return False
-        if _indirect_use(run.script, spec["commands"]):
+        if _indirect_use(run.parsed, spec["commands"]):
             return True
         if not readers:
             return False
@@ -464,7 +479,7 @@ class _Planner:
     # ---- the changes of one RUN
 
     def changes(self, run: _Run) -> Iterator[Result]:
-        ins, script = run.ins, run.script
+        ins, script = run.ins, run.parsed
         assert script is not None
         kb = _kb()
         at_start: list[Change] = []  # insertions at the body start (mounts, preludes)
@@ -571,7 +586,7 @@ class _Planner:
     # ---- apt
 
     def _apt(self, run, uses, installs, env, mount_mode, at_start, inline, cleanups, skips, mounts_to_add):
-        ins, script = run.ins, run.script
+        ins, script = run.ins, run.parsed
         spec = _kb()["apt"]
         readers = [u for u in uses if u.verb in spec["list_readers"]]
         refreshes = [u for u in uses if u.verb in spec["refresh"]]
@@ -733,7 +748,7 @@ class _Planner:
         reader of the index, not in the RUN's && chain) has already stored the index, nor where the
         RUN removes /var/cache/apk itself: such a RUN is left as it is.
         """
-        ins, script = run.ins, run.script
+        ins, script = run.ins, run.parsed
         spec = _kb()["apk"]
         adds = [u for u in uses if u.verb in spec["install"]]
         flagged = [u for u in adds if not _has_any(u.cmd, spec["flags"][0]["present"])]
@@ -759,6 +774,7 @@ class _Planner:
                 inline.append(change)
         for use in droppable:
             drop = _drop_command(script, use.cmd)
+            assert drop is not None  # `droppable` holds only commands _drop_command can drop
             inline.append(
                 Change(
                     run.at(drop[0]),
@@ -784,7 +800,7 @@ class _Planner:
             return None
         if _has_any(use.cmd, flag["present"]):
             return None
-        if _runs_any(run.script, flag.get("cleaned_by", []), use.manager, after=use.cmd.end):
+        if _runs_any(run.parsed, flag.get("cleaned_by", []), use.manager, after=use.cmd.end):
             return None  # the RUN empties that cache itself before the layer is stored
         if flag.get("configured_by_base") and self._base_repository(run.ins) in flag["configured_by_base"]:
             return None
@@ -800,7 +816,7 @@ class _Planner:
             if not _SHELL_SAFE_RE.match(cache_dir) or cache_dir in ("/", "~", ""):
                 return None
         cmd_word = use.cmd.name_word.text if use.cmd.name_word else use.cmd.name
-        if _runs_any(run.script, [cleanup["present"], *cleanup.get("present_alt", [])], manager, cache_dir=cache_dir):
+        if _runs_any(run.parsed, [cleanup["present"], *cleanup.get("present_alt", [])], manager, cache_dir=cache_dir):
             return None
         command = cleanup["command"].replace("{cmd}", cmd_word).replace("{cache_dir}", cache_dir)
         if not _runs_anywhere(command) and (use.cmd.depth > 0 or use.cmd.in_subshell):
@@ -822,8 +838,8 @@ class _Planner:
 
     def _archives(self, run: _Run) -> list[tuple[str, str, str, str | None]]:
         spec = _kb()["archives"]
-        script = run.script
-        found = []
+        script = run.parsed
+        found: list[str] = []
         for cmd in script.commands:
             options = spec["downloaders"].get(cmd.name)
             if not options:
@@ -837,17 +853,16 @@ class _Planner:
             )
             moved = any(c.name in ("mv", "cp", "ln", "install") and any(w.value == path for w in c.words) for c in later)
             removed = any(c.name == "rm" and _rm_covers(c, path) for c in script.commands)
-            moves_around = any(
-                c.name in ("cd", "pushd", "popd") for c in script.commands
-            )  # at any depth: `if ...; then cd x; fi`
+            # a `cd` at any depth (`if ...; then cd x; fi`) may leave a relative path elsewhere
+            moves_around = any(c.name in ("cd", "pushd", "popd") for c in script.commands)
             if not extracted or moved or removed or (moves_around and not path.startswith("/")):
                 continue
-            if path not in [p for p, *_ in found]:
-                found.append((path,))
-        return [(f"rm -f {shlex.quote(p)}", f"downloaded archive {p} removed after extraction", "safe", None) for (p,) in found]
+            if path not in found:
+                found.append(path)
+        return [(f"rm -f {shlex.quote(p)}", f"downloaded archive {p} removed after extraction", "safe", None) for p in found]
 
     def _append(self, run: _Run, cleanups) -> Iterator[Result]:
-        ins, script = run.ins, run.script
+        ins, script = run.ins, run.parsed
         if run.heredoc:
             yield from self._append_heredoc(run, cleanups)
             return
@@ -876,7 +891,7 @@ class _Planner:
 
     def _append_heredoc(self, run: _Run, cleanups) -> Iterator[Result]:
         """``last-command && cleanup`` on the script's last line keeps the script's exit status."""
-        script = run.script
+        script = run.parsed
         if not script.items or any(c.name in ("exit", "exec") and c.depth == 0 for c in script.commands):
             yield Skip(run.ins.line, "cleanup not appended: empty heredoc script or it ends the shell with exit/exec")
             return
@@ -945,7 +960,7 @@ def _indirect_use(script: Script, names: list[str]) -> bool:
 
 def _mentions_named(run: _Run, names: list[str]) -> bool:
     if run.script is not None and run.script.ok:
-        return any(c.name in names for c in run.script.commands)
+        return any(c.name in names for c in run.parsed.commands)
     words = set(re.split(r"[\s\"'\[\],;&|()]+", run.ins.raw))
     return bool({w.rsplit("/", 1)[-1] for w in words} & set(names))
 

@@ -84,7 +84,7 @@ import fnmatch
 import json
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..catalog import Family, distro_release, family_of, find_variant, load_catalog, saving_mb, size_mb, tool_group_of
@@ -93,7 +93,7 @@ from ..imageref import ImageRef, find_vars, parse_image_ref
 from ..model import Document, Instruction, Stage, split_words, unquote
 from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, specs_from_argv
 from ..shell import Command, analyse, positional_args
-from ..transform import Change, Context, Skip, transform
+from ..transform import Change, Context, Safety, Skip, transform
 
 ID = "slim-base"
 
@@ -356,7 +356,7 @@ class _Paths:
                     out.append((posixpath.normpath(src), posixpath.normpath(posixpath.join(self.workdir, target)), False))
         return out
 
-    def to_context(self, container_path: str, extra: list[tuple[str, str, bool]] = ()) -> str | None:
+    def to_context(self, container_path: str, extra: Sequence[tuple[str, str, bool]] = ()) -> str | None:
         path = posixpath.normpath(posixpath.join(self.workdir, container_path))
         for src, dest, is_dir in reversed(list(self.copies) + list(extra)):
             if src in (".", "") or (self.snapshot is not None and self._is_dir(src)):
@@ -371,10 +371,10 @@ class _Paths:
         return None
 
     def _is_dir(self, src: str) -> bool:
-        entry = self.snapshot.entry(src) if hasattr(self.snapshot, "entry") else None
+        entry = self.snapshot.entry(src) if self.snapshot is not None else None
         return bool(entry and entry.is_dir)
 
-    def reader(self, extra: list[tuple[str, str, bool]] = ()):
+    def reader(self, extra: Sequence[tuple[str, str, bool]] = ()):
         def read(container_path: str) -> str | None:
             rel = self.to_context(container_path, extra)
             if rel is None or self.snapshot is None:
@@ -810,14 +810,14 @@ def _targets(doc: Document, ctx: Context, skips: list[Skip]) -> list[_Target]:
         if any(not parse_image_ref(s.base).is_whole_arg for s in users):
             skips.append(Skip(arg_ins.line, f"ARG {name} is used in more than one way by FROM lines; its default is left alone"))
             continue
-        span = _arg_value_span(arg_ins, name)
-        if span is None or not default:
+        value_span = _arg_value_span(arg_ins, name)
+        if value_span is None or not default:
             continue
         try:
             ref = parse_image_ref(default, aliases)
         except ValueError:
             continue
-        targets.append(_Target(ref, span[0], span[1], span[2], arg_ins.line, users, via_arg=name))
+        targets.append(_Target(ref, value_span[0], value_span[1], value_span[2], arg_ins.line, users, via_arg=name))
     return targets
 
 
@@ -989,7 +989,7 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
             )
 
 
-def _swap(target: _Target, variant, safety: str, family: Family, explanation: str, assumption: str) -> Change:
+def _swap(target: _Target, variant, safety: Safety, family: Family, explanation: str, assumption: str) -> Change:
     return Change(
         target.start, target.end, variant.new_text, safety, explanation, assumption=assumption if safety != "safe" else None
     )
