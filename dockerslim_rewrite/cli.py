@@ -137,9 +137,15 @@ def find_template(dockerfile: Path) -> str | None:
         except OSError:
             return None
         for pattern in known["template_files"]:
-            for name in names:
-                if fnmatch.fnmatchcase(name, pattern) and folder / name != dockerfile.resolve():
-                    return str(folder / name)
+            sub, _, glob = pattern.rpartition("/")
+            try:
+                candidates = sorted(os.listdir(folder / sub)) if sub else names
+            except OSError:
+                continue
+            for name in candidates:
+                path = folder / sub / name if sub else folder / name
+                if fnmatch.fnmatchcase(name, glob) and path != dockerfile.resolve():
+                    return str(path)
         if ".git" in names or folder.parent == folder:
             return None
         folder = folder.parent

@@ -198,8 +198,11 @@ def append_point(script: Script, shell: list[str] | tuple[str, ...]) -> AppendPo
         "subshell",
         "compound_statement",
     )
-    if compound and (shell_errexit or _errexit_before(script, last.start)):
+    errexit = shell_errexit or _errexit_before(script, last.start)
+    if compound and errexit:
         return AppendPoint(last.end, ";", from_root)
+    if errexit and script.operators and "&&" not in script.operators:
+        return AppendPoint(last.end, ";", from_root)  # `set -eux; a; b` goes on in its own `;` style
     return AppendPoint(last.end, "&&", from_root)
 
 

@@ -105,6 +105,7 @@ class Script:
     has_heredoc: bool = False
     background: bool = False  # some command runs with a trailing &
     compound: bool = False  # a top-level item is a compound command (if/for/case/while)
+    hidden_or: bool = False  # `a || b > f`: tree-sitter nests the || list inside the redirection
     has_sequence: bool = False  # a ; or newline separates statements somewhere (nested too)
 
     @property
@@ -130,7 +131,8 @@ class Script:
     @property
     def needs_grouping(self) -> bool:
         """Is appending ``&& next`` unable to keep this body's exit status and control flow?"""
-        return bool(set(self.operators) - {"&&"}) or self.compound  # a pipeline binds tighter than &&
+        # a pipeline binds tighter than &&, and a compound command (if/for/case) is one command of the list
+        return bool(set(self.operators) - {"&&"}) or self.hidden_or
 
     @property
     def sets_errexit(self) -> bool:
@@ -204,7 +206,7 @@ def _top_level(root: Node, result: Script, to_char) -> None:
                 if any(c.type == "heredoc_redirect" for c in current.children):
                     result.has_heredoc = True
                 if node_type == "list" and _list_operators(current.named_children[0]) - {"&&"}:
-                    result.compound = True  # `a || b > f`: the operators hide inside the redirected list
+                    result.hidden_or = True  # `a || b > f`: the operators hide inside the redirected list
                 # `a && b > f` is `a && (b > f)`: a plain && chain whatever tree-sitter nests
             if node_type in COMPOUND_TYPES and node_type not in ("subshell", "compound_statement"):
                 result.compound = True

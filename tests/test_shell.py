@@ -78,7 +78,7 @@ def test_state_preserving_bodies(body: str) -> None:
         ("a || b", True),
         ("a; b", True),
         ("a | b", False),  # a pipeline binds tighter than &&
-        ("if a; then b; fi", True),
+        ("if a; then b; fi", False),  # a compound command is one command of an && list
         ("(a; b)", False),
         ("{ a; b; }", False),
         ("a && (b || c)", False),

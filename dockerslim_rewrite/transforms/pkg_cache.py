@@ -340,6 +340,21 @@ class _Planner:
 
     # ---- queries about the stage graph and the environment
 
+    def _uncleaned_earlier(self, run: _Run, manager: str) -> int | None:
+        """Line of an earlier RUN of this stage (or one it is built FROM) that uses the manager and that
+        this transform leaves as it is: its layer keeps the cache whatever this RUN does."""
+        lineage = set(self.doc.lineage(run.ins.stage))
+        for other in self.runs:
+            if other.ins.start >= run.ins.start or other.ins.stage not in lineage:
+                continue
+            uses_it = any(u.manager == manager for u in other.uses) or (
+                not other.uses and _mentions_named(other, _kb()[manager]["commands"])
+            )
+            left_alone = not other.ok or (other.script is not None and other.script.has_comment and not other.heredoc)
+            if uses_it and left_alone:
+                return other.ins.line
+        return None
+
     def _cache_expected_later(self, run: _Run, spec: dict) -> str | None:
         """A later ``rm`` without ``-f`` of the cache (``rm /var/cache/apk/*``) fails once nothing is cached."""
         dirs = [d for d in spec.get("cache_dirs", []) if d.startswith("/")]
@@ -386,10 +401,9 @@ class _Planner:
                     continue
                 for cmd in script.commands:
                     values = [w.value for w in cmd.words]
-                    if any(word in v for v in values for word in wants.get("words", [])) and not any(
-                        "nodocs" in v for v in values
-                    ):
-                        return f"line {other.line} edits {wants['words'][0]}"
+                    matched = next((word for v in values for word in wants.get("words", []) if word in v), None)
+                    if matched and not any("nodocs" in v for v in values):
+                        return f"line {other.line} uses {matched}"
                     manager = _manager_of(cmd)
                     if manager is None:
                         continue
@@ -554,7 +568,7 @@ class _Planner:
                 )
                 cleanup = None
             if cleanup and not mount_mode:
-                made = self._cleanup(run, installs[0], manager, cleanup, env)
+                made = self._cleanup(run, installs, manager, cleanup, env)
                 if made is not None:
                     cleanups.append(made)
             if mount_mode:
@@ -809,14 +823,29 @@ class _Planner:
         explanation = f"{flag['add']} on {tool} {use.verb}".rstrip()
         return Change(pos, pos, " " + flag["add"], flag.get("safety", "safe"), explanation, flag.get("assumption"))
 
-    def _cleanup(self, run: _Run, use: _Use, manager: str, cleanup: dict, env: dict[str, str]):
+    def _cleanup(self, run: _Run, installs: list[_Use], manager: str, cleanup: dict, env: dict[str, str]):
+        """The cleanup to append after the RUN's installs, or None (already done after the last install,
+        a cache an earlier layer keeps anyway, a tool the RUN may not have installed)."""
+        use, last = installs[0], installs[-1]
         cache_dir = cleanup.get("cache_dir", "")
         if cleanup.get("cache_dir_env") and cleanup["cache_dir_env"] in env:
             cache_dir = env[cleanup["cache_dir_env"]]
             if not _SHELL_SAFE_RE.match(cache_dir) or cache_dir in ("/", "~", ""):
                 return None
         cmd_word = use.cmd.name_word.text if use.cmd.name_word else use.cmd.name
-        if _runs_any(run.parsed, [cleanup["present"], *cleanup.get("present_alt", [])], manager, cache_dir=cache_dir):
+        if _runs_any(
+            run.parsed, [cleanup["present"], *cleanup.get("present_alt", [])], manager, after=last.cmd.end, cache_dir=cache_dir
+        ):
+            return None
+        earlier = self._uncleaned_earlier(run, manager)
+        if earlier is not None:
+            self._notes.append(
+                Skip(
+                    run.ins.line,
+                    f"{manager} cache not cleaned: the RUN at line {earlier} filled it and keeps it;"
+                    " a cleanup here would only add whiteouts",
+                )
+            )
             return None
         command = cleanup["command"].replace("{cmd}", cmd_word).replace("{cache_dir}", cache_dir)
         if not _runs_anywhere(command) and (use.cmd.depth > 0 or use.cmd.in_subshell):
