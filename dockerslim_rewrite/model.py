@@ -275,35 +275,98 @@ class State:
     args: Mapping[str, str] = field(default_factory=dict)
     shell: tuple[str, ...] = DEFAULT_SHELL
     escape: str = "\\"
+    unknown: frozenset[str] = frozenset()  # ENV/ARG names without a static value (a build arg with no default)
+    workdir_known: bool = True  # False once a WORKDIR used a variable without a static value
 
     @property
     def variables(self) -> dict[str, str]:
         """What ``$VAR`` expands to in an instruction: build args, overridden by ENV."""
         return {**self.args, **self.env}
 
+    def expand(self, text: str) -> str | None:
+        """``text`` with ``$VAR``/``${VAR}``/``${VAR:-default}``/``${VAR:+alt}`` expanded from static
+        values only; None when it uses a variable whose value is not known here."""
+        return expand_static(text, self.variables, self.unknown)
+
     @property
     def user_is_root(self) -> bool:
         return self.user.split(":", 1)[0] in ("root", "0", "")
 
-    def after(self, ins: Instruction, global_args: Mapping[str, str]) -> State:
+    def after(self, ins: Instruction, global_args: Mapping[str, str], global_unknown: frozenset[str] = frozenset()) -> State:
         """The state after ``ins`` has run."""
         keyword = ins.keyword
         if keyword == "ENV":
-            return _replace(self, env={**self.env, **ins.key_values(self.variables)})
+            raw = ins.key_values()  # dequoted, not yet expanded: tells which values are static
+            static = {k: self.expand(v) for k, v in raw.items()}
+            best_effort = ins.key_values(self.variables)
+            values = {k: v if v is not None else best_effort.get(k, "") for k, v in static.items()}
+            unknown = {k for k, v in static.items() if v is None}
+            return _replace(self, env={**self.env, **values}, unknown=(self.unknown - raw.keys()) | unknown)
         if keyword == "ARG":
-            declared = {}
+            declared, unknown = {}, set()
             for name, value in ins.key_values(self.variables).items():
-                has_default = any(w.split("=", 1)[0] == name and "=" in w for w in ins.words())
-                declared[name] = value if has_default else global_args.get(name, self.args.get(name, ""))
-            return _replace(self, args={**self.args, **declared})
+                default = next((w.split("=", 1)[1] for w in ins.words() if w.split("=", 1)[0] == name and "=" in w), None)
+                if default is not None:
+                    declared[name] = value
+                    if self.expand(default) is None:
+                        unknown.add(name)
+                elif name in global_args:
+                    declared[name] = global_args[name]
+                    if name in global_unknown:
+                        unknown.add(name)
+                else:
+                    declared[name] = self.args.get(name, "")
+                    if name not in self.args or name in self.unknown:
+                        unknown.add(name)  # no default anywhere: whatever --build-arg says
+            return _replace(self, args={**self.args, **declared}, unknown=(self.unknown - declared.keys()) | unknown)
         if keyword == "WORKDIR":
             path = substitute(ins.args.strip(), self.variables)
-            return _replace(self, workdir=posixpath.normpath(posixpath.join(self.workdir, path)) if path else self.workdir)
+            known = self.workdir_known and self.expand(ins.args.strip()) is not None
+            workdir = posixpath.normpath(posixpath.join(self.workdir, path)) if path else self.workdir
+            return _replace(self, workdir=workdir, workdir_known=known)
         if keyword == "USER":
-            return _replace(self, user=substitute(ins.args.strip(), self.variables))
+            user = self.expand(ins.args.strip())  # a user from an unknown build arg is not known to be root
+            return _replace(self, user=user if user is not None else ins.args.strip())
         if keyword == "SHELL" and ins.json_args:
             return _replace(self, shell=tuple(ins.json_args))
         return self
+
+
+_VARIABLE_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_static(text: str, variables: Mapping[str, str], unknown: Iterable[str] = ()) -> str | None:
+    """Dockerfile variable expansion with static values only; None when a variable's value is not known.
+
+    ``${X:-d}`` gives ``d`` when X is unset or empty, ``${X:+a}`` gives ``a`` when X is set and not
+    empty (BuildKit's rules); a variable in ``unknown`` or not in ``variables`` has no static value.
+    """
+    unknown = frozenset(unknown)
+    failed = False
+
+    def sub(m: re.Match) -> str:
+        nonlocal failed
+        name = m.group(1) or m.group(4)
+        op, word = m.group(2), m.group(3) or ""
+        known = name in variables and name not in unknown
+        if op in (":-", "-"):
+            if known:
+                value = variables[name]
+                return value if value or op == "-" else word
+            if name not in unknown:
+                return word
+        elif op in (":+", "+"):
+            if known:
+                return word if variables[name] or op == "+" else ""
+            if name not in unknown:
+                return ""
+        elif known:
+            return variables[name]
+        failed = True
+        return ""
+
+    out = _VARIABLE_RE.sub(sub, text)
+    return None if failed else out
 
 
 def _replace(state: State, **changes) -> State:
@@ -392,15 +455,25 @@ class Document:
         return chain
 
     @cached_property
-    def global_args(self) -> dict[str, str]:
-        """ARG defaults declared before the first FROM (what ``FROM ${X}`` and a bare ``ARG X`` see)."""
-        found: dict[str, str] = {}
+    def _global_state(self) -> State:
+        """The build args declared before the first FROM, walked like a stage's."""
+        state = State(escape=self.escape)
         for ins in self.instructions:
             if ins.keyword == "FROM":
                 break
             if ins.keyword == "ARG":
-                found.update(ins.key_values(found))
-        return found
+                state = state.after(ins, {})
+        return state
+
+    @property
+    def global_args(self) -> Mapping[str, str]:
+        """ARG defaults declared before the first FROM (what ``FROM ${X}`` and a bare ``ARG X`` see)."""
+        return self._global_state.args
+
+    @property
+    def global_unknown(self) -> frozenset[str]:
+        """Global ARGs without a static default: their value comes from --build-arg."""
+        return self._global_state.unknown
 
     @cached_property
     def _states(self) -> dict[int, list[State]]:
@@ -412,7 +485,7 @@ class Document:
             timeline = []
             for ins in stage.instructions:
                 timeline.append(state)
-                state = state.after(ins, self.global_args)
+                state = state.after(ins, self.global_args, self.global_unknown)
             timeline.append(state)
             states[stage.index] = timeline
         return states
@@ -602,9 +675,9 @@ def iter_words(text: str, escape: str = "\\") -> Iterator[tuple[str, int, int]]:
         yield text[start:i], start, i
 
 
-def substitute(text: str, variables: dict[str, str] | None = None) -> str:
+def substitute(text: str, variables: Mapping[str, str] | None = None) -> str:
     """Dequote a value and expand ``$VAR``/``${VAR}`` from ``variables`` (Dockerfile rules, via dockerfile-parse)."""
-    return WordSplitter(text, args=variables or {}).dequote() if variables is not None else WordSplitter(text).dequote()
+    return WordSplitter(text, args=dict(variables or {})).dequote() if variables is not None else WordSplitter(text).dequote()
 
 
 def unquote(word: str, escape: str = "\\") -> str:

@@ -236,3 +236,30 @@ def test_stage_base_image_reference() -> None:
     ref = doc.stages[0].image()
     assert (ref.repository, ref.tag, ref.has_args) == ("python", "${V}-slim", True)
     assert ref.digest == "sha256:" + "a" * 64 and doc.stages[0].platform == "linux/arm64"
+
+
+def test_walk_gives_the_state_in_force_with_unknown_build_args() -> None:
+    from dockerslim_rewrite.model import parse
+
+    doc = parse(
+        b"ARG G=1\nARG NODEF\nFROM debian AS base\nARG G\nARG NODEF\n"
+        b"ENV A=1 B=$A C=${NODEF:-d} D=${G:+set}\nWORKDIR /app\nUSER $NODEF\n"
+        b"FROM base\nWORKDIR sub\nRUN x\n"
+    )
+    states = dict((ins.keyword + str(ins.line), st) for ins, st in doc.walk(1))
+    run = states["RUN11"]
+    assert run.workdir == "/app/sub" and run.env["A"] == "1" and run.env["D"] == "set"
+    assert run.env["B"] == ""  # ENV sees the values from before the instruction, as BuildKit does
+    assert {"B", "C"} <= run.unknown and "A" not in run.unknown  # B: $A was not set yet; C: NODEF has no default
+    assert not run.user_is_root  # USER from an unknown build arg is not known to be root
+    assert run.expand("$A") == "1" and run.expand("${G}") is None  # build args do not cross into a child stage
+    assert run.expand("$C") is None
+    assert doc.descendants(0) == [0, 1] and doc.global_unknown == {"NODEF"}
+
+
+def test_expand_static_follows_buildkit_modifiers() -> None:
+    from dockerslim_rewrite.model import expand_static
+
+    env = {"E": "", "S": "x"}
+    assert expand_static("${E:-d}|${E-d}|${S:+a}|${E:+a}|${U:-d}", env) == "d||a||d"
+    assert expand_static("$U", env) is None and expand_static("${S:-d}", env, unknown={"S"}) is None

@@ -10,13 +10,13 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
 from ..datafiles import data_toml
 from ..imageref import ImageRef, parse_image_ref
-from ..model import Document, Instruction, Stage, State, split_words, unquote
+from ..model import Document, Instruction, Stage, State, expand_static, unquote
 from ..shell import Command, Script, parse_options
 
 PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -43,25 +43,9 @@ def runtime_libs() -> dict:
     return data_toml("runtime_libs.toml")
 
 
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+]([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def expand(text: str, env: dict[str, str]) -> str | None:
+def expand(text: str, env: Mapping[str, str]) -> str | None:
     """Dockerfile variable substitution with static values; None when a variable is unknown."""
-    failed = False
-
-    def sub(m: re.Match) -> str:
-        nonlocal failed
-        name = m.group(1) or m.group(3)
-        if name in env:
-            return env[name]
-        if m.group(2) is not None and "${" + name + ":-" in m.group(0):
-            return m.group(2)
-        failed = True
-        return ""
-
-    out = _VAR.sub(sub, text)
-    return None if failed else out
+    return expand_static(text, env)
 
 
 def abspath(path: str, cwd: str) -> str:
@@ -224,25 +208,6 @@ class Build:
 # --------------------------------------------------------------------------- gathering
 
 
-def assignments(ins: Instruction, env: dict[str, str]) -> dict[str, str | None]:
-    """KEY=VALUE pairs of an ENV/ARG/LABEL-style instruction (value None when not static)."""
-    out: dict[str, str | None] = {}
-    escape = ins.doc.escape
-    words = [w for w, _, _ in split_words(ins.args, escape)]
-    if ins.keyword == "ENV" and words and "=" not in words[0]:
-        key = words[0]
-        value_text = ins.args[len(words[0]) :].strip()
-        out[key] = expand(unquote(value_text, escape), env)  # legacy `ENV KEY value`
-        return out
-    for w in words:
-        if "=" in w:
-            key, raw = w.split("=", 1)
-            out[key] = expand(unquote(raw, escape), {**env, **{k: v for k, v in out.items() if v is not None}})
-        else:
-            out[w] = env.get(w)
-    return out
-
-
 def _debian_codename(tag: str | None) -> str | None:
     data = runtimes()["debian"]
     if tag is None:
@@ -299,11 +264,7 @@ def gather(doc: Document, stage: Stage) -> StageFacts:
 
 def _global_args(doc: Document) -> dict[str, str | None]:
     """ARGs before the first FROM, None for those without a static value."""
-    found: dict[str, str | None] = {}
-    for ins in doc.instructions:
-        if ins.stage == -1 and ins.keyword == "ARG":
-            found.update(assignments(ins, {k: v for k, v in found.items() if v is not None}))
-    return found
+    return {k: None if k in doc.global_unknown else v for k, v in doc.global_args.items()}
 
 
 def _base_ref(stage: Stage, global_args: dict[str, str | None]) -> ImageRef:
@@ -314,13 +275,8 @@ def _base_ref(stage: Stage, global_args: dict[str, str | None]) -> ImageRef:
 
 
 def _on_assignment(facts: StageFacts, ins: Instruction, state: State) -> None:
-    for k, v in assignments(ins, facts.env).items():
-        if ins.keyword == "ARG" and v is None and facts.global_args.get(k) is not None:
-            v = facts.global_args[k]
-        if v is None:
-            facts.env.pop(k, None)
-        else:
-            facts.env[k] = v
+    after = state.after(ins, ins.doc.global_args, ins.doc.global_unknown)
+    facts.env = {k: v for k, v in after.variables.items() if k not in after.unknown}
     facts.carried.append(ins)
 
 

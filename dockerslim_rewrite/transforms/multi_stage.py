@@ -828,7 +828,7 @@ def _carried_lines(
     for ins in facts.carried:
         raw = ins.raw.replace("\r\n", "\n").rstrip("\n")
         if ins.keyword == "ENV":
-            keys = list(eco.assignments(ins, {}).keys())
+            keys = list(ins.key_values())
             # kept when another carried line uses it (ENV PATH=$GOPATH/bin:$PATH)
             used = {n for o in facts.carried if o is not ins and o.keyword != "ARG" for _, _, n in find_vars(o.args)}
             if keys and all(k in build_env and k not in used for k in keys):
@@ -862,12 +862,12 @@ def _needed_args(doc: Document, facts: StageFacts, header: list[CarriedLine], ex
         changed = False
         for i, h in enumerate(args):
             assert h.arg is not None
-            if i not in keep and set(eco.assignments(h.arg, {})) & needed:
+            if i not in keep and set(h.arg.key_values()) & needed:
                 keep.add(i)
                 needed |= {n for _, _, n in find_vars(h.text)}
                 changed = True
-    stage_declared = {name for i in keep for name in eco.assignments(args[i].arg, {})}  # type: ignore[arg-type]
-    env_declared = {name for ins in facts.carried if ins.keyword == "ENV" for name in eco.assignments(ins, {})}
+    stage_declared = {name for i in keep if (arg := args[i].arg) is not None for name in arg.key_values()}
+    env_declared = {name for ins in facts.carried if ins.keyword == "ENV" for name in ins.key_values()}
     out = [
         f"ARG {name}"
         for name in sorted(needed)

@@ -334,7 +334,9 @@ class _Paths:
 
     def on_instruction(self, ins: Instruction) -> None:
         state = ins.doc.state_at(ins)
-        self.workdir = state.after(ins, ins.doc.global_args).workdir if ins.keyword == "WORKDIR" else state.workdir
+        self.workdir = (
+            state.after(ins, ins.doc.global_args, ins.doc.global_unknown).workdir if ins.keyword == "WORKDIR" else state.workdir
+        )
         if ins.keyword in ("COPY", "ADD") and not ins.flag("from"):
             words = ins.words()
             if len(words) < 2 or ins.heredocs:
