@@ -897,7 +897,9 @@ def _json_form(keyword: str, args: str, line: int) -> list[str] | None:
         value = None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
-    if re.match(r"\[\s*\"", args):
+    # `RUN [ "$X" = true ] && ...` is the shell's test command (`[` then a blank), which BuildKit runs as
+    # shell form; a broken JSON array otherwise is almost surely a typo that would run as a shell string
+    if re.match(r"\[\"" if keyword == "RUN" else r"\[\s*\"", args):
         raise ParseError(f"{keyword} looks like a JSON array but is not valid JSON: {args[:60]}", line)
     return None
 
