@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
@@ -479,15 +480,26 @@ def _option_spec(command: str) -> dict:
     return _knowledge().get("options", {}).get(_OPTION_ALIASES.get(command, command), {})
 
 
-def parse_options(words: list[Word], command: str) -> ParsedArgs:
+def parse_argv(
+    argv: list[str], command: str, value_options: Iterable[str] = (), single_dash_long: bool | None = None
+) -> ParsedArgs:
+    """``parse_options`` over plain strings (static arguments already expanded)."""
+    words = [Word(a, a, 0, 0, True) for a in argv]
+    return parse_options(words, command, value_options, single_dash_long)
+
+
+def parse_options(
+    words: list[Word], command: str, value_options: Iterable[str] = (), single_dash_long: bool | None = None
+) -> ParsedArgs:
     """Split ``words`` (a command's arguments) into options and operands, POSIX/GNU style.
 
     ``--name=value``, ``--name value`` and ``-o value`` / ``-ovalue`` for the options that take a value
     (``option_table``); clustered short flags (``-qy``) count as each flag; ``--`` ends the options.
     Options may follow operands (GNU permutation), as apt, pip and most tools allow.
     """
-    takes_value = option_table(command)
-    single_dash_long = bool(_option_spec(command).get("single_dash_long"))
+    takes_value = option_table(command) | frozenset(value_options)
+    if single_dash_long is None:
+        single_dash_long = bool(_option_spec(command).get("single_dash_long"))
     parsed = ParsedArgs()
     k, done = 0, False
     while k < len(words):
@@ -500,6 +512,8 @@ def parse_options(words: list[Word], command: str) -> ParsedArgs:
         if value == "--":
             done = True
             continue
+        if value.startswith("--") and single_dash_long and value[1:].partition("=")[0] in takes_value:
+            value = value[1:]  # Go's flag package: --o is -o
         if value.startswith("--"):
             name, eq, attached = value.partition("=")
             if eq:

@@ -114,3 +114,25 @@ def test_deep_and_long_inputs_stay_linear() -> None:
     assert len(analyse(long_chain).commands) == 10_000
     nested = "(" * 300 + "true" + ")" * 300
     assert analyse(nested).ok
+
+
+@pytest.mark.parametrize(
+    "command, text, option, value, operands",
+    [
+        ("apt-get", "apt-get -o Acquire::Retries=3 install -qy curl", "-o", "Acquire::Retries=3", ["install", "curl"]),
+        ("curl", "curl -fsSLo /tmp/x.tgz https://e/x.tgz", "-o", "/tmp/x.tgz", ["https://e/x.tgz"]),
+        ("tar", "tar -xzf /tmp/x.tgz -C /opt", "-C", "/opt", []),
+        ("go", "go build -trimpath -o /bin/app -cover ./cmd", "-o", "/bin/app", ["build", "./cmd"]),
+        ("go", "go build --o=/bin/app ./cmd", "-o", "/bin/app", ["build", "./cmd"]),
+        ("gcc", "gcc -o app -fno-omit-frame-pointer -Wall -lssl x.c", "-o", "app", ["x.c"]),
+        ("gcc", "gcc -oapp -lssl x.c", "-l", "ssl", ["x.c"]),
+        ("cp", "cp --backup file /dst", "--backup", "", ["file", "/dst"]),
+    ],
+)
+def test_parse_options_tells_options_from_operands(command, text, option, value, operands) -> None:
+    from dockerslim_rewrite.shell import analyse, parse_options
+
+    (cmd,) = [c for c in analyse(text).commands if c.name == command]
+    parsed = parse_options(cmd.words, command)
+    assert parsed.value(option) == value
+    assert [w.value for w in parsed.operands] == operands

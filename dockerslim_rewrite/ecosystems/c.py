@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ..shell import Command, Script, analyse, parse_options
+from ..shell import Command, Script, analyse, parse_argv, parse_options
 from . import ecosystem
 from .facts import (
     Build,
@@ -18,7 +18,6 @@ from .facts import (
     command_env,
     cwd_for,
     expand,
-    flag_value,
     follow_copies,
     link_packages,
     resolves,
@@ -49,8 +48,7 @@ def plan_c(facts: StageFacts, hits: list[Hit], ctx) -> Build:
             raise Unsure(f"{cmd.name} with variable arguments")
         if "-c" in argv:
             continue
-        # gcc's single-dash words are whole options (-static, -fPIC): not POSIX clusters for parse_options
-        out, _ = flag_value(argv, ("o",), set())
+        out = parse_argv(argv, "gcc").value("-o")  # gcc's -static, -fPIC are whole options (single_dash_long)
         if out is None:
             raise Unsure(f"{cmd.name} without -o")
         outputs += follow_copies(facts, cmd, [abspath(out, cwd_for(cmd, step))])

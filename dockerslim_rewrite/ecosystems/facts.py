@@ -429,35 +429,6 @@ def command_env(cmd: Command, step: RunStep) -> dict[str, str]:
     return env
 
 
-def flag_value(argv: list[str], names: tuple[str, ...], value_flags: set[str]) -> tuple[str | None, list[str]]:
-    """Find `-o x` / `-o=x` in Go flag syntax (one or two dashes, no clustering): (value, positional args).
-
-    ``shell.parse_options`` reads POSIX clusters (`-cover` would be -c -o ver), so the go, gcc and
-    npm-script tools whose single-dash words are whole option names are read here.
-    """
-    value = None
-    positional: list[str] = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a.startswith("-"):
-            bare = a.lstrip("-")
-            key, eq, val = bare.partition("=")
-            if key in names:
-                if eq:
-                    value = val
-                elif i + 1 < len(argv):
-                    value = argv[i + 1]
-                    i += 1
-            elif not eq and key in value_flags:
-                i += 1
-            i += 1
-            continue
-        positional.append(a)
-        i += 1
-    return value, positional
-
-
 def follow_copies(facts: StageFacts, cmd: Command, outputs: list[str]) -> list[str]:
     """Outputs after later `cp`/`mv`/`install` commands in the stage moved or copied them."""
     current = list(outputs)

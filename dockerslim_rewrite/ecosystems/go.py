@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ..shell import Command
+from ..shell import Command, parse_argv
 from . import ecosystem
 from .facts import (
     Build,
@@ -17,7 +17,6 @@ from .facts import (
     codename_images,
     command_env,
     cwd_for,
-    flag_value,
     follow_copies,
     is_dir_source,
     is_under,
@@ -54,9 +53,8 @@ def _go_outputs(facts: StageFacts, cmd: Command, step: RunStep, env: dict[str, s
     data = runtimes()["go"]
     argv = cmd.argv
     cwd = cwd_for(cmd, step)
-    value_flags = set(data["value_flags"])
-    out_flag, pkgs = flag_value(argv[1:], ("o",), value_flags)
-    chdir, _ = flag_value(argv[1:], ("C",), value_flags)
+    parsed = parse_argv(argv[1:], "go")
+    out_flag, chdir, pkgs = parsed.value("-o"), parsed.value("-C"), [w.value for w in parsed.operands]
     out_flag, chdir = (static_word(v, env, "`go build -o`") for v in (out_flag, chdir))
     pkgs = [static_word(p, env, "`go build` package") for p in pkgs]
     if chdir:

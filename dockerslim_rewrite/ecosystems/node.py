@@ -7,7 +7,7 @@ import posixpath
 import re
 
 from ..catalog import find_variant
-from ..shell import analyse
+from ..shell import analyse, parse_argv
 from . import ecosystem
 from .facts import (
     Build,
@@ -16,7 +16,6 @@ from .facts import (
     Unsure,
     abspath,
     cwd_for,
-    flag_value,
     is_under,
     read_manifest,
     runtimes,
@@ -171,8 +170,10 @@ def _node_outputs(scripts: dict, name: str, snapshot, rel: str, depth: int) -> t
         if tool in ("vite",) and argv[1:2] != ["build"]:
             return [], []
         flagged = None
-        for flag in data["outdir_flags"].get(tool, []):
-            v, _ = flag_value(argv[1:], (flag.lstrip("-"),), set())
+        outdir_flags = data["outdir_flags"].get(tool, [])
+        parsed = parse_argv(argv[1:], tool, value_options=outdir_flags, single_dash_long=True)
+        for flag in outdir_flags:
+            v = parsed.value(flag)
             if v:
                 flagged = v
         if flagged:
