@@ -20,9 +20,11 @@ import posixpath
 from dataclasses import dataclass
 
 from .model import Instruction
-from .shell import Script, analyse, cmd_has_args
+from .shell import COMPOUND_TYPES, Script, analyse, cmd_has_args
 
 RULES = ("unparsed", "errexit", "after-exit", "lost-cwd")
+# compound commands that run a list of commands, so errexit inside them is what is at stake
+_GROUPS = COMPOUND_TYPES - {"function_definition", "negated_command"}
 
 
 @dataclass(frozen=True)
@@ -93,14 +95,7 @@ def _errexit_hazards(script: Script, shell_errexit: bool) -> int:
         if script.operators[k] not in ("&&", "||"):
             continue
         text = script.text[item.start : item.end]
-        if item.node_type in (
-            "subshell",
-            "compound_statement",
-            "if_statement",
-            "for_statement",
-            "while_statement",
-            "case_statement",
-        ) and relies_on_errexit(text, shell_errexit):
+        if item.node_type in _GROUPS and relies_on_errexit(text, shell_errexit):
             count += 1
     return count
 
@@ -189,15 +184,7 @@ def append_point(script: Script, shell: list[str] | tuple[str, ...]) -> AppendPo
         if point is None:
             return None
         return AppendPoint(last.start + 1 + point.offset, point.separator, from_root or point.from_root)
-    compound = last.node_type in (
-        "if_statement",
-        "for_statement",
-        "c_style_for_statement",
-        "while_statement",
-        "case_statement",
-        "subshell",
-        "compound_statement",
-    )
+    compound = last.node_type in _GROUPS
     errexit = shell_errexit or _errexit_before(script, last.start)
     if compound and errexit:
         return AppendPoint(last.end, ";", from_root)
