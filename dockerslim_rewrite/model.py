@@ -193,7 +193,8 @@ class Instruction(Node):
         and_indents = [
             line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped.startswith("&&")
         ]
-        indent = (and_indents or indents or ["    "])[0]
+        # the indentation of its `&&` lines, else of its last line (after `fi`, not inside the if)
+        indent = and_indents[0] if and_indents else (indents[-1] if indents else "    ")
         return Continuation(indent, trailing)
 
     def words(self) -> list[str]:
@@ -952,8 +953,8 @@ def _build_stages(doc: Document) -> None:
                 raise ParseError(f"FROM expects 'image [AS name]', got: {ins.args}", ins.line)
             stage = Stage(len(doc.stages), name, words[0], ins.flag("platform"), ins)
             stage.resolved_base = substitute(words[0], doc.global_args) if "$" in words[0] else words[0]
-            if "$" in words[0]:
-                stage.base_pattern = _arg_pattern(words[0])
+            if "$" in words[0] and expand_static(words[0], doc.global_args, doc.global_unknown) is None:
+                stage.base_pattern = _arg_pattern(words[0])  # a build arg picks the base: any matching stage may be it
             parent = doc.stage_by_ref(stage.resolved_base) if "/" not in stage.resolved_base else None
             if parent is not None and parent.index < stage.index:
                 stage.parent = parent.index

@@ -8,6 +8,7 @@ offsets into the analysed script string.
 from __future__ import annotations
 
 import fnmatch
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -553,37 +554,48 @@ def parse_options(
     return parsed
 
 
-def rewritten_paths(script: Script) -> list[str]:
+def rewritten_paths(script: Script, cwd: str = "/") -> list[str]:
     """Paths the script removes, moves or rewrites (the operands of ``[layer_rewriters]`` commands,
-    and the directories a package manager's remove/clean touches); ``*`` when it cannot tell."""
+    made absolute from ``cwd``, and the directories a package manager's remove/clean touches)."""
     table, written = _knowledge()["layer_rewriters"], _knowledge()["written_by"]
     found: list[str] = []
     for cmd in script.commands:
         words = table.get(cmd.name)
         if words is None or (words and not any(w.value in words or w.value.split("=", 1)[0] in words for w in cmd.words)):
             continue
-        paths = [w.value for w in cmd.words if w.static and "/" in w.value and not w.value.startswith("-")]
-        found += paths + written.get(cmd.name, [])
-        if not paths and cmd.name not in written:
-            found.append("*")  # e.g. `rm -rf build` from a relative cwd: assume it matters
+        operands = [w.value for w in parse_options(cmd.words, cmd.name).operands if w.static]
+        found += [_absolute(v, cwd) for v in operands if v and not _is_ownership(v)]
+        found += written.get(cmd.name, [])
     return found
 
 
-def written_paths(script: Script) -> list[str]:
-    """Paths the script may write: every path-like word it names, and where its package managers write."""
+def written_paths(script: Script, cwd: str = "/") -> list[str]:
+    """Paths the script may write: every operand it names (made absolute from ``cwd``), and where its
+    package managers write."""
     written = _knowledge()["written_by"]
     found: list[str] = []
     for cmd in script.commands:
-        found += [w.value for w in cmd.words if "/" in w.value and not w.value.startswith("-")]
-        found += written.get(cmd.name, [])
+        for w in parse_options(cmd.words, cmd.name).operands:
+            if w.static and w.value and "://" not in w.value:
+                found.append(_absolute(w.value, cwd))
+        found += [cwd if d == "." else d for d in written.get(cmd.name, [])]
     return found
+
+
+def _absolute(path: str, cwd: str) -> str:
+    if path.startswith(("/", "~", "$")):
+        return path
+    return posixpath.normpath(posixpath.join(cwd, path))
+
+
+def _is_ownership(word: str) -> bool:
+    """`chown app:app x` / `chmod 755 x`: the first operand is an owner or a mode, not a path."""
+    return bool(re.fullmatch(r"[\w.-]+:[\w.-]*|[0-7]{3,4}|[ugoa]*[-+=][rwxXst]+(,[ugoa]*[-+=][rwxXst]+)*", word))
 
 
 def paths_overlap(written: list[str], rewritten: list[str]) -> bool:
     """Does a rewritten path (or glob) equal, contain or lie inside a written one?"""
     for target in rewritten:
-        if target == "*":
-            return True
         pattern = target.rstrip("/") or "/"
         if pattern in ("/", "/*"):
             continue

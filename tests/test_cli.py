@@ -58,13 +58,13 @@ def test_in_place_writes_and_second_run_is_clean(repo: Path) -> None:
 
 def test_in_place_keeps_mode_crlf_bom_and_writes_through_symlinks(tmp_path: Path) -> None:
     real = tmp_path / "real.Dockerfile"
-    real.write_bytes(b"\xef\xbb\xbfFROM x\r\nRUN a\r\nRUN rm b\r\n")
+    real.write_bytes(b"\xef\xbb\xbfFROM x\r\nRUN touch b\r\nRUN rm b\r\n")
     real.chmod(0o640)
     link = tmp_path / "Dockerfile"
     link.symlink_to(real.name)
     assert invoke("rewrite", "-i", "--select", "merge-runs", str(link)).exit_code == 0
     assert link.is_symlink()
-    assert real.read_bytes() == b"\xef\xbb\xbfFROM x\r\nRUN a \\\r\n    && rm b\r\n"
+    assert real.read_bytes() == b"\xef\xbb\xbfFROM x\r\nRUN touch b \\\r\n    && rm b\r\n"
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir() if "dslim-tmp" in p.name] == []
 

@@ -487,10 +487,13 @@ def test_symlinks_are_written_through(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "data, expected",
     [
-        (b"FROM debian\r\nRUN a\r\nRUN rm b\r\n", b"FROM debian\r\nRUN a \\\r\n    && rm b\r\n"),
-        (b"\xef\xbb\xbfFROM debian\nRUN a\nRUN rm b\n", b"\xef\xbb\xbfFROM debian\nRUN a \\\n    && rm b\n"),
-        (b"\xef\xbb\xbfFROM debian\r\nRUN a\r\nRUN rm b", b"\xef\xbb\xbfFROM debian\r\nRUN a \\\r\n    && rm b"),
-        (b"# escape=`\r\nFROM debian\r\nRUN a\r\nRUN rm b\r\n", b"# escape=`\r\nFROM debian\r\nRUN a `\r\n    && rm b\r\n"),
+        (b"FROM debian\r\nRUN touch b\r\nRUN rm b\r\n", b"FROM debian\r\nRUN touch b \\\r\n    && rm b\r\n"),
+        (b"\xef\xbb\xbfFROM debian\nRUN touch b\nRUN rm b\n", b"\xef\xbb\xbfFROM debian\nRUN touch b \\\n    && rm b\n"),
+        (b"\xef\xbb\xbfFROM debian\r\nRUN touch b\r\nRUN rm b", b"\xef\xbb\xbfFROM debian\r\nRUN touch b \\\r\n    && rm b"),
+        (
+            b"# escape=`\r\nFROM debian\r\nRUN touch b\r\nRUN rm b\r\n",
+            b"# escape=`\r\nFROM debian\r\nRUN touch b `\r\n    && rm b\r\n",
+        ),
     ],
     ids=["crlf", "bom", "bom-crlf-no-final-newline", "backtick-crlf"],
 )

@@ -39,6 +39,12 @@ the report shows the context size before and after and the largest excluded path
 - The user's file already covers a candidate (same line, or everything it matches is already
   excluded): nothing is added. Existing lines are never removed or reordered.
 - The existing file holds a pattern Docker rejects: nothing is changed, a Skip says which.
+When the Dockerfile copies the whole context (`COPY . .`), the build and the app may read any file
+of it (a `//go:embed` key, a dotenv `.env`, test fixtures): only lines that cannot matter are written
+then (VCS metadata nothing reads, dependencies and build output the image recreates, caches, logs,
+editor and Docker files); secret-looking files stay, and the report warns about each one. `.git` stays
+too when a RUN calls git, a build file uses git metadata (setuptools-scm, git describe, ...), or
+`go build` runs over the copied tree (it stamps the VCS revision).
 
 ## Limits
 - Matching follows Docker's semantics (moby/patternmatcher), not gitignore's.
@@ -87,6 +93,7 @@ class Candidate:
     inside: bool
     baseline: bool
     keep_names: tuple[str, ...]
+    whole_context: bool = False  # may exclude even under `COPY . .` (see ignore_patterns.toml)
 
     @property
     def compiled(self) -> Pattern:
@@ -110,6 +117,7 @@ def knowledge() -> dict:
             secret=p.get("secret", False),
             rebuilt=p.get("rebuilt", ""),
             inside=p.get("inside", False),
+            whole_context=p.get("whole_context", p.get("inside", False)),
             baseline=p.get("baseline", False),
             keep_names=tuple(p.get("keep_names", ())),
         )
@@ -188,8 +196,8 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
             cmd = _basename(name)
             pos = _positional(argv)
             first = pos[0] if pos else ""
-            if cmd == "git":
-                uses_git = True
+            if cmd == "git" or (cmd == "go" and first in ("build", "install", "run", "generate") and _copies_whole_context(doc)):
+                uses_git = True  # go build stamps the VCS revision from a copied .git (buildvcs); build scripts call git
             if cmd in ("npm", "pnpm", "bun", "yarn", "cnpm"):
                 global_install = "-g" in argv or "--global" in argv or first == "global"
                 if not global_install and (first in ("install", "i", "ci", "add") or (cmd == "yarn" and not pos)):
@@ -257,6 +265,14 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
     return conds
 
 
+def _copies_whole_context(doc: Document) -> bool:
+    """Does a COPY/ADD send the whole build context (``COPY . .``) into a stage?"""
+    return any(
+        ins.keyword in ("COPY", "ADD") and ins.flag("from") is None and any(_clean_source(w) == "" for w in ins.words()[:-1])
+        for ins in doc.instructions
+    )
+
+
 def _npmrc_has_token(snap: Snapshot, path: str) -> bool:
     text = (snap.read_text(path) or "").lower()
     return any(m in text for m in _TOKEN_MARKERS)
@@ -299,9 +315,12 @@ def _copy_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
         if src.startswith("<<") or "://" in src or src.startswith("git@"):
             continue  # heredoc or remote source: not from the context
         path = _clean_source(src)
-        if not path:
+        if path is None:
             continue
         reason = f"{ins.keyword} {src} (line {ins.line})"
+        if path == "":  # the whole context: the build may read any file of it (go:embed, tests, certificates)
+            keeps.append(Keep("", reason, ins.line, "copy", strict=True))
+            continue
         if has_glob(path):
             for e in _expand(snap, path):
                 keeps.append(Keep(e.path, reason, ins.line, "copy", strict=e.is_dir and not e.collapsed))
@@ -465,6 +484,10 @@ def plan(
         lines_so_far = [ln for _, lns in result.lines for ln in lns]
         trial = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions])
         broken = _conflicts(cand, ev, keeps, current, trial, hits, needs.conditions)
+        whole_context = next((k for k, _ in broken if k.path == ""), None)
+        if whole_context is not None:  # `COPY . .`: the build may read these files, no exception list fixes that
+            result.dropped.append((cand.pattern, whole_context.reason, whole_context.line))
+            continue
         if broken:
             # a few needed files: re-include them one by one; a needed folder: leave the line out
             paths = sorted({p for _, p in broken})
@@ -531,8 +554,8 @@ def _conflicts(
             continue  # the image recreates this folder: the named path is the rebuilt one
         if ev.hits(k.path) and after.excluded(k.path) and not before.excluded(k.path):
             out.append((k, k.path))
-        if k.strict and not cand.inside:
-            prefix = k.path + "/"
+        if k.strict and not (cand.whole_context if k.path == "" else cand.inside):
+            prefix = k.path + "/" if k.path else ""
             out.extend((k, e.path) for e in hits if e.path.startswith(prefix) and after.excluded(e.path))
     return out
 

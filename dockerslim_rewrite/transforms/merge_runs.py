@@ -133,6 +133,10 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
             yield Skip(node.line, f"RUN at line {node.line} not merged: its flags differ from the RUN before it")
             yield from _flush(doc, chain, only_when_smaller)
             chain = [candidate]
+        elif chain and _styles_differ(chain, node):
+            yield Skip(node.line, f"RUN at line {node.line} not merged: it puts `&&` at the other end of its lines")
+            yield from _flush(doc, chain, only_when_smaller)
+            chain = [candidate]
         else:
             chain.append(candidate)
         if candidate is not None and candidate.errexit_sensitive:
@@ -177,6 +181,15 @@ def _next_is_run(doc: Document, node) -> bool:
     return False
 
 
+def _styles_differ(chain: list[_Candidate], ins: Instruction) -> bool:
+    """Would the merged RUN mix `&& \\` at line ends with `&&` at line starts?"""
+    style = ins.continuation_style()
+    if style is None:
+        return False
+    chain_style = continuation_of([c.ins for c in chain]) if any(c.ins.continuation_style() for c in chain) else None
+    return chain_style is not None and (chain_style.trailing is None) != (style.trailing is None)
+
+
 def _flag_key(ins: Instruction) -> tuple:
     return tuple(sorted((f.name, f.value or "") for f in ins.flags))
 
@@ -185,9 +198,11 @@ def _worth_merging(chain: list[_Candidate]) -> list[_Candidate]:
     """The head of the chain up to the last body that removes or rewrites what an earlier body wrote:
     merging more than that makes no layer smaller, it only coarsens the build cache."""
     last = 0
+    cwds = [c.ins.doc.state_at(c.ins).workdir for c in chain]
     for k in range(1, len(chain)):
-        rewritten = rewritten_paths(chain[k].script)
-        if rewritten and paths_overlap([p for c in chain[:k] for p in written_paths(c.script)], rewritten):
+        rewritten = rewritten_paths(chain[k].script, cwds[k])
+        earlier = [p for c, cwd in zip(chain[:k], cwds) for p in written_paths(c.script, cwd)]
+        if rewritten and paths_overlap(earlier, rewritten):
             last = k
     return chain[: last + 1]
 

@@ -254,7 +254,8 @@ def _uses(cmd: Command) -> list[_Use]:
     for verb in spec.get("install", []) + spec.get("refresh", []) + spec.get("list_readers", []):
         parts = verb if isinstance(verb, list) else [verb]
         if parts == [""]:
-            if not positional:
+            asks_only = any(w.value in ("--version", "-v", "-V", "--help", "-h") for w in words)
+            if not positional and not asks_only:  # `yarn` installs; `yarn --version` does not
                 return [_Use(manager, cmd, -1, "")]
             continue
         if len(positional) >= len(parts) and all(w.static and w.value == p for w, p in zip(positional, parts)):
@@ -455,6 +456,7 @@ class _Planner:
         first = readers[0]
         return (
             run.ok
+            and not run.parsed.has_comment  # the lists cleanup could not be appended: an update would only add a copy
             and not run.heredoc
             and run.ins.stage in self.reaching
             and not _covered(run.mounts, _kb()["apt"]["cache_dirs"])

@@ -92,7 +92,7 @@ from ..datafiles import data_toml
 from ..imageref import ImageRef, find_vars, parse_image_ref
 from ..model import Document, Instruction, Stage, split_words, unquote
 from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, specs_from_argv
-from ..shell import Command, analyse, positional_args
+from ..shell import Command, analyse, parse_options, positional_args
 from ..transform import Change, Context, Safety, Skip, transform
 
 ID = "slim-base"
@@ -678,11 +678,14 @@ class _Analyser:
         if sub not in ("install", "i", "ci", "add", "rebuild") and not (cmd.name == "yarn" and not argv):
             return
         natives = set(self.cat.native_addons.get("node", ()))
-        names = [a.split("@")[0] if not a.startswith("@") else "@" + a[1:].split("@")[0] for a in positional_args(cmd)[1:]]
+        parsed = parse_options(cmd.words, cmd.name)
+        operands = [w.value for w in parsed.operands][1:]
+        names = [a.split("@")[0] if not a.startswith("@") else "@" + a[1:].split("@")[0] for a in operands]
         found = [n for n in names if n in natives]
         extra = paths.bind_mounts(ins)
         text = paths.reader(extra)("package.json")
-        if text is None and not names:
+        global_only = bool(names) and parsed.has("-g", "--global")  # `npm i -g pnpm` reads no package.json
+        if text is None and not global_only:
             self.out.unknown.append(
                 (ins.line, "cannot read package.json from the build context: whether npm builds native addons is unknown")
             )
