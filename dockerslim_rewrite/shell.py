@@ -563,9 +563,11 @@ def rewritten_paths(script: Script, cwd: str = "/") -> list[str]:
         words = table.get(cmd.name)
         if words is None or (words and not any(w.value in words or w.value.split("=", 1)[0] in words for w in cmd.words)):
             continue
-        operands = [w.value for w in parse_options(cmd.words, cmd.name).operands if w.static]
-        found += [_absolute(v, cwd) for v in operands if v and not _is_ownership(v)]
-        found += written.get(cmd.name, [])
+        parsed = parse_options(cmd.words, cmd.name)
+        paths = [_absolute(w.value, cwd) for w in parsed.operands if w.static and w.value and not _is_ownership(w.value)]
+        if cmd.name in ("chown", "chmod", "chgrp") and not parsed.has("-R", "--recursive"):
+            paths = [p + _EXACT for p in paths]  # rewrites the entry itself, not what lies below it
+        found += paths + written.get(cmd.name, [])
     return found
 
 
@@ -575,11 +577,14 @@ def written_paths(script: Script, cwd: str = "/") -> list[str]:
     written = _knowledge()["written_by"]
     found: list[str] = []
     for cmd in script.commands:
-        for w in parse_options(cmd.words, cmd.name).operands:
-            if w.static and w.value and "://" not in w.value:
-                found.append(_absolute(w.value, cwd))
+        parsed = parse_options(cmd.words, cmd.name)
+        values = [w.value for w in parsed.operands if w.static] + [v for vs in parsed.options.values() for v in vs]
+        found += [_absolute(v, cwd) for v in values if v and "://" not in v and "$" not in v]
         found += [cwd if d == "." else d for d in written.get(cmd.name, [])]
     return found
+
+
+_EXACT = "\0"  # marks a rewritten path whose children are untouched
 
 
 def _absolute(path: str, cwd: str) -> str:
@@ -596,6 +601,10 @@ def _is_ownership(word: str) -> bool:
 def paths_overlap(written: list[str], rewritten: list[str]) -> bool:
     """Does a rewritten path (or glob) equal, contain or lie inside a written one?"""
     for target in rewritten:
+        if target.endswith(_EXACT):
+            if target[: -len(_EXACT)].rstrip("/") in {p.rstrip("/") for p in written}:
+                return True
+            continue
         pattern = target.rstrip("/") or "/"
         if pattern in ("/", "/*"):
             continue
