@@ -7,9 +7,7 @@ import fnmatch
 import json
 import os
 import signal
-import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, re
 from .model import ParseError
 from .pipeline import RewriteResult
 from .pipeline import rewrite as run_pipeline
-from .report import FileReport, file_diff, json_entry, printable, summary_lines, unified_diff
+from .report import FileReport, file_diff, json_entry, printable, summary_lines
 from .transform import Options, Skip
 from .transforms import all_transforms
 
@@ -248,7 +246,7 @@ def rewrite(
     in_place: bool = typer.Option(False, "--in-place", "-i", help="Write the changes (and generated files)."),
     check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when any file would change."),
     diff: bool = typer.Option(False, "--diff", help="Print the diff (default unless --in-place)."),
-    fmt: str = typer.Option("text", "--format", help="text or json."),
+    fmt: str = typer.Option("text", "--format", help="text, json or sarif (SARIF 2.1.0)."),
     select: str | None = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
     ignore: str | None = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
     safe_only: bool | None = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
@@ -256,13 +254,16 @@ def rewrite(
     cache_mounts: bool | None = typer.Option(None, "--cache-mounts", help="pkg-cache: use BuildKit cache mounts."),
     context: Path | None = typer.Option(None, "--context", help="Build context (default: the Dockerfile's folder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the one-line summary per file."),
+    color: bool | None = typer.Option(
+        None, "--color/--no-color", help="Color the diff (default: on a terminal, unless NO_COLOR is set)."
+    ),
     include_generated: bool | None = typer.Option(
         None, "--include-generated", help="Also edit files marked as generated (DO NOT EDIT, GENERATED VIA ...)."
     ),
 ) -> None:
     """Rewrite Dockerfiles; print a unified diff (default), write them (-i) or gate CI (--check)."""
-    if fmt not in ("text", "json"):
-        raise _fail(f"--format must be text or json, not {fmt!r}")
+    if fmt not in ("text", "json", "sarif"):
+        raise _fail(f"--format must be text, json or sarif, not {fmt!r}")
     if in_place and check:
         raise _fail("--in-place and --check cannot be combined")
     flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated)
@@ -274,7 +275,9 @@ def rewrite(
             targets.extend(find_dockerfiles(given))
         except InputError as exc:
             reports.append(FileReport(str(given), error=str(exc)))
-    color = fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    if color is None:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    color = color and fmt == "text"
     json_files = []
     for path in dict.fromkeys(targets):
         reports.append(process_path(path, flags, write=in_place))
@@ -287,12 +290,15 @@ def rewrite(
             except ValueError:
                 prefix = str(root) + "/"
             prefix = "" if prefix == "./" else prefix
+        if fmt == "sarif":
+            continue
         text_diff = file_diff(report, prefix, color=False)
         if fmt == "json":
             json_files.append(json_entry(report, text_diff))
             continue
         if text_diff and (not in_place or diff):
-            typer.echo(file_diff(report, prefix, color=color) if color else text_diff, nl=False)
+            # click strips ANSI codes when stdout is no terminal: a forced --color must reach a pipe too
+            typer.echo(file_diff(report, prefix, color=True) if color else text_diff, nl=False, color=color or None)
         for line in summary_lines(report, verbose=not quiet):
             typer.echo(line, err=True)
     errors = sum(1 for r in reports if r.error)
@@ -301,6 +307,10 @@ def rewrite(
         typer.echo(
             json.dumps({"files": json_files, "summary": {"files": len(reports), "changed": changed, "errors": errors}}, indent=2)
         )
+    elif fmt == "sarif":
+        from .sarif import sarif_log
+
+        typer.echo(json.dumps(sarif_log(reports), indent=2))
     else:
         verb = "rewritten" if in_place else "would change"
         typer.echo(f"{len(reports)} file(s): {changed} {verb}, {errors} error(s)", err=True)
@@ -354,137 +364,41 @@ def verify(
 
 @app.command()
 def bulk(
-    roots: list[Path] = typer.Argument(..., help="Repositories (folders) to migrate."),
-    out: Path = typer.Option(Path("dslim-bulk"), "--out", help="Folder for the patches and report.json."),
+    roots: list[Path] = typer.Argument(
+        None, help="Repositories, or folders of repositories (with --merge-reports: the shards' --out folders)."
+    ),
+    out: Path = typer.Option(Path("dslim-bulk"), "--out", help="Folder for the summaries and a patch + PR.md per repository."),
     apply: bool = typer.Option(False, "--apply", help="Also write the changes into the repositories."),
-    commit: bool = typer.Option(False, "--commit", help="With --apply: create a branch and commit in each git repository."),
+    commit: bool = typer.Option(
+        False, "--commit", help="With --apply: commit on a new branch in each git repository (checkout untouched; never pushes)."
+    ),
     branch: str = typer.Option("dslim/smaller-images", "--branch", help="Branch name for --commit."),
     jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", "-j", help="Parallel workers."),
     select: str | None = typer.Option(None, "--select", help="Comma-separated transform ids to run."),
     ignore: str | None = typer.Option(None, "--ignore", help="Comma-separated transform ids to skip."),
     safe_only: bool | None = typer.Option(None, "--safe-only", help="Apply only 'safe' changes."),
     unsafe_fixes: bool | None = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
+    shard: str | None = typer.Option(None, "--shard", help="I/N: only shard I of N (1-based; stable hash of repository paths)."),
+    merge_reports: bool = typer.Option(False, "--merge-reports", help="Merge the shards' summary.json files into --out."),
 ) -> None:
-    """Rewrite every Dockerfile of many repositories: one patch per repository, a JSON report, optional commits."""
+    """Migrate many repositories: a patch and PR.md per repository, summary.json/.md/.html, optional commits."""
+    from .bulk import run as bulk_run
+    from .bulk.shard import ShardError, parse_shard
+
+    if not roots:
+        raise _fail("give at least one ROOT (a repository or a folder of repositories)")
+    if merge_reports:
+        raise typer.Exit(bulk_run.merge_reports(list(roots), out))
     if commit and not apply:
         raise _fail("--commit needs --apply")
     flags = Flags(select, ignore, safe_only, unsafe_fixes)
     _check_flags(flags)
-    work: list[tuple[Path, Path]] = []
-    errors: list[FileReport] = []
-    seen: set[str] = set()
-    for root in roots:
-        if not root.is_dir():
-            errors.append(FileReport(str(root), error=f"{root}: not a directory"))
-            continue
-        try:
-            for path in find_dockerfiles(root):
-                real = os.path.realpath(path)
-                if real not in seen:  # two paths to one file: one worker writes it, once
-                    seen.add(real)
-                    work.append((root, path))
-        except InputError as exc:
-            errors.append(FileReport(str(root), error=str(exc)))
-    # Dockerfiles of one folder share its build context (and its generated .dockerignore): one worker
-    # handles them one after the other, as `rewrite -i` would, so no two workers write the same file
-    groups: dict[str, list[int]] = {}
-    for k, (_, path) in enumerate(work):
-        groups.setdefault(os.path.realpath(path.parent), []).append(k)
-    batches = list(groups.values())
-    results: list[FileReport] = [FileReport("")] * len(work)
-    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        done = pool.map(
-            process_paths, [[work[k][1] for k in batch] for batch in batches], [flags] * len(batches), [apply] * len(batches)
-        )
-        for batch, reports in zip(batches, done):
-            for k, report in zip(batch, reports):
-                results[k] = report
-    out.mkdir(parents=True, exist_ok=True)
-    summary = []
-    used_names: set[str] = set()
-    for root in roots:
-        pairs = [(p, r) for (rt, p), r in zip(work, results) if rt == root]
-        patch = "".join(_repo_patch(root, r) for _, r in pairs)
-        changed = [r for _, r in pairs if r.result is not None and r.result.changed]
-        failed = [r for _, r in pairs if r.error]
-        name = _unique(root.resolve().name or "root", used_names)
-        if patch:
-            (out / f"{name}.patch").write_text(patch)
-        committed = _commit(root, branch, changed) if commit and changed else None
-        summary.append(
-            {
-                "repo": str(root),
-                "dockerfiles": len(pairs),
-                "changed": len(changed),
-                "errors": [r.error for r in failed],
-                "patch": f"{name}.patch" if patch else None,
-                "transforms": sorted({t for r in changed if r.result is not None for t in r.result.transforms_applied}),
-                "committed": committed,
-            }
-        )
-        typer.echo(
-            f"{root}: {len(pairs)} Dockerfile(s), {len(changed)} changed, {len(failed)} error(s)"
-            + (f", committed on {branch}" if committed else ""),
-            err=True,
-        )
-    for report in errors:
-        typer.echo(f"error: {printable(report.error or '')}", err=True)
-    (out / "report.json").write_text(json.dumps({"repos": summary, "errors": [e.error for e in errors]}, indent=2) + "\n")
-    typer.echo(f"patches and report.json in {out}", err=True)
-    if errors or any(s["errors"] for s in summary):
-        raise typer.Exit(EXIT_ERROR)
-
-
-def _unique(name: str, used: set[str]) -> str:
-    """Repositories with the same folder name get name, name-2, name-3... patches."""
-    candidate, n = name, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{name}-{n}"
-    used.add(candidate)
-    return candidate
-
-
-def _repo_patch(root: Path, report: FileReport) -> str:
-    """A git-apply-able diff with paths relative to the repository root."""
-    result = report.result
-    if result is None or not result.changed:
-        return ""
-    base = root.resolve()
-    rel = lambda p: os.path.relpath(os.path.realpath(p), base).replace(os.sep, "/")
-    parts = []
-    if result.output != result.original:
-        parts.append(unified_diff(result.original, result.output, rel(report.path)))
-    for fc in result.file_changes:
-        if fc.new != fc.old and report.context_root is not None:
-            parts.append(unified_diff(fc.old, fc.new, rel(report.context_root / fc.path)))
-    return "".join(parts)
-
-
-def _commit(root: Path, branch: str, changed: list[FileReport]) -> bool:
-    """Commit the written files on a new branch; False (and a message) when the folder is no git repo."""
-    # the repository is untrusted: none of its hooks or configured commands may run
-    git = ["git", "-C", str(root), "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"]
-    if subprocess.run([*git, "rev-parse", "--git-dir"], capture_output=True).returncode != 0:
-        typer.echo(f"{root}: not a git repository, nothing committed", err=True)
-        return False
-    files = [f for r in changed for f in r.written]
-    lines = [f"- {c.transform} [{c.safety}] {c.explanation}" for r in changed if r.result is not None for c in r.result.changes]
-    message = "Smaller images (dslim)\n\n" + "\n".join(lines)
-    if not subprocess.run([*git, "config", "user.email"], capture_output=True, text=True).stdout.strip():
-        git += ["-c", "user.name=dslim", "-c", "user.email=dslim@localhost"]
-    steps = [
-        ["checkout", "-q", "-B", branch],
-        ["add", "--", *files],
-        ["commit", "-q", "--no-verify", "-m", message],
-    ]
-    for step in steps:
-        proc = subprocess.run([*git, *step], capture_output=True, text=True)
-        if proc.returncode != 0:
-            reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
-            typer.echo(printable(f"{root}: git {step[0]} failed: {reason}"), err=True)
-            return False
-    return True
+    try:
+        part = parse_shard(shard) if shard else None
+    except ShardError as exc:
+        raise _fail(str(exc)) from None
+    options = bulk_run.BulkOptions(out, flags, apply, commit, branch, max(1, jobs), part)
+    raise typer.Exit(bulk_run.run_bulk(list(roots), options))
 
 
 @app.command()
