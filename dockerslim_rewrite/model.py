@@ -953,8 +953,14 @@ def _build_stages(doc: Document) -> None:
                 raise ParseError(f"FROM expects 'image [AS name]', got: {ins.args}", ins.line)
             stage = Stage(len(doc.stages), name, words[0], ins.flag("platform"), ins)
             stage.resolved_base = substitute(words[0], doc.global_args) if "$" in words[0] else words[0]
-            if "$" in words[0] and expand_static(words[0], doc.global_args, doc.global_unknown) is None:
-                stage.base_pattern = _arg_pattern(words[0])  # a build arg picks the base: any matching stage may be it
+            if (
+                "$" in words[0]
+                and expand_static(words[0], doc.global_args, doc.global_unknown) is None
+                and not re.fullmatch(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", words[0])
+            ):
+                # `FROM ${VARIANT}-install`: a build arg picks one of these stages. A bare `FROM ${BASE}`
+                # names an image (treating it as one only ever leaves a stage unoptimised)
+                stage.base_pattern = _arg_pattern(words[0])
             parent = doc.stage_by_ref(stage.resolved_base) if "/" not in stage.resolved_base else None
             if parent is not None and parent.index < stage.index:
                 stage.parent = parent.index

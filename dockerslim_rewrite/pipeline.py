@@ -23,6 +23,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .buildcontext import Snapshot
 
 MAX_ROUNDS = 6  # a later transform can enable an earlier one (slim-base adds a RUN pkg-cache then tidies)
+_HADOLINT_RE = re.compile(r"^hadolint\s+ignore\s*=\s*([\w,\s]+)$")
+
+
+def _hadolint_transforms(rules: str) -> set[str]:
+    """The transforms whose fix a `# hadolint ignore=...` list turns off (data/pragmas.toml)."""
+    table = data_toml("pragmas.toml")["hadolint"]
+    return {t for rule in rules.replace(" ", "").split(",") for t in table.get(rule.upper(), [])}
+
+
 _PRAGMA_RE = re.compile(r"^dslim:\s*(ignore|off)(?:\s*=\s*([\w,\s-]+))?\s*$")
 
 
@@ -126,7 +135,9 @@ def _run_one(t, doc: Document, ctx: Context, result: RewriteResult) -> Document:
         elif isinstance(item, Change):
             item.line = doc.line_of(item.start)
             if _touches_ignored(doc, item, ctx, t.id):
-                result.skips.append(Skip(item.line, "'# dslim: ignore' pragma", t.id))
+                result.skips.append(
+                    Skip(item.line, "ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers)", t.id)
+                )
             elif SAFETY_LEVELS[item.safety] > ctx.options.max_safety:
                 result.withheld.append(item)
             else:
@@ -225,6 +236,9 @@ class _Pragmas:
 
     def ignores(self, instruction: Instruction, transform_id: str) -> bool:
         for comment in self.doc.comments_above(instruction):
+            hadolint = _HADOLINT_RE.match(comment.text)
+            if hadolint and transform_id in _hadolint_transforms(hadolint.group(1)):
+                return True
             m = _PRAGMA_RE.match(comment.text)
             if not m or m.group(1) != "ignore":
                 continue

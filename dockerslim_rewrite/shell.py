@@ -557,18 +557,34 @@ def parse_options(
 def rewritten_paths(script: Script, cwd: str = "/") -> list[str]:
     """Paths the script removes, moves or rewrites (the operands of ``[layer_rewriters]`` commands,
     made absolute from ``cwd``, and the directories a package manager's remove/clean touches)."""
-    table, written = _knowledge()["layer_rewriters"], _knowledge()["written_by"]
+    knowledge = _knowledge()
+    table, written, cleans = knowledge["layer_rewriters"], knowledge["written_by"], knowledge["cleans"]
     found: list[str] = []
     for cmd in script.commands:
         words = table.get(cmd.name)
-        if words is None or (words and not any(w.value in words or w.value.split("=", 1)[0] in words for w in cmd.words)):
+        if words is None:
+            continue
+        verbs = [w.value for w in cmd.words if w.value in words or w.value.split("=", 1)[0] in words]
+        if words and not verbs:
+            continue
+        if cmd.name in written:  # a package manager: a cache/clean verb empties its caches, remove/purge its installs
+            found += cleans.get(cmd.name, []) if set(verbs) & _CACHE_VERBS else written[cmd.name]
             continue
         parsed = parse_options(cmd.words, cmd.name)
-        paths = [_absolute(w.value, cwd) for w in parsed.operands if w.static and w.value and not _is_ownership(w.value)]
+        operands = [w for w in parsed.operands if w.static and w.value]
+        if cmd.name in ("chown", "chmod", "chgrp") and not parsed.has("--reference"):
+            operands = operands[1:]  # the owner or the mode comes first
+        if cmd.name == "mv" and not parsed.has("-t", "--target-directory"):
+            operands = operands[:-1]  # the destination receives files, the sources are what move away
+        paths = [_absolute(w.value, cwd) for w in operands]
         if cmd.name in ("chown", "chmod", "chgrp") and not parsed.has("-R", "--recursive"):
-            paths = [p + _EXACT for p in paths]  # rewrites the entry itself, not what lies below it
-        found += paths + written.get(cmd.name, [])
+            # rewrites the entry itself, not what lies below it; a directory entry weighs nothing
+            paths = [p + _EXACT for p in paths if p != cwd and not p.endswith("/")]
+        found += paths
     return found
+
+
+_CACHE_VERBS = frozenset({"cache", "clean", "autoclean", "dist-clean", "cc", "prune", "store"})
 
 
 def written_paths(script: Script, cwd: str = "/") -> list[str]:
@@ -581,7 +597,13 @@ def written_paths(script: Script, cwd: str = "/") -> list[str]:
         values = [w.value for w in parsed.operands if w.static] + [v for vs in parsed.options.values() for v in vs]
         found += [_absolute(v, cwd) for v in values if v and "://" not in v and "$" not in v]
         found += [cwd if d == "." else d for d in written.get(cmd.name, [])]
-    return found
+    removed = [r for r in rewritten_paths(script, cwd) if not r.endswith(_EXACT)]
+    return [p for p in found if not paths_overlap([p], removed) or not _is_cache(p)]  # what it cleaned itself is gone
+
+
+def _is_cache(path: str) -> bool:
+    cleans = _knowledge()["cleans"]
+    return any(path == c or path.startswith(c.rstrip("/") + "/") for dirs in cleans.values() for c in dirs)
 
 
 _EXACT = "\0"  # marks a rewritten path whose children are untouched
@@ -591,11 +613,6 @@ def _absolute(path: str, cwd: str) -> str:
     if path.startswith(("/", "~", "$")):
         return path
     return posixpath.normpath(posixpath.join(cwd, path))
-
-
-def _is_ownership(word: str) -> bool:
-    """`chown app:app x` / `chmod 755 x`: the first operand is an owner or a mode, not a path."""
-    return bool(re.fullmatch(r"[\w.-]+:[\w.-]*|[0-7]{3,4}|[ugoa]*[-+=][rwxXst]+(,[ugoa]*[-+=][rwxXst]+)*", word))
 
 
 def paths_overlap(written: list[str], rewritten: list[str]) -> bool:

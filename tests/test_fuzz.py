@@ -162,7 +162,7 @@ def check_step(before: bytes, after: bytes, changes, transform_id: str) -> None:
         touched = [i for i in old.instructions if _touches(change, i)]
         for ins in touched:
             assert not _ignored(old, ins, transform_id), (
-                f"{transform_id} edited the {ins.keyword} at line {ins.line} despite its '# dslim: ignore' pragma"
+                f"{transform_id} edited the {ins.keyword} at line {ins.line} despite its ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers)"
             )
         if touched:
             first = touched[0]

@@ -278,7 +278,7 @@ def _plan(doc: Document, steps: list[_Step], k: int, script: Script, ctx: Contex
     run = steps[k]
     ins = run.ins
     if ctx.is_ignored(ins, ID):
-        raise Unsure("'# dslim: ignore' pragma")
+        raise Unsure("ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers)")
     if ins.flags:
         raise Unsure("the RUN has flags (" + ", ".join(f"--{f.name}" for f in ins.flags) + ")")
     if ins.heredocs or script.has_heredoc:
@@ -462,7 +462,7 @@ def _check_foldable(copy: _Copy, ctx: Context) -> None:
     ins = copy.ins
     where = f"{ins.keyword} at line {ins.line}"
     if ctx.is_ignored(ins, ID):
-        raise Unsure(f"{where} has a '# dslim: ignore' pragma")
+        raise Unsure(f"{where} has an ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers)")
     if ins.heredocs:
         raise Unsure(f"heredoc {where}")
     if ins.flag("from") is not None:

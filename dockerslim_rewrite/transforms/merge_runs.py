@@ -151,7 +151,7 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
 def _candidate(ins: Instruction, ctx: Context) -> tuple[_Candidate | None, str]:
     """A RUN that can be merged, or the reason it cannot."""
     if ctx.is_ignored(ins, ID):
-        return None, "'# dslim: ignore' pragma"
+        return None, "ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers)"
     if ins.is_exec_form:
         return None, "exec (JSON) form"
     if not ins.shell_form_posix:

@@ -163,7 +163,9 @@ def _plan(doc: Document, ctx: Context) -> list[Change]:
     final = doc.stages[-1]
     facts_ctx = _Ctx(ctx)
     if any(ctx.is_ignored(ins, ID) for ins in final.instructions):
-        raise Unsure("'# dslim: ignore' pragma in the final stage: not split")
+        raise Unsure(
+            "ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers) in the final stage: not split"
+        )
     if final.parent is not None:
         raise Unsure(f"final stage is built FROM stage {doc.stages[final.parent].name or final.parent}: not split")
     facts = eco.gather(doc, final)

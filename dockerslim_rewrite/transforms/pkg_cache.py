@@ -196,7 +196,7 @@ def _inspect(ins: Instruction, ctx: Context) -> _Run:
     run = _Run(ins, None)
     run.mounts = _cache_mount_targets(ins)
     if ctx.is_ignored(ins, ID):
-        run.reason = "'# dslim: ignore' pragma"
+        run.reason = "ignore pragma (# dslim: ignore, or # hadolint ignore of the rule this fix answers)"
     elif ins.is_exec_form:
         run.reason = "exec (JSON) form"
     elif not ins.shell_form_posix:
@@ -384,14 +384,15 @@ class _Planner:
         return None
 
     def _base_repository(self, ins: Instruction) -> str:
-        """The official image a stage starts from ("ruby" for ruby:3.3 or docker.io/library/ruby), else ""."""
+        """The image name a stage starts from, without registry, namespace or tag ("ruby" for ruby:3.3,
+        docker.io/library/ruby, discourse/ruby or mcr.microsoft.com/devcontainers/ruby: images named
+        after an official one are built from it), build args resolved; "" when unknown."""
         root = self.doc.stages[self.doc.lineage(ins.stage)[-1]]
         try:
-            ref = root.image(self.ctx.options.image_aliases)
+            ref = parse_image_ref(root.resolved_base or root.base, self.ctx.options.image_aliases)
         except ValueError:
             return ""
-        official = ref.registry == "docker.io" or ref.aliased
-        return ref.repository if official and "/" not in ref.repository else ""
+        return "" if ref.has_args else ref.repository.rsplit("/", 1)[-1]
 
     def _wants_docs(self, ins: Instruction, wants: dict) -> str | None:
         """What in the stage shows it wants documentation (a tsflags edit, man-db, a reinstall), else None."""
