@@ -22,7 +22,7 @@ import gzip
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = ["Dropped", "dropped_recommends", "known_releases"]
@@ -107,6 +107,16 @@ def _package_name(arg: str) -> str:
 
 
 def dropped_recommends(release: str, packages: list[str]) -> Dropped | None:
+    """What ``apt-get install --no-install-recommends PACKAGES`` drops on ``release`` (see ``_dropped``).
+
+    Memoised per package list: the same installs recur across the files of a run, and each answer
+    walks the dependency graph once per kept package. Callers must not mutate the result.
+    """
+    return _dropped(release, tuple(packages))
+
+
+@lru_cache(maxsize=4096)
+def _dropped(release: str, packages: tuple[str, ...]) -> Dropped | None:
     """What ``apt-get install --no-install-recommends PACKAGES`` drops on ``release``.
 
     None when there is no data for the release. Requested packages and everything in the Depends

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
-import libcst as cst
-
 from .datafiles import TOMLDecodeError, data_toml, loads_toml
 
 __all__ = [
@@ -270,51 +268,16 @@ def analyse_requirements(read_text: ReadText, path: str, _seen: frozenset[str] =
 # --------------------------------------------------------------------------- project files
 
 
-class _SetupVisitor(cst.CSTVisitor):
-    def __init__(self, calls: set[str], keywords: set[str]):
-        self.calls, self.keywords = calls, keywords
-        self.found: list[str] = []
-        self.install_requires: list[str] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
-        if name in self.calls:
-            self.found.append(f"{name}(...)")
-        for arg in node.args:
-            if arg.keyword is None:
-                continue
-            key = arg.keyword.value
-            if key in self.keywords and not _empty_literal(arg.value):
-                self.found.append(f"{key}=")
-            if key == "install_requires" and isinstance(arg.value, (cst.List, cst.Tuple)):
-                for el in arg.value.elements:
-                    # evaluated_value is bytes for a b"..." literal, which is no requirement string
-                    if isinstance(el.value, cst.SimpleString) and isinstance(el.value.evaluated_value, str):
-                        self.install_requires.append(el.value.evaluated_value)
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        mod = node.module
-        text = cst.Module([]).code_for_node(mod) if mod is not None else ""
-        if text.startswith("Cython"):
-            self.found.append(f"from {text} import")
-
-
-def _empty_literal(node: cst.BaseExpression) -> bool:
-    return isinstance(node, (cst.List, cst.Tuple)) and not node.elements or (isinstance(node, cst.Name) and node.value == "None")
-
-
 def analyse_setup_py(text: str, where: str = "setup.py") -> BuildNeeds:
     """Look for compiled extensions in a setup.py without executing it."""
+    from .setuppy import read_setup_calls  # libcst is heavy: imported only when a setup.py is read
+
     data = _data()["setup_py"]
     needs = BuildNeeds()
-    try:
-        module = cst.parse_module(text)
-    except cst.ParserSyntaxError:
+    visitor = read_setup_calls(text, set(data["calls"]), set(data["keywords"]))
+    if visitor is None:
         needs.unknown.append(f"{where} (not parseable)")
         return needs
-    visitor = _SetupVisitor(set(data["calls"]), set(data["keywords"]))
-    module.visit(visitor)
     for found in dict.fromkeys(visitor.found):
         needs.compiler.append(f"{where}: {found} declares a compiled extension")
     for spec in visitor.install_requires:
