@@ -818,7 +818,7 @@ def test_bulk_workers_sharing_a_context_do_not_write_the_same_file_twice(tmp_pat
     _, err = child.communicate(timeout=180)
     stderr = err.decode()
     assert "Traceback" not in stderr, stderr[-3000:]
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert report["repos"][0]["errors"] == [], report
     assert child.returncode == 0, stderr[-3000:]
     assert report["repos"][0]["changed"] == 3
@@ -838,7 +838,7 @@ def test_bulk_repositories_with_the_same_name_get_separate_patches(tmp_path: Pat
     out = tmp_path / "out"
     proc = dslim("bulk", str(one), str(two), "--select", "merge-runs", "--out", str(out), timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "summary.json").read_text())
     patches = [r["patch"] for r in report["repos"]]
     assert None not in patches and len(set(patches)) == 2, f"one patch overwrote the other: {patches}"
     assert all((out / p).read_text().count("+++ b/Dockerfile") == 1 for p in patches)
@@ -891,7 +891,7 @@ def test_bulk_with_hostile_inputs_reports_errors_and_keeps_going(tmp_path: Path)
     stderr = proc.stderr.decode()
     assert proc.returncode == 2 and "Traceback" not in stderr, stderr[-3000:]
     assert (repo / "good" / "Dockerfile").read_bytes() == MERGED
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = json.loads((tmp_path / "out" / "summary.json").read_text())
     errors = report["repos"][0]["errors"] + report["errors"]
     assert len(errors) == 4, errors
 
