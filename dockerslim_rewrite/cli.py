@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from . import __version__
+from .advisories import run_advisories
 from .buildcontext import scan_context
 from .config import ConfigError, find_config
 from .datafiles import data_toml
@@ -21,7 +22,7 @@ from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, re
 from .model import ParseError
 from .pipeline import RewriteResult
 from .pipeline import rewrite as run_pipeline
-from .report import FileReport, file_diff, json_entry, printable, summary_lines
+from .report import FileReport, file_diff, json_entry, printable, run_advisory_lines, summary_lines
 from .transform import Options, Skip
 from .transforms import all_transforms
 
@@ -304,15 +305,17 @@ def rewrite(
     errors = sum(1 for r in reports if r.error)
     changed = sum(1 for r in reports if r.result is not None and r.result.changed)
     if fmt == "json":
-        typer.echo(
-            json.dumps({"files": json_files, "summary": {"files": len(reports), "changed": changed, "errors": errors}}, indent=2)
-        )
+        summary = {"files": len(reports), "changed": changed, "errors": errors}
+        advice = [a.as_json() for a in run_advisories()]
+        typer.echo(json.dumps({"files": json_files, "summary": summary, "advisories": advice}, indent=2))
     elif fmt == "sarif":
         from .sarif import sarif_log
 
         typer.echo(json.dumps(sarif_log(reports), indent=2))
     else:
         verb = "rewritten" if in_place else "would change"
+        for line in [] if quiet else run_advisory_lines(reports):
+            typer.echo(line, err=True)
         typer.echo(f"{len(reports)} file(s): {changed} {verb}, {errors} error(s)", err=True)
     if errors:
         raise typer.Exit(EXIT_ERROR)

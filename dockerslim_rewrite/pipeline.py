@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import postconditions
+from .advisories import Advisory, advise
 from .datafiles import data_toml
 from .model import Comment, Document, Instruction, ParseError, parse
 from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
@@ -44,6 +45,7 @@ class RewriteResult:
     file_changes: list[FileChange] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # transform bugs, reported and contained
+    advisories: list[Advisory] = field(default_factory=list)  # savings dslim cannot make itself; never edits
 
     @property
     def changed(self) -> bool:
@@ -72,7 +74,9 @@ def rewrite(
     enabled = gc.isenabled()
     gc.disable()  # see model.parse: the collector's full scans dominate on big files
     try:
-        return _rewrite(data, options or Options(), build_context, dockerfile_name)
+        result = _rewrite(data, options or Options(), build_context, dockerfile_name)
+        _add_advisories(result, options or Options(), build_context)
+        return result
     finally:
         if enabled:
             gc.enable()
@@ -116,6 +120,17 @@ def _rewrite(data: bytes, options: Options, build_context: Snapshot | None, dock
         result.errors.append(f"transforms still changed the file after {MAX_ROUNDS} rounds (not a fixed point)")
     result.output = doc.render()
     return result
+
+
+def _add_advisories(result: RewriteResult, options: Options, build_context: Snapshot | None) -> None:
+    """Advisories for the file as read (layers: as rewritten); none for a file turned off by a pragma."""
+    if any(s.transform == "pipeline" and "dslim: off" in s.reason for s in result.skips):
+        return
+    try:
+        output = parse(result.output) if result.output != result.original else None
+        result.advisories = advise(parse(result.original), output, build_context, options.targets)
+    except Exception as exc:  # an advisory bug must never take the run down
+        result.errors.append(f"advisories: internal error ({type(exc).__name__}: {exc})")
 
 
 def _run_one(t, doc: Document, ctx: Context, result: RewriteResult) -> Document:

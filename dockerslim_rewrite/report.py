@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .advisories import run_advisories
 from .pipeline import RewriteResult
 from .transform import Change, FileChange
 
@@ -96,7 +97,16 @@ def _summary_lines(report: FileReport, verbose: bool) -> list[str]:
         lines.append(f"  {report.path}:{skip.line}: {skip.transform} skipped: {skip.reason}")
     for error in result.errors:
         lines.append(f"  {report.path}: BUG in {error}")
+    for advisory in result.advisories:
+        lines.append(f"  {report.path}:{advisory.line}: {advisory.text()}")
     return lines
+
+
+def run_advisory_lines(reports: list[FileReport]) -> list[str]:
+    """The export-time advice, once per run (text mode), when at least one file was processed."""
+    if not any(r.result is not None for r in reports):
+        return []
+    return ["advisories for this run (not Dockerfile edits):"] + [f"  {a.text()}" for a in run_advisories()]
 
 
 def json_entry(report: FileReport, diff: str) -> dict:
@@ -135,6 +145,7 @@ def json_entry(report: FileReport, diff: str) -> dict:
         ],
         "skipped": [{"transform": s.transform, "line": s.line, "reason": s.reason} for s in result.skips],
         "errors": result.errors,
+        "advisories": [a.as_json() for a in result.advisories],
         "written": report.written,
         "diff": diff,
     }

@@ -3,6 +3,7 @@ fixtures/multi-stage/ and run through tests/test_fixtures.py)."""
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 
 import pytest
@@ -284,10 +285,45 @@ def test_not_split(text: str, reason: str):
 
 
 def test_npm_build_dir_unknown_is_skipped_with_context():
-    files = {"package.json": '{"scripts": {"build": "node scripts/build.mjs"}}', "package-lock.json": "{}"}
+    # dist/ is in the build context and the build script does not name it: not certain the build made it
+    files = {
+        "package.json": '{"scripts": {"build": "node scripts/build.mjs"}}',
+        "package-lock.json": "{}",
+        "dist/server.js": "",
+    }
     result = run('FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["node", "dist/server.js"]\n', files)
     assert result.output.startswith(b"FROM node:20\n") and b"runtime stage" not in result.output
     assert "output folder of the `build` script not known" in skip_reasons(result)
+
+
+@pytest.mark.parametrize(
+    ("build", "files", "evidence"),
+    [
+        ("node scripts/build.mjs", {}, "dist/ is not in the build context"),
+        ("node scripts/build.mjs --out dist", {"dist/old.js": ""}, "the `build` script names dist"),
+        ("npm run compile", {"dist/old.js": ""}, "the `build` script names dist"),
+    ],
+)
+def test_npm_build_output_inferred_from_the_start_command(build: str, files: dict, evidence: str):
+    scripts = {"build": build, "compile": "node c.js dist"}
+    files = {"package.json": json.dumps({"scripts": scripts}), "package-lock.json": "{}", **files}
+    result = run('FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["node", "dist/server.js"]\n', files)
+    out = result.output.decode()
+    assert "COPY --from=build /app/dist /app/dist\n" in out and "RUN npm ci --omit=dev" in out
+    assert evidence in " ".join(c.explanation for c in result.changes)
+
+
+def test_npm_build_output_not_inferred_when_a_copy_fills_the_folder():
+    files = {"package.json": '{"scripts": {"build": "node b.js dist"}}', "package-lock.json": "{}"}
+    text = 'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCOPY static/ dist/static/\nCMD ["node", "dist/server.js"]\n'
+    assert "output folder of the `build` script not known" in skip_reasons(run(text, files))
+
+
+def test_npm_local_file_dependency_outside_the_package_is_skipped():
+    pkg = {"scripts": {"build": "node b.js dist"}, "dependencies": {"lib": "file:../lib"}}
+    files = {"package.json": json.dumps(pkg), "package-lock.json": "{}"}
+    text = 'FROM node:20\nWORKDIR /app\nCOPY . .\nRUN npm ci && npm run build\nCMD ["node", "dist/server.js"]\n'
+    assert any("lies outside the package folder" in r for r in skip_reasons(run(text, files)))
 
 
 def test_node_start_file_outside_build_output_is_skipped():
@@ -420,9 +456,9 @@ def test_make_install_with_prefix_and_destdir_ships_the_installed_binary():
     )
     out = run(text, C_CTX).output.decode()
     assert "COPY --from=build /stage/usr/bin/app /stage/usr/bin/app\n" in out
-    # -lz from the Makefile -> zlib1g: a package distroless lacks, so debian slim
-    assert "apt-get install -y --no-install-recommends zlib1g ca-certificates" in out
-    assert "FROM debian:bookworm-slim\n" in out
+    # -lz from the Makefile -> zlib1g: distroless cc lacks it, libz.so.1 is copied from the builder
+    assert "COPY --from=build /usr/lib/*-linux-gnu/libz.so.1 /usr/lib/\n" in out
+    assert "FROM gcr.io/distroless/cc-debian12\n" in out and "apt-get" not in out
     oracle_parse(out)
 
 
@@ -506,3 +542,53 @@ def test_make_prereqs_from_functions_do_not_block_the_named_target():
     out = run('FROM gcc:13\nWORKDIR /app\nCOPY . .\nRUN make\nUSER nobody\nCMD ["./server"]\n', ctx).output.decode()
     assert "FROM gcr.io/distroless/cc-debian12\nWORKDIR /app\nCOPY --from=build /app/server /app/server\nUSER nobody\n" in out
     oracle_parse(out)
+
+
+def test_runtime_bases_know_what_debian_slim_has():
+    from dockerslim_rewrite.ecosystems import image_packages
+
+    slim = image_packages("debian:bookworm-slim", "bookworm")
+    assert {"zlib1g", "libc6", "libgcc-s1", "libstdc++6", "libzstd1"} <= slim
+    assert not {"ca-certificates", "libssl3", "libsqlite3-0"} & slim
+    assert image_packages("debian:bullseye-slim", "bullseye") == frozenset()  # no apt data: nothing assumed
+    assert "libstdc++6" in image_packages("gcr.io/distroless/cc-debian12", "bookworm")
+
+
+def test_copyable_libs_follow_depends_and_refuse_unknown_packages():
+    from dockerslim_rewrite.ecosystems import copyable_libs
+
+    cc = "gcr.io/distroless/cc-debian12"
+    assert copyable_libs(["libpng16-16"], cc, "bookworm") == [
+        "/usr/lib/*-linux-gnu/libpng16.so.16",
+        "/usr/lib/*-linux-gnu/libz.so.1",
+    ]
+    assert copyable_libs(["libpq5"], cc, "bookworm") is None  # Kerberos, LDAP, SASL modules: apt instead
+    assert copyable_libs(["zlib1g"], cc, "bullseye") is None
+
+
+def test_copy_libs_table_depends_match_the_apt_data():
+    """Every Depends the apt data records beyond the Debian base (which it leaves out) is in the table."""
+    from dockerslim_rewrite.aptdata import _graph
+    from dockerslim_rewrite.ecosystems import runtime_bases
+
+    graph = _graph("bookworm")
+    assert graph is not None
+    table = runtime_bases()["copy_libs"]["bookworm"]
+    for pkg, entry in table.items():
+        assert pkg in graph.index, pkg
+        for group in graph.dep[graph.index[pkg]]:
+            names = [graph.names[i] for i in (group if isinstance(group, list) else [group])]
+            assert any(n in entry["depends"] for n in names), (pkg, names)
+
+
+def test_c_program_without_tls_gets_no_ca_bundle_but_tls_keeps_it():
+    ctx = {"main.c": "int main(void){return 0;}"}
+    plain = "FROM gcc:13\nWORKDIR /src\nCOPY main.c .\nRUN gcc -o app main.c -lz\nCMD ./app < /etc/hostname\n"
+    out = run(plain, ctx).output.decode()
+    assert "FROM debian:bookworm-slim\n" in out and "apt-get" not in out  # zlib1g is in every Debian image
+    tls = plain.replace("-lz", "-lssl -lcrypto")
+    assert "install -y --no-install-recommends libssl3 ca-certificates" in run(tls, ctx).output.decode()
+    # no build context: vendored TLS code cannot be ruled out, the bundle stays (and the report says why)
+    result = run(plain)
+    assert "ca-certificates" in result.output.decode()
+    assert "CA bundle kept" in " ".join(c.explanation for c in result.changes)

@@ -19,8 +19,11 @@ from .facts import (
     cwd_for,
     expand,
     follow_copies,
+    is_dev_package,
     link_packages,
     resolves,
+    runtime_bases,
+    runtime_libs,
     runtimes,
     static_argv,
 )
@@ -42,6 +45,7 @@ def plan_c(facts: StageFacts, hits: list[Hit], ctx) -> Build:
         return plan_c_make(facts, hits, ctx)
     outputs: list[str] = []
     libs: list[str] = []
+    command_lines: list[str] = []
     for cmd, step in hits:
         argv = static_argv(cmd)
         if argv is None:
@@ -53,20 +57,82 @@ def plan_c(facts: StageFacts, hits: list[Hit], ctx) -> Build:
             raise Unsure(f"{cmd.name} without -o")
         outputs += follow_copies(facts, cmd, [abspath(out, cwd_for(cmd, step))])
         libs += [a[2:] for a in argv if a.startswith("-l") and len(a) > 2]
+        command_lines.append(" ".join(argv))
     if not outputs:
         raise Unsure("no compiler command links a binary")
-    _, slim, family = codename_images(facts, "c")
+    distroless, slim, family = codename_images(facts, "c")
     if family != "debian" or slim is None:
         raise Unsure("C build not on a Debian image: runtime libraries unknown")
     if facts.ref.name not in data["builder_images"]:
         raise Unsure(f"C build on {facts.ref.name}: the runtime image for it is unknown")
     build = Build("c", outputs)
     build.shell_image, build.shell_family = slim, family
+    _dynamic_runtime(facts, build, distroless)
     link_packages(build, libs, facts.codename)
+    _decide_ca_bundle(facts, build, libs, command_lines, getattr(ctx, "build_context", None))
     build.assumptions.append(
         "the binary links no shared library beyond the runtime image's and those of its -l flags and -dev packages"
     )
     return build
+
+
+def _dynamic_runtime(facts: StageFacts, build: Build, distroless: str | None) -> None:
+    """distroless cc (glibc, libgcc, libstdc++) for an exec-form start command that needs no shell;
+    the shared libraries of the -l flags and -dev packages are then copied from the builder."""
+    words, exec_form = facts.start_words()
+    runs_shell = not exec_form or not words or posixpath.basename(words[0]) in ("sh", "bash", "dash")
+    if distroless and not runs_shell:
+        build.static_image = runtimes()["c"]["dynamic"].format(distroless=distroless)
+        build.copy_libs = True
+
+
+def _decide_ca_bundle(facts: StageFacts, build: Build, libs: list[str], texts: list[str], snapshot) -> None:
+    """Does a debian-slim runtime need the CA bundle? Only with evidence the program speaks TLS.
+
+    Evidence (data/runtime_bases.toml [tls]): a TLS library among the -l flags or the runtime
+    packages, a package installed in the builder that is neither build-only nor a known plain
+    library (a tool may fetch over https), or a TLS word in the compiler command lines, the
+    Makefile or the build context's file names. C sources are not read: with no build context
+    listing, vendored TLS code cannot be ruled out and the bundle is kept.
+    """
+    tls = runtime_bases()["tls"]
+    table = runtime_bases()["copy_libs"].get(facts.codename or "", {})
+    plain = {name for name, entry in table.items() if not entry.get("tls")}
+    rlibs = runtime_libs()
+    build_only = set(rlibs["build_only"]["apt"])
+    wanted = list(build.runtime_packages)
+    why: str | None = None
+    for spec in facts.apt_packages:
+        name = spec.split("=", 1)[0]
+        if name in build_only:
+            continue
+        if is_dev_package(name):
+            runtime = rlibs["apt"].get(facts.codename or "", {}).get(name) or rlibs["apt"]["common"].get(name)
+            if runtime is None:
+                return  # the split stops later (unknown -dev package): keep the default
+            wanted.append(runtime)
+        else:
+            why = why or f"the builder installs {name}"
+    if any(lib in tls["link"] for lib in libs):
+        why = why or "it links a TLS library"
+    for pkg in wanted:
+        if pkg in tls["packages"] or pkg not in plain:
+            why = why or f"it needs {pkg}"
+    words = [w.lower() for w in tls["words"]]
+    names = [e.path for e in snapshot.files] if snapshot is not None else []
+    for text in texts + names:
+        low = text.lower()
+        hit = next((w for w in words if w in low), None)
+        if hit:
+            why = why or f"`{hit}` appears in the build ({text[:60]})"
+    if why is not None:
+        build.ca_bundle, build.ca_note = True, f"CA bundle kept: {why}"
+    elif snapshot is None or snapshot.truncated:
+        build.ca_bundle = True
+        build.ca_note = "CA bundle kept: without the build context listing, TLS code in the sources cannot be ruled out"
+    else:
+        build.ca_bundle = False
+        build.ca_note = "the program makes no TLS connection (no TLS library, tool or word in the build): no CA bundle"
 
 
 def plan_c_make(facts: StageFacts, hits: list[Hit], ctx) -> Build:
@@ -89,18 +155,18 @@ def plan_c_make(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     progs = _c_start_programs(facts)
     candidates: list[str] = []  # absolute paths in the builder of the files make made
     libs: list[str] = []
+    makefiles: list[str] = []
     for cmd, step in hits:
-        made, linked = _make_outputs(facts, cmd, step, snapshot)
+        made, linked, text = _make_outputs(facts, cmd, step, snapshot)
         candidates += made
         libs += linked
+        makefiles.append(text)
     output = _started_output(facts, candidates, progs, snapshot)
     build = Build("c", [output])
     build.shell_image, build.shell_family = slim, family
-    words, exec_form = facts.start_words()
-    runs_shell = not exec_form or posixpath.basename(words[0]) in ("sh", "bash", "dash")
-    if distroless and not runs_shell:
-        build.static_image = data["dynamic"].format(distroless=distroless)
+    _dynamic_runtime(facts, build, distroless)
     link_packages(build, libs, facts.codename, " (Makefile)")
+    _decide_ca_bundle(facts, build, libs, makefiles, snapshot)
     shown = ", ".join(f"-l{x}" for x in dict.fromkeys(libs)) or "no -l flag"
     build.assumptions.append(
         f"{output} is the only build output the app needs at run time, and it links only the C runtime "
@@ -109,8 +175,8 @@ def plan_c_make(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     return build
 
 
-def _make_outputs(facts: StageFacts, cmd: Command, step: RunStep, snapshot) -> tuple[list[str], list[str]]:
-    """(files one `make` command makes or installs, after later copies; the -l libraries it links)."""
+def _make_outputs(facts: StageFacts, cmd: Command, step: RunStep, snapshot) -> tuple[list[str], list[str], str]:
+    """(files one `make` command makes or installs, after later copies; the -l libraries it links; the Makefile)."""
     data = runtimes()["c"]
     chdir, goals, overrides = _make_args(cmd)
     cwd = cwd_for(cmd, step)
@@ -134,7 +200,7 @@ def _make_outputs(facts: StageFacts, cmd: Command, step: RunStep, snapshot) -> t
     for goal in goals:
         if goal in mk.rules and any(c.name in ("install", "cp") for line in mk.recipe(goal) for c in recipe_commands(line)):
             made += install_files(mk, goal, cwd)
-    return follow_copies(facts, cmd, made), libs
+    return follow_copies(facts, cmd, made), libs, text + " " + " ".join(f"{k}={v}" for k, v in overrides.items())
 
 
 def _make_args(cmd: Command) -> tuple[str | None, list[str], dict[str, str]]:

@@ -43,6 +43,67 @@ def runtime_libs() -> dict:
     return data_toml("runtime_libs.toml")
 
 
+@cache
+def runtime_bases() -> dict:
+    return data_toml("runtime_bases.toml")
+
+
+def image_packages(image: str, codename: str | None) -> frozenset[str]:
+    """Debian packages a runtime image already has (data/runtime_bases.toml); empty when unknown."""
+    from .. import aptdata
+
+    for entry in runtime_bases()["images"]:
+        pattern = entry["match"].replace("{codename}", codename or "\0")
+        if not fnmatch.fnmatchcase(image, pattern):
+            continue
+        have = set(entry.get("packages", []))
+        if entry.get("apt_base"):
+            if not codename:
+                return frozenset()
+            base = aptdata.base_packages(codename) if hasattr(aptdata, "base_packages") else _apt_base(codename)
+            if base is None:
+                return frozenset()
+            have |= base
+        return frozenset(have)
+    return frozenset()
+
+
+@cache
+def _apt_base(codename: str) -> frozenset[str] | None:
+    """The release's base set (Priority required and their Depends) from data/apt (aptdata)."""
+    from .. import aptdata
+
+    graph = aptdata._graph(codename)
+    if graph is None:
+        return None
+    return frozenset(graph.names[i] for i in graph.base)
+
+
+def copyable_libs(packages: list[str], image: str, codename: str | None) -> list[str] | None:
+    """Shared-library files (soname globs under the builder's lib folder) that give ``image`` the
+    runtime ``packages``; None when one of them (or one of their Depends) cannot be copied.
+    """
+    data = runtime_bases()["copy_libs"]
+    if codename not in data["releases"]:
+        return None
+    table = data.get(codename, {})
+    have = image_packages(image, codename)
+    files: list[str] = []
+    todo = [p.split("=", 1)[0] for p in packages]
+    seen: set[str] = set()
+    while todo:
+        pkg = todo.pop(0)
+        if pkg in seen or pkg in have:
+            continue
+        seen.add(pkg)
+        entry = table.get(pkg)
+        if entry is None:
+            return None
+        files += [posixpath.join(data["lib_glob"], f) for f in entry["files"]]
+        todo += entry.get("depends", [])
+    return files
+
+
 def expand(text: str, env: Mapping[str, str]) -> str | None:
     """Dockerfile variable substitution with static values; None when a variable is unknown."""
     return expand_static(text, env)
@@ -203,6 +264,12 @@ class Build:
     notes: list[str] = field(default_factory=list)
     header_lines: list[str] = field(default_factory=list)  # ENV lines the runtime stage starts with
     path_dirs: list[str] = field(default_factory=list)  # builder PATH dirs (beyond the default) outputs may sit in
+    #: the dynamic static_image (distroless cc) may receive the runtime packages' shared libraries
+    #: copied from the builder (data/runtime_bases.toml [copy_libs]) instead of an apt-get install
+    copy_libs: bool = False
+    #: whether a debian-slim runtime needs the CA bundle; None: the ecosystem's default (shell_packages)
+    ca_bundle: bool | None = None
+    ca_note: str = ""  # why (assumption printed when a debian-slim runtime is chosen)
 
 
 # --------------------------------------------------------------------------- gathering

@@ -58,8 +58,12 @@ def plan_node(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     argv = cmd.argv
     script_name = argv[1] if argv[:1] in (["run"], ["run-script"]) else argv[0]
     outs, extras = _node_outputs(scripts, script_name, snapshot, rel, 0)
+    inferred = None
     if not outs:
-        raise Unsure(f"output folder of the `{script_name}` script not known")
+        inferred = _output_from_start(facts, scripts, script_name, snapshot, rel, cwd, hits[0][1].ins.line)
+        if inferred is None:
+            raise Unsure(f"output folder of the `{script_name}` script not known")
+        outs = [inferred[0]]
     manager = "npm" if cmd.name == "npm" else cmd.name
     lock = None
     for name, mgr in (
@@ -100,6 +104,9 @@ def plan_node(facts: StageFacts, hits: list[Hit], ctx) -> Build:
     build.extra_paths = [posixpath.join(root, "package.json")]
     if lock:
         build.extra_paths.append(posixpath.join(root, lock[0]))
+    build.extra_paths += _local_packages(pkg, root, rel, snapshot)
+    if inferred is not None:
+        build.notes.append(f"output folder {outs[0]}/ inferred from the start command ({inferred[1]})")
     for path in build.extra_paths:
         if not facts.image_has(path):
             raise Unsure(f"{path} is not copied into the builder: the production install cannot use it")
@@ -228,3 +235,76 @@ def _node_start(words: list[str], scripts: dict, data: dict) -> tuple[str, str] 
             raise Unsure("`next` without `start` at run time (a dev server)")
         return ("bin", words[0])
     return None
+
+
+def _script_texts(scripts: dict, name: str, depth: int = 0) -> list[str]:
+    """The text of a package.json script and of the scripts it runs with `npm|yarn run`."""
+    text = scripts.get(name)
+    if not isinstance(text, str) or depth > 3:
+        return []
+    out = [text]
+    script = analyse(text)
+    for c in script.commands if script.ok else []:
+        argv = [c.name] + c.argv
+        if argv[0] in ("npm", "yarn", "pnpm") and len(argv) > 2 and argv[1] in ("run", "run-script"):
+            out += _script_texts(scripts, argv[2], depth + 1)
+    return out
+
+
+def _output_from_start(
+    facts: StageFacts, scripts: dict, script_name: str, snapshot, rel: str, root: str, build_line: int
+) -> tuple[str, str] | None:
+    """(output folder relative to the package root, evidence) from what the start command runs.
+
+    `node dist/index.js` names `dist/`; it counts as the build's output only when the build says
+    so (a build script or tsconfig outDir naming it) or when the folder is nowhere in the build
+    context and no COPY/ADD puts it into the image (so a RUN made it).
+    """
+    words, _ = facts.start_words()
+    start = _node_start(words, scripts, runtimes()["node"])
+    if start is None or start[0] != "file":
+        return None
+    path = abspath(start[1], facts.workdir)
+    if not is_under(path, root) or path == root:
+        return None
+    parts = posixpath.relpath(path, root).split("/")
+    if len(parts) < 2 or parts[0] in ("", ".", "..") or parts[0].startswith(".") or parts[0] == "node_modules":
+        return None
+    top = parts[0]
+    folder = posixpath.join(root, top)
+    for step in facts.copies:  # anything copied into the folder: not (only) the build's
+        after = step.ins.line > build_line  # a copy over the build's folder after the build
+        for _src, placed in step.placed():
+            if is_under(placed, folder) or ((after or step.from_stage is not None) and is_under(folder, placed)):
+                return None
+    word = re.compile(r"(?<![\w.-])(?:\./)?" + re.escape(top) + r"(?![\w.-])")
+    if any(word.search(t) for t in _script_texts(scripts, script_name)):
+        return top, f"the `{script_name}` script names {top}"
+    if _tsconfig_outdir(snapshot, rel) == top:
+        return top, f"tsconfig.json outDir is {top}"
+    ctx_path = posixpath.join(rel, top) if rel else top
+    if not snapshot.truncated and snapshot.entry(ctx_path) is None and snapshot.collapsed_parent(ctx_path) is None:
+        return top, f"{top}/ is not in the build context: the build made it"
+    return None
+
+
+def _local_packages(pkg: dict, root: str, rel: str, snapshot) -> list[str]:
+    """Folders of `file:`/`link:` dependencies: the production install in the runtime stage needs them."""
+    out: list[str] = []
+    for section in ("dependencies", "devDependencies", "optionalDependencies"):
+        for name, spec in (pkg.get(section) or {}).items():
+            if not isinstance(spec, str):
+                raise Unsure(f"dependency {name} has no version string")
+            if spec.startswith(("workspace:", "portal:", "git", "github:")) or "://" in spec:
+                raise Unsure(f"dependency {name} ({spec}) is not installable from the registry in the runtime stage")
+            if not spec.startswith(("file:", "link:")):
+                continue
+            target = posixpath.normpath(posixpath.join(root, spec.split(":", 1)[1]))
+            ctx = posixpath.normpath(posixpath.join(rel, spec.split(":", 1)[1]))
+            if not is_under(target, root) or target == root or ctx.startswith(".."):
+                raise Unsure(f"local dependency {name} ({spec}) lies outside the package folder")
+            if snapshot.entry(ctx) is None or posixpath.splitext(target)[1] in (".tgz", ".tar", ".gz"):
+                raise Unsure(f"local dependency {name} ({spec}) is not a folder of the build context")
+            if target not in out:
+                out.append(target)
+    return out

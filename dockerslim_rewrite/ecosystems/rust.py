@@ -67,6 +67,7 @@ def plan_rust(facts: StageFacts, hits: list[Hit], ctx) -> Build:
         build.static_image = None
     elif distroless:
         build.static_image = data["dynamic"].format(distroless=distroless)
+        build.copy_libs = True  # libssl3 & co. of the -dev packages: copied from the builder
     build.assumptions.append(
         "the binary links no shared library beyond the runtime image's and those of the builder's -dev packages"
     )

@@ -21,9 +21,19 @@ Runtime images (data/runtimes.toml): Go -> `gcr.io/distroless/static-debian12` w
 `debian:<release>-slim` with ca-certificates; Java -> `eclipse-temurin:<major>-jre`; Node -> the
 slim variant of the same tag with a production-only install (`npm ci --omit=dev`); Python -> the
 virtualenv (`/opt/venv`, created in the builder) on the slim variant of the same tag; .NET ->
-`dotnet/aspnet` (or `dotnet/runtime` for non-web projects) of the same tag; C `make` builds ->
-`distroless/cc` when the start command is exec form and needs no shell or packages. Shared
-libraries the build linked come from the `*-dev` packages and `-l` flags (data/runtime_libs.toml).
+`dotnet/aspnet` (or `dotnet/runtime` for non-web projects) of the same tag; C (`gcc -o`, `make`)
+-> `distroless/cc` when the start command is exec form and needs no shell. Shared libraries the
+build linked come from the `*-dev` packages and `-l` flags (data/runtime_libs.toml); on
+distroless/cc (C, Rust) the ones it lacks are copied from the builder by soname (`COPY
+--from=build /usr/lib/*-linux-gnu/libz.so.1 /usr/lib/`) when data/runtime_bases.toml lists the
+library and all its Depends, else the runtime is debian-slim with `apt-get install`. A runtime
+stage installs only packages its base lacks (data/runtime_bases.toml: debian-slim has the
+release's Priority-required set, zlib1g, libstdc++6 ...), and a C program gets the CA bundle only
+with evidence of TLS (a TLS library, a non-library package, a TLS word in the compiler line,
+Makefile or context file names; kept when the build context is unknown). A Node build script that
+is not a known bundler: the output folder is the one the start command runs from (`node
+dist/index.js` -> `dist/`) when the build script or tsconfig outDir names it, or when it is not in
+the build context and no COPY fills it; `file:` dependencies are copied for the production install.
 For `make`, the Makefile (read from the build context) says which files its goals make, where
 `make install` puts them (PREFIX/DESTDIR resolved) and which `-l` libraries they link: the output
 is the one made file the start command runs (directly, through PATH or in a `sh -c` string).
@@ -62,7 +72,8 @@ CMD ["api"]
 Each case is reported as a one-line Skip and the file is left alone: already multi-stage files whose
 final stage has no build step; unknown or several build systems in one stage; an output that cannot be
 located with certainty (no `-o` and no readable go.mod, several binaries, a start command that does not
-name the jar, an npm build script whose output folder is unknown, `dotnet publish` without `-o`; a
+name the jar, an npm build script whose output folder is unknown and not shown by the start
+command, a `file:` dependency outside the package folder, `dotnet publish` without `-o`; a
 Makefile not readable from the build context or using include, conditionals, sub-makes, `$(shell)` or
 pkg-config; `make install` with a prefix that is not static; a start command that runs a script or any
 program other than one make output); images that use the toolchain at run time (`go run`, `mvn`, `cargo
@@ -75,7 +86,10 @@ in paths; users, `-dev` packages or `-l` libraries with no known runtime counter
 With `COPY . .` and no build context, source-tree files a compiled app may read at run time cannot
 be listed: the assumption says so. Directories created by WORKDIR stay root-owned even when the
 builder chowned them. pnpm and yarn berry projects, musl/alpine C builds and cmake builds
-(CMakeLists.txt is not read) are not split.
+(CMakeLists.txt is not read) are not split. Libraries copied into distroless are found by soname
+only: one the binary opens with dlopen, or a library's plugins and data files, are not copied (the
+table lists only plain libraries). C sources are not read for TLS use. A C++ program built with
+the `gcc:<13+>` image's own libstdc++ (/usr/local/lib64) gets Debian's libstdc++ at run time.
 
 ## Fix safety
 `review`: the assumption printed with the change is that the final image does not use the
@@ -470,7 +484,7 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
     _prefer_referenced(facts, build)
     assets = _payload_assets(doc, ctx, facts, build, assumptions)
     payload_paths = build.outputs + build.extra_paths + [p for p, _ in assets]
-    needs_shell, packages_for_shell, health_pkgs = _shell_needs(facts, build, payload_paths)
+    needs_shell, packages_for_shell, health_pkgs, lib_files = _shell_needs(facts, build, payload_paths)
     final_user = facts.user
     if final_user and "$" in final_user:
         raise Unsure("USER uses a variable")
@@ -488,6 +502,17 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
     dep_copies, copies = _copy_lines(
         builder, build, assets, lambda path, owner: owner_of(setup_chowns.get(path) or owner), out_owner
     )
+    n_copies = len(copies)
+    if use_static and lib_files:
+        lib_dest = eco.runtime_bases()["copy_libs"]["lib_dest"]
+        # one layer for all of them (data paths: no blanks, quotes or variables)
+        copies.insert(0, f"COPY --from={builder} {' '.join(dict.fromkeys(lib_files))} {lib_dest}")
+        names = ", ".join(posixpath.basename(f) for f in lib_files)
+        build.notes.append(f"shared libraries {names} copied from the builder")
+        assumptions.append(
+            f"the binary loads no shared library beyond {image}'s C/C++ runtime and {names} (copied from "
+            f"the {builder} stage, same Debian release), and those libraries need no plugins or data files"
+        )
     _check_programs(facts, build, payload_paths, use_static, assumptions)
     header, tail = _carried_lines(doc, facts, data, user_map, convert)
     extra_text = " ".join(tail + [user_run or ""] + setup_texts + copies)
@@ -496,9 +521,18 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
     if via_path:
         header_lines.insert(0, "ENV PATH=" + ":".join(dict.fromkeys(via_path + list(eco.PATH_DIRS))))
     packages: list[str] = []
+    if not use_static and build.ca_note:
+        (assumptions if build.ca_bundle is False else build.notes).append(build.ca_note)
     if not use_static:
-        wanted = packages_for_shell + health_pkgs + (data.get("shell_packages", []) if family == "debian" else [])
-        for p in wanted:
+        shell_packages = data.get("shell_packages", []) if family == "debian" else []
+        if build.ca_bundle is False:
+            shell_packages = [p for p in shell_packages if p != "ca-certificates"]
+        elif build.ca_bundle and family == "debian" and "ca-certificates" not in shell_packages:
+            shell_packages = [*shell_packages, "ca-certificates"]
+        have = eco.image_packages(image or "", facts.codename)
+        for p in packages_for_shell + health_pkgs + shell_packages:
+            if "=" not in p and p in have:
+                continue  # the runtime base already has it (data/runtime_bases.toml)
             if p.split("=", 1)[0] not in {q.split("=", 1)[0] for q in packages}:
                 packages.append(p)
     text = (
@@ -520,7 +554,7 @@ def _compose(doc: Document, ctx: Context, facts: StageFacts, build: Build, data:
             tail=tail,
         )
     )
-    return _changes(doc, facts, build, builder, image, text, len(copies), convert, assumptions)
+    return _changes(doc, facts, build, builder, image, text, n_copies, convert, assumptions)
 
 
 def _payload_assets(
@@ -538,8 +572,9 @@ def _payload_assets(
     return [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
 
 
-def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(why the runtime needs a shell, the packages it installs, the packages of the HEALTHCHECK's tools)."""
+def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(why the runtime needs a shell, the packages it installs, the packages of the HEALTHCHECK's tools,
+    the shared-library files a distroless runtime copies from the builder instead of the packages)."""
     _, exec_form = facts.start_words()
     hc_words, hc_exec = _healthcheck_words(facts.healthcheck) if facts.healthcheck is not None else (None, True)
     reasons: list[str] = []
@@ -554,6 +589,11 @@ def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> t
     if _check_programs(facts, build, payload_paths, False, []):
         reasons.append("the start command runs a script")
     packages, beyond = _runtime_packages(facts, build, build.shell_family)
+    lib_files: list[str] = []
+    if beyond and build.copy_libs and build.static_image is not None:
+        copied = eco.copyable_libs(packages, build.static_image, facts.codename)
+        if copied is not None:
+            beyond, lib_files = False, copied
     if beyond:
         reasons.append("run-time packages")
     health_tools = runtimes()["runtime_tools"]["health_packages"]
@@ -562,7 +602,7 @@ def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> t
         [c.name] + c.argv for c in (health_script.commands if health_script else [])
     ]
     health_pkgs = [health_tools[prog] for words in lines if (prog := posixpath.basename(words[0])) in health_tools]
-    return reasons, packages, health_pkgs
+    return reasons, packages, health_pkgs, lib_files
 
 
 def _use_static(
