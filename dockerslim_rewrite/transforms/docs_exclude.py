@@ -66,11 +66,13 @@ import shlex
 from collections.abc import Iterator
 from functools import cache
 
+from ..catalog import find_variant
 from ..datafiles import data_toml
 from ..imageref import parse_image_ref
 from ..model import Document, Instruction, Stage, continuation_of
 from ..shell import Command, Script, analyse, parse_options
 from ..transform import Change, Context, Result, Skip, transform
+from .slim_base import _base_image_reason
 
 ID = "docs-exclude"
 ASSUMPTION = (
@@ -263,6 +265,14 @@ def _base_configured(doc: Document, stage: Stage, ctx: Context) -> str | None:
     key = ref.repository if ref.registry in (None, "docker.io") else f"{ref.registry}/{ref.repository}"
     if not ref.name_has_args and key in known["repositories"]:
         return f"base image {text} already excludes documentation ({key} is built on a slim or minimized image)"
+    if ref.has_args or find_variant(ref, "slim") is None:
+        # only a full official image with a slim variant is known to keep its docs; other bases are often
+        # built on debian-slim or ubuntu (already minimized), and the edit would only add noise
+        return f"base image {text} is not known to keep documentation (only full official images with a slim variant are)"
+    reason = _base_image_reason(doc, ctx.shipping_stages(doc))
+    if reason is not None:
+        # the dpkg config would stay in the published image and silently change every child's installs
+        return f"the file builds a base image for others: {reason}"
     return None
 
 
