@@ -30,6 +30,10 @@ RUN printf '%s\\n' 'path-exclude=/usr/share/doc/*' 'path-include=/usr/share/doc/
     && apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/*
 ```
 
+The config is removed again at the end of the stage's last installing RUN (`rm -f`, with `sudo` when
+the install ran through it), so an image built on this one (a published base, a `--target`) installs
+its own packages as before.
+
 ## When it is not applied
 The report says why. Stages that do not ship; development containers (a `devcontainer.json` in the
 build context, a `mcr.microsoft.com/devcontainers/` base: a person works there and reads man pages);
@@ -66,6 +70,7 @@ import shlex
 from collections.abc import Iterator
 from functools import cache
 
+from .. import postconditions
 from ..catalog import find_variant
 from ..datafiles import data_toml
 from ..imageref import parse_image_ref
@@ -145,9 +150,14 @@ def docs_exclude(doc: Document, ctx: Context) -> Iterator[Result]:
         if refusal is not None:
             yield Skip(ins.line, f"dpkg path-exclude not added to the install at line {ins.line}: {refusal}")
             continue
+        removal = _removal(doc, stage)
+        if isinstance(removal, str):
+            yield Skip(ins.line, f"dpkg path-exclude not added: {removal}")
+            continue
         locale = _locale_in_use(doc, stage)
         configured.add(stage.index)
         yield _change(doc, ins, locale)
+        yield removal
 
 
 # --------------------------------------------------------------------------- finding the install
@@ -364,6 +374,57 @@ def _command_text(with_locale: bool) -> str:
     kb = _kb()
     lines = list(kb["lines"]) + (list(kb["locale_lines"]) if with_locale else [])
     return "printf '%s\\n' " + " ".join(shlex.quote(line) for line in lines) + " > " + kb["config_file"]
+
+
+def _last_install(stage: Stage) -> Instruction | None:
+    """The stage's last RUN that installs Debian packages."""
+    last = None
+    for ins in stage.instructions:
+        if ins.keyword == "RUN" and any(_install_verb(cmd) is not None for cmd in _commands(ins)):
+            last = ins
+        elif ins.keyword == "RUN" and ins.json_args is not None:
+            last = ins if _first_install_in(ins) else last
+    return last
+
+
+def _first_install_in(ins: Instruction) -> bool:
+    argv = ins.json_args or []
+    name = argv[0].rsplit("/", 1)[-1] if argv else ""
+    return name in _kb()["installs"] and any(a in _kb()["installs"][name] for a in argv[1:3])
+
+
+def _removal(doc: Document, stage: Stage) -> Change | str:
+    """The config must not outlive the stage's installs: an image built FROM this one (a published base,
+    a --target) would silently install its packages without docs. Removed at the end of the last
+    installing RUN, or the reason it cannot be."""
+    last = _last_install(stage)
+    script = last.script() if last is not None and not last.heredocs and last.json_args is None else None
+    if last is None or script is None or not script.ok or script.has_comment:
+        return "the stage's last install is not a shell RUN dslim can append to, so the config would stay in the image"
+    point = postconditions.append_point(script, last.stage_shell)
+    if point is None:
+        return f"the RUN at line {last.line} ends the shell (exit/exec): the config could not be removed after it"
+    command = f"rm -f {_kb()['config_file']}"
+    if not doc.state_at(last).user_is_root:  # the file belongs to root: remove it the way the install ran
+        if not any(w.value == "sudo" for cmd in _commands(last) if _install_verb(cmd) for w in cmd.prefix_words):
+            return f"the RUN at line {last.line} runs as {doc.state_at(last).user}: the config could not be removed there"
+        command = f"sudo {command}"
+    one_line = "\n" not in doc.text[last.body_start : last.body_end]
+    if point.separator == ";":
+        text = f"; {command}"
+    elif one_line:
+        text = f" && {command}"
+    else:
+        text = continuation_of([last]).join(doc.escape, doc.newline, command)
+    at = last.doc_offset(point.offset - 1) + 1
+    return Change(
+        at,
+        at,
+        text,
+        "review",
+        f"the dpkg config removed after the stage's last install (line {last.line}): images built on this one install as before",
+        ASSUMPTION.format(locale=""),
+    )
 
 
 def _change(doc: Document, ins: Instruction, locale: str | None) -> Change:
