@@ -200,3 +200,17 @@ def _errexit_before(script: Script, offset: int) -> bool:
         any(c.depth == 0 and not c.in_subshell and c.end <= offset for c in script.commands if c.name == "set")
         and analyse(head).sets_errexit
     )
+
+
+def appended_text(ins: Instruction, point: AppendPoint, command: str) -> str:
+    """The text that appends ``command`` at ``point`` of a RUN, in the RUN's own continuation style."""
+    from .model import continuation_of
+
+    doc = ins.doc
+    one_line = "\n" not in doc.text[ins.body_start : ins.body_end]
+    style = continuation_of([ins])
+    if point.separator == ";":
+        return f"; {command}" if one_line else f"; {doc.escape}{doc.newline}{style.indent}{command}"
+    if one_line:
+        return f" && {command}"
+    return style.join(doc.escape, doc.newline, command)

@@ -70,6 +70,7 @@ from functools import cache
 
 import jinja2
 
+from ..advisories import human_size
 from ..buildcontext import Entry, Snapshot
 from ..datafiles import data_toml
 from ..ignorematch import BadPattern, Pattern, PatternMatcher, go_clean, go_match, has_glob, read_patterns
@@ -587,15 +588,6 @@ def _largest(entries: list[Entry], matcher: PatternMatcher, limit: int = 10) -> 
     return [{"path": p, "files": f, "bytes": b} for p, (f, b) in ranked]
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 # -- target file ---------------------------------------------------------------------------------------------
 def _other_dockerfiles(snap: Snapshot, own: str) -> list[str]:
     """Dockerfiles likely built with this same context: beside ours, or at the context root."""
@@ -788,11 +780,11 @@ def _file_change(
         "truncated_scan": snap.truncated,
     }
     assumption = _assumption(result, needs)
-    top = ", ".join(f"{g['path']} ({_human(g['bytes'])})" for g in largest[:3])
+    top = ", ".join(f"{g['path']} ({human_size(g['bytes'])})" for g in largest[:3])
     verb = "write" if creating_file else "append to"
     explanation = (
-        f"{verb} {target}: build context {before_files} files / {_human(before_bytes)} -> "
-        f"{after_files} files / {_human(after_bytes)}"
+        f"{verb} {target}: build context {before_files} files / {human_size(before_bytes)} -> "
+        f"{after_files} files / {human_size(after_bytes)}"
         + (f"; largest excluded: {top}" if top else "")
         + (f"; secret-looking files kept out: {', '.join(secrets_excluded[:5])}" if secrets_excluded else "")
         + (f"; not excluded because the build needs them: {', '.join(p for p, _, _ in result.dropped)}" if result.dropped else "")

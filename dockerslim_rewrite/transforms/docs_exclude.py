@@ -409,13 +409,7 @@ def _removal(doc: Document, stage: Stage) -> Change | str:
         if not any(w.value == "sudo" for cmd in _commands(last) if _install_verb(cmd) for w in cmd.prefix_words):
             return f"the RUN at line {last.line} runs as {doc.state_at(last).user}: the config could not be removed there"
         command = f"sudo {command}"
-    one_line = "\n" not in doc.text[last.body_start : last.body_end]
-    if point.separator == ";":
-        text = f"; {command}"
-    elif one_line:
-        text = f" && {command}"
-    else:
-        text = continuation_of([last]).join(doc.escape, doc.newline, command)
+    text = postconditions.appended_text(last, point, command)
     at = last.doc_offset(point.offset - 1) + 1
     return Change(
         at,

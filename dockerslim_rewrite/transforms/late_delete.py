@@ -89,7 +89,7 @@ from functools import cache
 
 from .. import postconditions
 from ..datafiles import data_toml
-from ..model import Comment, Document, Instruction, Stage, State, continuation_of
+from ..model import Comment, Document, Instruction, Stage, State
 from ..shell import Command, Script, parse_options
 from ..transform import Change, Context, Result, Safety, Skip, transform
 
@@ -493,16 +493,8 @@ def _move(doc: Document, creator: Instruction, delete: _Delete, ctx: Context, pl
     command = _moved_command(delete)
     if point.from_root:
         command = f"cd / && {command}"
-    esc, nl = doc.escape, doc.newline
     pos = creator.doc_offset(point.offset)
-    one_line = "\n" not in doc.text[creator.body_start : creator.body_end]
-    style = continuation_of([creator])
-    if point.separator == ";":
-        inserted = f"; {command}" if one_line else f"; {esc}{nl}{style.indent}{command}"
-    elif one_line:
-        inserted = f" && {command}"
-    else:
-        inserted = style.join(esc, nl, command)
+    inserted = postconditions.appended_text(creator, point, command)
     removal_start, removal_end, whole = _removal(doc, delete)
     if any(not (removal_end <= a or pos >= b) for a, b in planned):
         return  # overlaps a move planned in this round: the next round makes it

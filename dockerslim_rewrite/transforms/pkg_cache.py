@@ -108,7 +108,7 @@ from .. import aptdata, postconditions
 from ..catalog import distro_release
 from ..datafiles import data_toml
 from ..imageref import parse_image_ref
-from ..model import Document, Instruction, continuation_of, split_words
+from ..model import Document, Instruction, split_words
 from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
 from ..transform import Change, Context, Result, Skip, transform
 
@@ -906,20 +906,11 @@ class _Planner:
             yield Skip(ins.line, "cleanup not appended: the RUN ends the shell with exit/exec")
             return
         pos = run.after(point.offset)
-        one_line = "\n" not in self.doc.text[ins.body_start : ins.body_end]
-        style = continuation_of([ins])
-        esc, nl = self.doc.escape, self.doc.newline
         for command, explanation, safety, assumption in cleanups:
             if point.from_root and not _runs_anywhere(command):
                 command = f"cd / && {command}"
                 explanation += " (from /: the RUN removed the directory it had cd-ed into)"
-            if point.separator == ";":
-                text = f"; {command}" if one_line else f"; {esc}{nl}{style.indent}{command}"
-            elif one_line:
-                text = f" && {command}"
-            else:
-                text = style.join(esc, nl, command)
-            yield Change(pos, pos, text, safety, explanation, assumption)
+            yield Change(pos, pos, postconditions.appended_text(ins, point, command), safety, explanation, assumption)
 
     def _append_heredoc(self, run: _Run, cleanups) -> Iterator[Result]:
         """``last-command && cleanup`` on the script's last line keeps the script's exit status."""
