@@ -560,6 +560,20 @@ class Document:
                         todo.append(copied.index)
         return found
 
+    def root_base(self, stage: int) -> str:
+        """The image the stage's lineage starts from (its first ancestor's FROM), global build args resolved."""
+        root = self.stages[self.lineage(stage)[-1]]
+        return root.resolved_base or root.base
+
+    def root_image(self, stage: int, aliases: dict[str, str] | None = None):
+        """``root_base`` parsed as an ImageRef, or None when it is not a valid reference."""
+        from .imageref import parse_image_ref
+
+        try:
+            return parse_image_ref(self.root_base(stage), aliases)
+        except ValueError:
+            return None
+
     @cached_property
     def _reaching_final(self) -> frozenset[int]:
         return frozenset(self.lineage(len(self.stages) - 1)) if self.stages else frozenset()

@@ -73,11 +73,10 @@ from functools import cache
 from .. import postconditions
 from ..catalog import find_variant
 from ..datafiles import data_toml
-from ..imageref import parse_image_ref
 from ..model import Document, Instruction, Stage, continuation_of
 from ..shell import Command, Script, analyse, parse_options
 from ..transform import Change, Context, Result, Skip, transform
-from .slim_base import _base_image_reason
+from .slim_base import base_image_reason
 
 ID = "docs-exclude"
 ASSUMPTION = (
@@ -254,18 +253,15 @@ def _dev_container(doc: Document, stage: Stage, ctx: Context) -> str | None:
         found = next((name for name in spec["context_files"] if snapshot.exists(name)), None)
         if found is not None:
             return f"{found} in the build context"
-    root = doc.stages[doc.lineage(stage.index)[-1]]
-    base = (root.resolved_base or root.base).lower()
+    base = doc.root_base(stage.index).lower()
     return next((f"base {base}" for prefix in spec["base_prefixes"] if base.startswith(prefix)), None)
 
 
 def _base_configured(doc: Document, stage: Stage, ctx: Context) -> str | None:
     """Why the stage's base image already excludes documentation, else None."""
-    root = doc.stages[doc.lineage(stage.index)[-1]]
-    text = root.resolved_base or root.base
-    try:
-        ref = parse_image_ref(text, ctx.options.image_aliases)
-    except ValueError:
+    text = doc.root_base(stage.index)
+    ref = doc.root_image(stage.index, ctx.options.image_aliases)
+    if ref is None:
         return None
     known = _kb()["configured_bases"]
     tag = (ref.tag or "").lower()
@@ -279,7 +275,7 @@ def _base_configured(doc: Document, stage: Stage, ctx: Context) -> str | None:
         # only a full official image with a slim variant is known to keep its docs; other bases are often
         # built on debian-slim or ubuntu (already minimized), and the edit would only add noise
         return f"base image {text} is not known to keep documentation (only full official images with a slim variant are)"
-    reason = _base_image_reason(doc, ctx.shipping_stages(doc))
+    reason = base_image_reason(doc, ctx.shipping_stages(doc))
     if reason is not None:
         # the dpkg config would stay in the published image and silently change every child's installs
         return f"the file builds a base image for others: {reason}"
@@ -295,14 +291,30 @@ def _operands(cmd: Command) -> set[str]:
     return {re.split(r"[=:/]", w.value, maxsplit=1)[0] for w in parse_options(cmd.words, cmd.name).operands}
 
 
+def _doc_paths_used(doc: Document) -> str | None:
+    """A documentation path any instruction of the file names (a COPY --from may read it): worked out
+    once per file, not once per stage."""
+    memo = doc.__dict__.setdefault("_docs_exclude_paths", {})
+    if "found" not in memo:
+        words = _wants()[0]
+        memo["found"] = None
+        for ins in doc.instructions:
+            for word in _words_of(ins):
+                hit = next((w for w in words if w in word), None)
+                if hit is not None and "nodocs" not in word:
+                    memo["found"] = f"line {ins.line} uses {hit}"
+                    break
+            if memo["found"]:
+                break
+    return memo["found"]
+
+
 def _wants_docs(doc: Document, stage: Stage) -> str | None:
-    words, packages, verbs = _wants()
+    _, packages, verbs = _wants()
     own = _kb()["wants_docs"]
-    for ins in doc.instructions:  # any stage: a COPY --from may read the paths
-        for word in _words_of(ins):
-            hit = next((w for w in words if w in word), None)
-            if hit is not None and "nodocs" not in word:
-                return f"line {ins.line} uses {hit}"
+    found = _doc_paths_used(doc)
+    if found is not None:
+        return found
     for index in _related(doc, stage):
         for ins in doc.stages[index].instructions:
             for cmd in _commands(ins) + _heredoc_commands(ins):

@@ -102,11 +102,12 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
     chain: list[_Candidate] = []
     previous_was_run = False
     reported_stages: set[int] = set()
-    for node in doc.nodes:
+    next_is_run = _next_is_run(doc)
+    for position, node in enumerate(doc.nodes):
         if isinstance(node, Blank):
             continue
         if isinstance(node, Comment):
-            if chain and previous_was_run and _next_is_run(doc, node):
+            if chain and previous_was_run and next_is_run[position]:
                 yield Skip(
                     node.line, f"RUNs around line {node.line} not merged: a comment stands between them (kept above its RUN)"
                 )
@@ -119,13 +120,13 @@ def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
             previous_was_run = False
             continue
         if node.stage not in shipping:
-            if node.stage not in reported_stages and _next_is_run(doc, node):
+            if node.stage not in reported_stages and next_is_run[position]:
                 reported_stages.add(node.stage)
                 yield Skip(node.line, f"stage '{doc.stages[node.stage].label}' does not ship: merging its RUNs saves nothing")
             continue
         candidate, reason = _candidate(node, ctx)
         if candidate is None:
-            if previous_was_run or _next_is_run(doc, node):
+            if previous_was_run or next_is_run[position]:
                 yield Skip(node.line, f"RUN at line {node.line} not merged: {reason}")
             yield from _flush(doc, chain, only_when_smaller)
             chain = []
@@ -172,13 +173,16 @@ def _candidate(ins: Instruction, ctx: Context) -> tuple[_Candidate | None, str]:
     return _Candidate(ins, script), ""
 
 
-def _next_is_run(doc: Document, node) -> bool:
-    for later in (
-        doc.nodes[doc.nodes.index(node) + 1 :] if not isinstance(node, Instruction) else doc.nodes[node.node_index + 1 :]
-    ):
-        if isinstance(later, Instruction):
-            return later.keyword == "RUN"
-    return False
+def _next_is_run(doc: Document) -> list[bool]:
+    """Per node: is the next instruction after it a RUN? (one backward pass, not a scan per node)"""
+    out = [False] * len(doc.nodes)
+    following = False
+    for position in range(len(doc.nodes) - 1, -1, -1):
+        out[position] = following
+        node = doc.nodes[position]
+        if isinstance(node, Instruction):
+            following = node.keyword == "RUN"
+    return out
 
 
 def _styles_differ(chain: list[_Candidate], ins: Instruction) -> bool:
@@ -198,12 +202,13 @@ def _worth_merging(chain: list[_Candidate]) -> list[_Candidate]:
     """The head of the chain up to the last body that removes or rewrites what an earlier body wrote:
     merging more than that makes no layer smaller, it only coarsens the build cache."""
     last = 0
-    cwds = [c.ins.doc.state_at(c.ins).workdir for c in chain]
-    for k in range(1, len(chain)):
-        rewritten = rewritten_paths(chain[k].script, cwds[k])
-        earlier = [p for c, cwd in zip(chain[:k], cwds) for p in written_paths(c.script, cwd)]
+    earlier: list[str] = []  # what the bodies before k wrote, grown as k advances
+    for k, candidate in enumerate(chain):
+        cwd = candidate.ins.doc.state_at(candidate.ins).workdir
+        rewritten = rewritten_paths(candidate.script, cwd) if k else []
         if rewritten and paths_overlap(earlier, rewritten):
             last = k
+        earlier += written_paths(candidate.script, cwd)
     return chain[: last + 1]
 
 

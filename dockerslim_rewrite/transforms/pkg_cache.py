@@ -102,12 +102,11 @@ import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from .. import aptdata, postconditions
 from ..catalog import distro_release
 from ..datafiles import data_toml
-from ..imageref import parse_image_ref
 from ..model import Document, Instruction, split_words
 from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
 from ..transform import Change, Context, Result, Skip, transform
@@ -341,12 +340,18 @@ class _Planner:
 
     # ---- queries about the stage graph and the environment
 
+    @cached_property
+    def _runs_by_stage(self) -> dict[int, list[_Run]]:
+        by_stage: dict[int, list[_Run]] = {}
+        for r in self.runs:
+            by_stage.setdefault(r.ins.stage, []).append(r)
+        return by_stage
+
     def _uncleaned_earlier(self, run: _Run, manager: str) -> int | None:
         """Line of an earlier RUN of this stage (or one it is built FROM) that uses the manager and that
         this transform leaves as it is: its layer keeps the cache whatever this RUN does."""
-        lineage = set(self.doc.lineage(run.ins.stage))
-        for other in self.runs:
-            if other.ins.start >= run.ins.start or other.ins.stage not in lineage:
+        for other in (r for stage in self.doc.lineage(run.ins.stage) for r in self._runs_by_stage.get(stage, [])):
+            if other.ins.start >= run.ins.start:
                 continue
             uses_it = any(u.manager == manager for u in other.uses) or (
                 not other.uses and _mentions_named(other, _kb()[manager]["commands"])
@@ -359,15 +364,24 @@ class _Planner:
     def _cache_expected_later(self, run: _Run, spec: dict) -> str | None:
         """A later ``rm`` without ``-f`` of the cache (``rm /var/cache/apk/*``) fails once nothing is cached."""
         dirs = [d for d in spec.get("cache_dirs", []) if d.startswith("/")]
-        for later in self.runs:
-            if later.ins.start <= run.ins.start or later.ins.stage not in self.doc.descendants(run.ins.stage):
+        stages = set(self.doc.descendants(run.ins.stage))
+        for later, cmd in self._strict_rms:
+            if later.ins.start <= run.ins.start or later.ins.stage not in stages:
                 continue
-            for cmd in later.script.commands if later.script is not None and later.script.ok else []:
-                if cmd.name != "rm" or cmd_has_args(cmd, "-f", "--force"):
-                    continue
-                if any(w.value.startswith(d + "/") or w.value == d for w in cmd.words for d in dirs):
-                    return f"`rm` without -f at line {later.ins.line} expects its cache files to exist"
+            if any(w.value.startswith(d + "/") or w.value == d for w in cmd.words for d in dirs):
+                return f"`rm` without -f at line {later.ins.line} expects its cache files to exist"
         return None
+
+    @cached_property
+    def _strict_rms(self) -> list[tuple[_Run, Command]]:
+        """Every `rm` without -f of the file, with its RUN (collected once, not once per RUN asked about)."""
+        return [
+            (later, cmd)
+            for later in self.runs
+            if later.script is not None and later.script.ok
+            for cmd in later.script.commands
+            if cmd.name == "rm" and not cmd_has_args(cmd, "-f", "--force")
+        ]
 
     def _cache_is_the_product(self, run: _Run, uses: list[_Use], spec: dict) -> str | None:
         """An install into a bind mount (its project is thrown away) leaves only the cache: warming it is the point."""
@@ -387,12 +401,8 @@ class _Planner:
         """The image name a stage starts from, without registry, namespace or tag ("ruby" for ruby:3.3,
         docker.io/library/ruby, discourse/ruby or mcr.microsoft.com/devcontainers/ruby: images named
         after an official one are built from it), build args resolved; "" when unknown."""
-        root = self.doc.stages[self.doc.lineage(ins.stage)[-1]]
-        try:
-            ref = parse_image_ref(root.resolved_base or root.base, self.ctx.options.image_aliases)
-        except ValueError:
-            return ""
-        return "" if ref.has_args else ref.repository.rsplit("/", 1)[-1]
+        ref = self.doc.root_image(ins.stage, self.ctx.options.image_aliases)
+        return "" if ref is None or ref.has_args else ref.repository.rsplit("/", 1)[-1]
 
     def _wants_docs(self, ins: Instruction, wants: dict) -> str | None:
         """What in the stage shows it wants documentation (a tsflags edit, man-db, a reinstall), else None."""
@@ -474,22 +484,24 @@ class _Planner:
     def _onbuild_uses(self, manager: str) -> bool:
         """An ``ONBUILD RUN`` calling the manager runs in child images, which need the lists this image keeps."""
         names = set(_kb()[manager]["commands"])
+        return any(script is None or any(c.name in names for c in script.commands) for script in self._onbuild_scripts)
+
+    @cached_property
+    def _onbuild_scripts(self) -> list[Script | None]:
+        """The analysed bodies of the file's `ONBUILD RUN`s (None: not parseable), found once."""
+        found: list[Script | None] = []
         for ins in self.doc.instructions:
-            if ins.keyword != "ONBUILD":
-                continue
             keyword, _, body = ins.args.partition(" ")
-            if keyword.upper() != "RUN":
-                continue
-            script = analyse(body)
-            if not script.ok or any(c.name in names for c in script.commands):
-                return True
-        return False
+            if ins.keyword == "ONBUILD" and keyword.upper() == "RUN":
+                script = analyse(body)
+                found.append(script if script.ok else None)
+        return found
 
     def _last_reader(self, stage: int, manager: str) -> int:
         """Offset of the last RUN of a stage that needs the lists (-1: none), memoised."""
         key = (stage, manager)
         if key not in self._reader_memo:
-            starts = [r.ins.start for r in self.runs if r.ins.stage == stage and self._needs_index(r, manager)]
+            starts = [r.ins.start for r in self._runs_by_stage.get(stage, []) if self._needs_index(r, manager)]
             self._reader_memo[key] = max(starts, default=-1)
         return self._reader_memo[key]
 
@@ -749,12 +761,8 @@ class _Planner:
 
     def _release(self, ins: Instruction) -> str | None:
         """The Debian release the stage's base image pins (its first ancestor's FROM), or None."""
-        root = self.doc.stages[self.doc.lineage(ins.stage)[-1]]
-        try:
-            ref = parse_image_ref(root.resolved_base or root.base, self.ctx.options.image_aliases)
-        except ValueError:
-            return None
-        return distro_release(ref)
+        ref = self.doc.root_image(ins.stage, self.ctx.options.image_aliases)
+        return distro_release(ref) if ref is not None else None
 
     # ---- apk
 

@@ -229,7 +229,7 @@ def _copies_app_files(doc: Document, ins: Instruction) -> bool:
     return False
 
 
-def _base_image_reason(doc: Document, reaching: frozenset[int]) -> str | None:
+def base_image_reason(doc: Document, reaching: frozenset[int]) -> str | None:
     """Why the file looks like it builds a BASE image (for other images), or None.
 
     The rule: no stage of the file declares CMD or ENTRYPOINT, and the stages that reach the final
@@ -890,7 +890,7 @@ def _one(doc: Document, ctx: Context, target: _Target, args, reaching) -> Iterat
     all_stages = [doc.stages[i] for i in sorted({d for s in target.stages for d in doc.descendants(s.index)})]
     reasons = (
         _onbuild_reason(all_stages),
-        _base_image_reason(doc, reaching),
+        base_image_reason(doc, reaching),
         _published_variant_reason(ctx),
         _unknown_java_app_reason(doc, all_stages, reaching) if variant is not None and variant.kind == "jre" else None,
     )

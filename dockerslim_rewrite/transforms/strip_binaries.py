@@ -114,8 +114,8 @@ def strip_binaries(doc: Document, ctx: Context) -> Iterator[Result]:
             if script is None or not script.ok:
                 continue
             for cmd in script.commands:
-                if cmd.name_word is None:
-                    continue
+                if cmd.name_word is None or cmd.name not in GO_NAMES | CARGO_NAMES | CC_NAMES:
+                    continue  # the cwd walk below is only worth it for a build command
                 build = _Build(ins, state, cmd, script, _cwd_at(script, cmd, state))
                 if cmd.name in GO_NAMES:
                     yield from _go(doc, ctx, build, shipping, delve)
