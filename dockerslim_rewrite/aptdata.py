@@ -166,50 +166,98 @@ def _dropped(release: str, packages: tuple[str, ...]) -> Dropped | None:
 def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int]) -> list[int]:
     """Drop from ``kept`` every package that the others (and the request) pull in through Depends.
 
-    One at a time, in order, so that of two packages depending on each other one stays named.
+    One at a time, in order, so that of two packages depending on each other one stays named. Each
+    question is "does ``apt-get install ROOTS OTHERS`` mark j?". When no Depends group of the roots'
+    own walk was satisfied by kept packages alone, that walk is the same whichever of them are
+    requested, so it is done once and each question only walks the other kept packages from there.
     """
+    kept_set = set(kept)
+    shared = set(roots) | kept_set
+    roots_walk_depends_on_kept = _walk(g, shared, roots, with_recommends=False, watch=kept_set)
+    shared -= kept_set
     named = list(kept)
     for j in kept:
         others = [k for k in named if k != j]
-        if j in _mark(g, roots + others, with_recommends=False):
+        if roots_walk_depends_on_kept:
+            pulled = j in _mark(g, roots + others, with_recommends=False, stop_at=j)
+        else:
+            marked = shared | set(others)
+            _walk(g, marked, others, with_recommends=False, stop_at=j)
+            pulled = j in marked
+        if pulled:
             named = others
     return named
 
 
-def _mark(g: _Graph, roots: list[int], with_recommends: bool, parent: dict[int, tuple[int, bool]] | None = None) -> set[int]:
+def _mark(
+    g: _Graph,
+    roots: list[int],
+    with_recommends: bool,
+    parent: dict[int, tuple[int, bool]] | None = None,
+    stop_at: int | None = None,
+) -> set[int]:
     """The packages apt marks for installation, in apt's order.
 
     The requested packages are marked first; then, depth first from each of them, every dependency
     group in field order (Pre-Depends, Depends, then Recommends): a group that an installed or
     already marked package satisfies is skipped, otherwise its pick is marked and followed at once.
     The order matters for OR groups: "systemd | cron" is satisfied when cron came in earlier.
+    With ``stop_at``, the walk ends as soon as that package is marked (the answer is then partial).
     """
     marked = set(roots)
-    for root in roots:
-        stack = [(root, _groups(g, root, with_recommends))]
-        while stack:
-            node, groups = stack[-1]
-            for group, is_rec in groups:
-                if isinstance(group, int):
-                    pick, satisfied = group, group in marked
-                else:
-                    pick, satisfied = group[0], any(k in marked for k in group)
-                if satisfied:
-                    continue
-                marked.add(pick)
-                if parent is not None:
-                    parent[pick] = (node, is_rec)
-                stack.append((pick, _groups(g, pick, with_recommends)))
-                break
-            else:
-                stack.pop()
+    _walk(g, marked, roots, with_recommends, parent, stop_at)
     return marked
 
 
-def _groups(g: _Graph, i: int, with_recommends: bool):
-    yield from ((group, False) for group in g.dep[i])
-    if with_recommends:
-        yield from ((group, True) for group in g.rec[i])
+def _walk(
+    g: _Graph,
+    marked: set[int],
+    starts: list[int],
+    with_recommends: bool,
+    parent: dict[int, tuple[int, bool]] | None = None,
+    stop_at: int | None = None,
+    watch: set[int] | None = None,
+) -> bool:
+    """Apt's depth-first marking from each of ``starts`` in turn, adding to ``marked`` (see _mark).
+
+    Returns whether a group it looked at was satisfied only by packages of ``watch`` (so that
+    without them it would have picked something).
+    """
+    dep, rec = g.dep, g.rec
+    watched = False
+    if stop_at in marked:
+        return watched
+    for start in starts:
+        # a frame: [package, its groups, next group to look at, how many of them are Depends]
+        stack = [[start, dep[start] + rec[start] if with_recommends else dep[start], 0, len(dep[start])]]
+        while stack:
+            frame = stack[-1]
+            node, groups, at, n_dep = frame
+            while at < len(groups):
+                group = groups[at]
+                at += 1
+                if isinstance(group, int):
+                    if group in marked:
+                        watched = watched or (watch is not None and group in watch)
+                        continue
+                    pick = group
+                else:
+                    if any(k in marked for k in group):
+                        # only a watched package satisfies it: without them the walk would differ
+                        watched = watched or (watch is not None and all(k in watch for k in group if k in marked))
+                        continue
+                    pick = group[0]
+                marked.add(pick)
+                if pick == stop_at:
+                    return watched
+                if parent is not None:
+                    parent[pick] = (node, at > n_dep)
+                frame[2] = at
+                stack.append([pick, dep[pick] + rec[pick] if with_recommends else dep[pick], 0, len(dep[pick])])
+                break
+            else:
+                stack.pop()
+    return watched
 
 
 def _how(g: _Graph, j: int, parent: dict[int, tuple[int, bool]], root_of: dict[int, int]) -> str:

@@ -8,6 +8,7 @@ transform needs to know about such a folder is that it exists and how big it is.
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import os
 import stat
@@ -19,6 +20,7 @@ __all__ = [
     "Entry",
     "Snapshot",
     "scan_context",
+    "dockerfile_in_context",
     "COLLAPSED_DIR_NAMES",
     "is_dockerfile_name",
 ]
@@ -159,6 +161,18 @@ class Snapshot:
     def __post_init__(self) -> None:
         self._by_path = {e.path: e for e in self.files}
         self._collapsed = frozenset(e.path for e in self.files if e.collapsed)
+        #: answers computed from this scan alone, shared by every Dockerfile that uses the same scan
+        #: (e.g. the .dockerignore plan of a sibling Dockerfile): keys name what they depend on
+        self.memo: dict[object, object] = {}
+
+    def for_dockerfile(self, dockerfile: str | None) -> Snapshot:
+        """The same scan seen from another Dockerfile of the context (lists, indexes and memo shared).
+
+        A context holding many Dockerfiles is scanned once; the copy differs only in `dockerfile`.
+        """
+        twin = copy.copy(self)
+        twin.dockerfile = dockerfile
+        return twin
 
     # -- queries -------------------------------------------------------------------------------
     def entry(self, relpath: str) -> Entry | None:
@@ -348,13 +362,16 @@ def scan_context(
         # depth-first, in name order
         stack.extend(reversed(subdirs))
 
-    dockerfile_rel: str | None = None
-    if dockerfile_path is not None:
-        try:
-            rel = os.path.relpath(os.path.abspath(dockerfile_path), os.path.abspath(root))
-        except ValueError:
-            rel = ""
-        if rel and not rel.startswith(".."):
-            dockerfile_rel = _norm(rel)
     entries.sort(key=lambda e: e.path)
-    return Snapshot(files=entries, texts=texts, truncated=truncated, dockerfile=dockerfile_rel)
+    return Snapshot(files=entries, texts=texts, truncated=truncated, dockerfile=dockerfile_in_context(root, dockerfile_path))
+
+
+def dockerfile_in_context(root: Path, dockerfile_path: Path | None) -> str | None:
+    """The Dockerfile's path relative to the context root, or None when it lies outside the context."""
+    if dockerfile_path is None:
+        return None
+    try:
+        rel = os.path.relpath(os.path.abspath(dockerfile_path), os.path.abspath(root))
+    except ValueError:
+        return None
+    return _norm(rel) if rel and not rel.startswith("..") else None

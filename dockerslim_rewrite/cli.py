@@ -15,7 +15,7 @@ import typer
 
 from . import __version__
 from .advisories import run_advisories
-from .buildcontext import scan_context
+from .buildcontext import Snapshot, dockerfile_in_context, scan_context
 from .config import ConfigError, find_config
 from .datafiles import data_toml
 from .fsio import InputError, atomic_write, check_writable, find_dockerfiles, read_dockerfile
@@ -105,6 +105,45 @@ class Rewritten:
     result: RewriteResult
 
 
+class ContextScans:
+    """The last few build-context scans of this process, so that Dockerfiles sharing a context share one scan.
+
+    A folder of twenty Dockerfiles is then walked once, not twenty times, and the scan's memo (e.g. a
+    sibling Dockerfile's .dockerignore plan) is reused. Any write forgets every scan: the next Dockerfile
+    must see the files (a rewritten sibling, a new .dockerignore) as they are now.
+    """
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self._scans: dict[Path, Snapshot] = {}
+        self._listings: dict[Path, list[str] | None] = {}
+
+    def listdir(self, folder: Path) -> list[str] | None:
+        """Sorted names in a folder (None: unreadable), read once per run: template lookups climb the same folders."""
+        if folder not in self._listings:
+            try:
+                self._listings[folder] = sorted(os.listdir(folder))
+            except OSError:
+                self._listings[folder] = None
+        return self._listings[folder]
+
+    def get(self, context_root: Path, dockerfile: Path) -> Snapshot:
+        snap = self._scans.pop(context_root, None)
+        if snap is None:
+            snap = scan_context(context_root)
+        self._scans[context_root] = snap  # most recent last
+        while len(self._scans) > self.keep:
+            del self._scans[next(iter(self._scans))]
+        return snap.for_dockerfile(dockerfile_in_context(context_root, dockerfile))
+
+    def forget(self) -> None:
+        self._scans.clear()
+        self._listings.clear()
+
+
+SCANS = ContextScans()
+
+
 def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | None) -> Rewritten:
     """Read a Dockerfile, scan its build context and rewrite it: the one path of `rewrite` and `verify`.
 
@@ -115,7 +154,7 @@ def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | No
     context_root = (Path(context_dir) if context_dir else path.parent).resolve()
     if not context_root.is_dir():
         raise InputError(f"{context_root}: build context is not a directory")
-    snapshot = scan_context(context_root, path.resolve())
+    snapshot = SCANS.get(context_root, path.resolve())
     try:
         name, inside = path.resolve().relative_to(context_root).as_posix(), True
     except ValueError:
@@ -131,17 +170,13 @@ def find_template(dockerfile: Path) -> str | None:
     known = data_toml("generated.toml")
     folder = dockerfile.resolve().parent
     for _ in range(known["template_levels"]):
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
+        names = SCANS.listdir(folder)
+        if names is None:
             return None
         for pattern in known["template_files"]:
             sub, _, glob = pattern.rpartition("/")
-            try:
-                candidates = sorted(os.listdir(folder / sub)) if sub else names
-            except OSError:
-                continue
-            for name in candidates:
+            candidates = SCANS.listdir(folder / sub) if sub else names
+            for name in candidates or ():
                 path = folder / sub / name if sub else folder / name
                 if fnmatch.fnmatchcase(name, glob) and path != dockerfile.resolve():
                     return str(path)
@@ -172,6 +207,7 @@ def process_file(
             writes += [(context_root / fc.path, fc.new, fc.old) for fc in report.result.file_changes if fc.new != fc.old]
             for target, _, old in writes:  # all or nothing: check every target before writing any
                 check_writable(target, old)
+            SCANS.forget()
             for target, new, old in writes:
                 atomic_write(target, new, expected_old=old)
                 report.written.append(str(target))
@@ -238,6 +274,7 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
 
 def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileReport]:
     """process_path over Dockerfiles that share a folder, in order (a bulk worker's unit of work)."""
+    SCANS.forget()  # the scans of the previous unit are of no use here
     return [process_path(path, flags, write) for path in paths]
 
 
@@ -268,6 +305,7 @@ def rewrite(
     if in_place and check:
         raise _fail("--in-place and --check cannot be combined")
     flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated)
+    SCANS.forget()  # files may have changed since an earlier command of this process
     _check_flags(flags)
     targets: list[Path] = []
     reports: list[FileReport] = []
@@ -348,6 +386,7 @@ def verify(
         raise _fail(f"{dockerfile}: not a file")
     flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context)
     _check_flags(flags)
+    SCANS.forget()
     args = {}
     for item in build_arg:
         key, sep, value = item.partition("=")

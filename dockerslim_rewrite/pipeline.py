@@ -74,16 +74,19 @@ def rewrite(
     enabled = gc.isenabled()
     gc.disable()  # see model.parse: the collector's full scans dominate on big files
     try:
-        result = _rewrite(data, options or Options(), build_context, dockerfile_name)
-        _add_advisories(result, options or Options(), build_context)
+        result, original, final = _rewrite(data, options or Options(), build_context, dockerfile_name)
+        _add_advisories(result, options or Options(), build_context, original, final)
         return result
     finally:
         if enabled:
             gc.enable()
 
 
-def _rewrite(data: bytes, options: Options, build_context: Snapshot | None, dockerfile_name: str) -> RewriteResult:
-    doc = parse(data)
+def _rewrite(
+    data: bytes, options: Options, build_context: Snapshot | None, dockerfile_name: str
+) -> tuple[RewriteResult, Document, Document]:
+    """The rewrite, with the documents as read and as rewritten (the advisories read both)."""
+    doc = original = parse(data)
     result = RewriteResult(original=data, output=data)
     marker = None if options.include_generated else generated_marker(doc)
     if marker is None and options.generated_from and not options.include_generated:
@@ -93,19 +96,22 @@ def _rewrite(data: bytes, options: Options, build_context: Snapshot | None, dock
         result.skips.append(
             Skip(line, f"generated file ({phrase}): edit its template instead, or pass --include-generated", "pipeline")
         )
-        return result
+        return result, original, original
     pragmas = _Pragmas(doc)
     if pragmas.file_off:
         result.skips.append(Skip(pragmas.file_off, "'# dslim: off' pragma: file skipped", "pipeline"))
-        return result
+        return result, original, original
     transforms = selected_transforms(options)
     seen = {doc.text}
+    # transforms are pure: one that already ran on this very text answers the same (the fixed-point
+    # round re-runs every transform, but those after the last change in a round saw the final text)
+    answers: dict[tuple[str, str], list[Change | Skip | FileChange]] = {}
     for _ in range(MAX_ROUNDS):
         this_round = RewriteResult(original=data, output=data)
         before = doc.text
         for t in transforms:
             ctx = Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
-            doc = _run_one(t, doc, ctx, this_round)
+            doc = _run_one(t, doc, ctx, this_round, answers)
         # changes add up over rounds; skips, withheld changes and files describe the final text
         result.changes += this_round.changes
         result.errors += [e for e in this_round.errors if e not in result.errors]
@@ -119,26 +125,33 @@ def _rewrite(data: bytes, options: Options, build_context: Snapshot | None, dock
     else:
         result.errors.append(f"transforms still changed the file after {MAX_ROUNDS} rounds (not a fixed point)")
     result.output = doc.render()
-    return result
+    return result, original, doc
 
 
-def _add_advisories(result: RewriteResult, options: Options, build_context: Snapshot | None) -> None:
+def _add_advisories(
+    result: RewriteResult, options: Options, build_context: Snapshot | None, original: Document, final: Document
+) -> None:
     """Advisories for the file as read (layers: as rewritten); none for a file turned off by a pragma."""
     if any(s.transform == "pipeline" and "dslim: off" in s.reason for s in result.skips):
         return
     try:
-        output = parse(result.output) if result.output != result.original else None
-        result.advisories = advise(parse(result.original), output, build_context, options.targets)
+        output = final if result.output != result.original else None
+        result.advisories = advise(original, output, build_context, options.targets)
     except Exception as exc:  # an advisory bug must never take the run down
         result.errors.append(f"advisories: internal error ({type(exc).__name__}: {exc})")
 
 
-def _run_one(t, doc: Document, ctx: Context, result: RewriteResult) -> Document:
-    try:
-        produced = list(t.run(doc, ctx))
-    except Exception as exc:  # a transform bug must never take the run down
-        result.errors.append(f"{t.id}: internal error ({type(exc).__name__}: {exc}); its changes were dropped")
-        return doc
+def _run_one(t, doc: Document, ctx: Context, result: RewriteResult, answers: dict | None = None) -> Document:
+    key = (t.id, doc.text)
+    produced = None if answers is None else answers.get(key)
+    if produced is None:
+        try:
+            produced = list(t.run(doc, ctx))
+        except Exception as exc:  # a transform bug must never take the run down
+            result.errors.append(f"{t.id}: internal error ({type(exc).__name__}: {exc}); its changes were dropped")
+            return doc
+        if answers is not None:
+            answers[key] = produced
     edits: list[Change] = []
     for item in produced:
         item.transform = t.id

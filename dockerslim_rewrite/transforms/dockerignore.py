@@ -455,8 +455,7 @@ def plan(
     result = Plan()
     base_m = PatternMatcher(base)
     user_lines = {p for p in base if not p.startswith("!")}
-    entries = [e for e in snap.files if snap.collapsed_parent(e.path) is None]
-    entries += [Entry(v, 0) for v in virtual if snap.entry(v) is None]
+    entries = _listed(snap, virtual)
     keeps = list(needs.keeps)
     if base_m.has_exclusions:  # paths the user deliberately re-included stay included
         excl = [p for p in base_m.patterns if p.exclusion]
@@ -475,8 +474,8 @@ def plan(
             continue
         if go_clean(cand.pattern) in user_lines or any(cand.pattern == c.pattern for c, _ in result.lines):
             continue  # already written, by the user or by an earlier candidate
-        ev = _Eval(cand.compiled)
-        hits = [e for e in entries if e.path not in excluded_now and ev.hits(e.path)]
+        ev = _shared_eval(snap, cand.compiled)
+        hits = [e for e in _hits(snap, ev, entries, virtual) if e.path not in excluded_now]
         exceptions = sorted({f"!**/{_basename(e.path)}" for e in hits if _basename(e.path) in cand.keep_names})
         if exceptions:
             hits = [e for e in hits if _basename(e.path) not in cand.keep_names]
@@ -520,6 +519,32 @@ def plan(
 
 
 _MAX_EXCEPTIONS = 5
+
+
+# The scan is shared by every Dockerfile of a context (Snapshot.for_dockerfile): what depends only on
+# the scan and a pattern is worked out once per context, in the snapshot's memo.
+def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
+    """The entries a pattern can exclude one by one (not inside a collapsed folder), plus `virtual` files."""
+    key = ("dockerignore-listed", virtual)
+    if key not in snap.memo:
+        entries = [e for e in snap.files if snap.collapsed_parent(e.path) is None]
+        snap.memo[key] = entries + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
+    return snap.memo[key]  # type: ignore[return-value]
+
+
+def _shared_eval(snap: Snapshot, pattern: Pattern) -> _Eval:
+    key = ("dockerignore-eval", pattern.cleaned, pattern.exclusion)
+    if key not in snap.memo:
+        snap.memo[key] = _Eval(pattern)
+    return snap.memo[key]  # type: ignore[return-value]
+
+
+def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, ...]) -> list[Entry]:
+    """The entries the pattern matches (itself or through a parent folder)."""
+    key = ("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion, virtual)
+    if key not in snap.memo:
+        snap.memo[key] = [e for e in entries if ev.hits(e.path)]
+    return snap.memo[key]  # type: ignore[return-value]
 
 
 def _literal_ok(path: str) -> bool:
@@ -599,17 +624,27 @@ def _compatible(
     cands: list[Candidate], other: str, snap: Snapshot, base: list[str], max_safety: int, virtual: tuple[str, ...]
 ) -> bool:
     """Would the other Dockerfile have accepted every line we add (same conditions, no broken needs)?"""
-    text = snap.read_text(other)
-    if text is None:
+    accepted = _accepted(other, snap, tuple(base), max_safety, virtual)
+    if accepted is None:
         return False
-    try:
-        other_doc = parse(text)
-    except ParseError:
-        return False
-    theirs = plan(snap, analyse_needs(other_doc, snap), base, not base, max_safety, virtual)
-    accepted = {c.pattern for c in theirs.added}
     user = set(base)
     return all(c.pattern in accepted or c.pattern in user for c in cands)
+
+
+def _accepted(
+    other: str, snap: Snapshot, base: tuple[str, ...], max_safety: int, virtual: tuple[str, ...]
+) -> frozenset[str] | None:
+    """The lines the other Dockerfile's own plan adds (None: unreadable); memoised on the shared scan."""
+    key = ("dockerignore-accepted", other, base, max_safety, virtual)
+    if key not in snap.memo:
+        text = snap.read_text(other)
+        try:
+            other_doc = parse(text) if text is not None else None
+        except ParseError:
+            other_doc = None
+        theirs = None if other_doc is None else plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
+        snap.memo[key] = None if theirs is None else frozenset(c.pattern for c in theirs.added)
+    return snap.memo[key]  # type: ignore[return-value]
 
 
 def _secret_warnings(snap: Snapshot, result: Plan, final_m: PatternMatcher, needs: Needs) -> Iterator[Skip]:
