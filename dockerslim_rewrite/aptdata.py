@@ -229,7 +229,7 @@ def _walk(
         return watched
     for start in starts:
         # a frame: [package, its groups, next group to look at, how many of them are Depends]
-        stack = [[start, dep[start] + rec[start] if with_recommends else dep[start], 0, len(dep[start])]]
+        stack: list[list] = [[start, dep[start] + rec[start] if with_recommends else dep[start], 0, len(dep[start])]]
         while stack:
             frame = stack[-1]
             node, groups, at, n_dep = frame

@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from .model import Document, Instruction
+from .datafiles import data_toml
+
+if TYPE_CHECKING:  # the model is only named in annotations: `dslim rules` imports this module alone
+    from .model import Document, Instruction
 
 if TYPE_CHECKING:  # pragma: no cover
     from .buildcontext import Snapshot
@@ -104,7 +107,7 @@ class Context:
         return self.ignored(instruction, transform_id)
 
 
-TransformFunc = Callable[[Document, Context], Iterable[Result]]
+TransformFunc = Callable[["Document", "Context"], Iterable["Result"]]
 
 
 @dataclass
@@ -126,13 +129,24 @@ class Transform:
 REGISTRY: dict[str, Transform] = {}
 
 
-def transform(id: str, summary: str, order: int) -> Callable[[TransformFunc], TransformFunc]:
-    """Register a transform function under its id."""
+def transform(id: str) -> Callable[[TransformFunc], TransformFunc]:
+    """Register a transform function under its id; its summary and order come from data/transforms.toml."""
 
     def register(func: TransformFunc) -> TransformFunc:
         if id in REGISTRY and REGISTRY[id].module != func.__module__:
             raise ValueError(f"transform id {id!r} registered twice")
-        REGISTRY[id] = Transform(id, summary, order, func, func.__module__)
+        entry = next((e for e in listed_transforms() if e["id"] == id), None)
+        if entry is None:
+            raise ValueError(f"transform id {id!r} is not listed in data/transforms.toml")
+        REGISTRY[id] = Transform(id, entry["summary"], entry["order"], func, func.__module__)
         return func
 
     return register
+
+
+def listed_transforms() -> list[dict]:
+    """The transforms of data/transforms.toml (id, module, order, summary), in pipeline order.
+
+    Reading them needs no transform module: `dslim rules` lists them without importing any.
+    """
+    return sorted(data_toml("transforms.toml")["transform"], key=lambda e: (e["order"], e["id"]))

@@ -30,8 +30,8 @@ from .engine import BuildResult, Engine, EngineError, EngineUnavailable, RunResu
 from .imagestats import ImageStats, ImageTarError, human, read_image_tar
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cli import Rewritten
     from .pipeline import RewriteResult
+    from .runner import Rewritten
 
 SIZE_SLACK = 64 * 1024  # ld.so.cache, dpkg logs and timestamps may differ by a few kB between builds
 OUTPUT_LIMIT = 4000  # characters of stdout/stderr kept per run in the report
@@ -319,9 +319,9 @@ def _smoke_args(smoke: list[str]) -> list[list[str]]:
 
 def _rewrite(dockerfile: Path, context: Path | None, options: Any) -> Rewritten:
     """The same read, context scan and rewrite as `dslim rewrite`, its errors as VerifyError."""
-    from .cli import read_and_rewrite  # late: verify is importable (and its helpers testable) on its own
     from .fsio import InputError
     from .model import ParseError
+    from .runner import read_and_rewrite  # late: verify is importable (and its helpers testable) on its own
 
     try:
         return read_and_rewrite(dockerfile, options, context)

@@ -13,7 +13,7 @@ from bulk_helpers import git, make_repo
 from test_cli import MERGEABLE, invoke
 
 from dockerslim_rewrite.bulk.run import BulkOptions, run_bulk
-from dockerslim_rewrite.cli import Flags
+from dockerslim_rewrite.runner import Flags
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "python-app"
 

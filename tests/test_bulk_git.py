@@ -12,7 +12,7 @@ from test_cli import MERGEABLE, invoke
 
 from dockerslim_rewrite.bulk import git as gitops
 from dockerslim_rewrite.bulk.run import BulkOptions, run_bulk
-from dockerslim_rewrite.cli import Flags
+from dockerslim_rewrite.runner import Flags
 
 MERGED = b"FROM debian:bookworm\nRUN touch /tmp/one \\\n    && rm /tmp/one\n"
 BRANCH = "dslim/smaller-images"

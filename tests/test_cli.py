@@ -215,6 +215,34 @@ def test_rules_and_rule_docs() -> None:
     assert invoke("rule", "nope").exit_code == 2
 
 
+def test_rules_listing_matches_the_registered_transforms() -> None:
+    """data/transforms.toml (what `dslim rules` reads without importing) is the registry, entry for entry."""
+    from dockerslim_rewrite.transform import listed_transforms
+    from dockerslim_rewrite.transforms import all_transforms
+
+    listed = [(e["id"], e["summary"], e["order"], f"dockerslim_rewrite.transforms.{e['module']}") for e in listed_transforms()]
+    assert listed == [(t.id, t.summary, t.order, t.module) for t in all_transforms()]
+    modules = {p.stem for p in (Path(__file__).parents[1] / "dockerslim_rewrite" / "transforms").glob("*.py")}
+    assert modules - {"__init__"} == {e["module"] for e in listed_transforms()}
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["rules"], ["rewrite", "--help"]])
+def test_quick_commands_import_nothing_heavy(args: list[str]) -> None:
+    """`--help`, `--version` and `rules` start fast because they never import the model, the pipeline or pydantic."""
+    code = (
+        "import sys\n"
+        "from dockerslim_rewrite.cli import run\n"
+        f"sys.argv = ['dslim', *{args!r}]\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['dockerslim_rewrite.model', 'dockerslim_rewrite.pipeline', 'dockerslim_rewrite.shell', 'tree_sitter',"
+        " 'jinja2', 'rich', 'pydantic']\n"
+        "print('HEAVY:' + ' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "HEAVY:", proc.stdout
+
+
 def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
     path = tmp_path / "Dockerfile"
     path.write_bytes(b"FROM x\nRUN <<EOF\n")
@@ -225,8 +253,8 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
 
 def test_read_and_rewrite_names_the_dockerfile_inside_its_context(tmp_path: Path) -> None:
     """The one read-scan-rewrite helper of `rewrite` and `verify`: the context and the Dockerfile's name in it."""
-    from dockerslim_rewrite.cli import read_and_rewrite
     from dockerslim_rewrite.fsio import InputError
+    from dockerslim_rewrite.runner import read_and_rewrite
 
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "Dockerfile").write_bytes(MERGEABLE)

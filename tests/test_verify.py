@@ -283,16 +283,16 @@ def test_user_env_keys_follow_the_parser():
 
 def test_verify_rewrites_like_the_cli(tmp_path, monkeypatch):
     """verify and `dslim rewrite` read, scan and rewrite through the one helper."""
-    from dockerslim_rewrite import cli
+    from dockerslim_rewrite import runner
 
     calls = []
-    real = cli.read_and_rewrite
+    real = runner.read_and_rewrite
 
     def spy(path, options, context_dir):
         calls.append((Path(path), context_dir))
         return real(path, options, context_dir)
 
-    monkeypatch.setattr(cli, "read_and_rewrite", spy)
+    monkeypatch.setattr(runner, "read_and_rewrite", spy)
     rc, out, _ = _verify(tmp_path, FakeEngine())
     assert rc == 0 and calls == [(tmp_path / "Dockerfile", None)]
     assert json.loads(out)["context"] == str(tmp_path.resolve())

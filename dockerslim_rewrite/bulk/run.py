@@ -11,16 +11,15 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
 from .. import __version__
-from ..cli import Flags, process_paths
 from ..fsio import atomic_write
 from ..report import FileReport, printable, unified_diff
+from ..runner import Flags, process_groups
 from ..transform import Skip
 from . import git as gitops
 from . import render, summarize
@@ -113,9 +112,11 @@ def _process(
     reports: list[list[FileReport]] = [[FileReport(str(p)) for p in repo.dockerfiles] for repo in repos]
     pending = [len(repo.dockerfiles) for repo in repos]
 
-    def store(batch: list[tuple[int, int]], outcome: list[FileReport] | BaseException) -> None:
-        for k, (r, d) in enumerate(batch):
-            if isinstance(outcome, BaseException):
+    batches = _batches(repos)
+
+    def store(b: int, outcome: list[FileReport] | Exception) -> None:
+        for k, (r, d) in enumerate(batches[b]):
+            if isinstance(outcome, Exception):
                 reports[r][d] = FileReport(
                     str(repos[r].dockerfiles[d]), error=f"{repos[r].dockerfiles[d]}: internal error: {outcome!r}"
                 )
@@ -125,24 +126,8 @@ def _process(
             if pending[r] == 0:
                 on_repo_done(r, reports[r])
 
-    batches = _batches(repos)
-    args = [([repos[r].dockerfiles[d] for r, d in batch], flags, writes[batch[0][0]]) for batch in batches]
-    if jobs <= 1:
-        for batch, (paths, fl, write) in zip(batches, args):
-            try:
-                store(batch, process_paths(paths, fl, write))
-            except Exception as exc:  # a bug in one file must not end the run
-                store(batch, exc)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures: list[tuple[list[tuple[int, int]], Future]] = [
-                (b, pool.submit(process_paths, *a)) for b, a in zip(batches, args)
-            ]
-            for batch, future in futures:
-                try:
-                    store(batch, future.result())
-                except Exception as exc:
-                    store(batch, exc)
+    groups = [([repos[r].dockerfiles[d] for r, d in batch], writes[batch[0][0]]) for batch in batches]
+    process_groups(groups, flags, jobs, store)
     for r, repo in enumerate(repos):
         if not repo.dockerfiles:
             on_repo_done(r, [])

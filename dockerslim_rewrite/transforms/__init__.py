@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
-from ..transform import REGISTRY, Transform
-
+from ..transform import REGISTRY, Transform, listed_transforms
 
 _imported = False
 
@@ -15,7 +13,7 @@ def all_transforms() -> list[Transform]:
     """Every registered transform, in pipeline order (the modules are found and imported once)."""
     global _imported
     if not _imported:
-        for info in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{info.name}")
+        for entry in listed_transforms():
+            importlib.import_module(f"{__name__}.{entry['module']}")
         _imported = True
     return sorted(REGISTRY.values(), key=lambda t: (t.order, t.id))

@@ -195,7 +195,7 @@ class _Fold:
     keep_dirs: list[tuple[str, str]] = field(default_factory=list)  # (path, word) still chowned non-recursively
 
 
-@transform(id=ID, summary="Fold RUN chown -R of freshly copied files into COPY --chown (one layer, not two)", order=15)
+@transform(ID)
 def copy_chown(doc: Document, ctx: Context) -> Iterator[Result]:
     shipping = ctx.shipping_stages(doc)
     for stage in doc.stages:

@@ -642,7 +642,9 @@ def _accepted(
             other_doc = parse(text) if text is not None else None
         except ParseError:
             other_doc = None
-        theirs = None if other_doc is None else plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
+        theirs = (
+            None if other_doc is None else plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
+        )
         snap.memo[key] = None if theirs is None else frozenset(c.pattern for c in theirs.added)
     return snap.memo[key]  # type: ignore[return-value]
 
@@ -677,7 +679,7 @@ def _secret_warnings(snap: Snapshot, result: Plan, final_m: PatternMatcher, need
 
 
 # -- the transform -------------------------------------------------------------------------------------------
-@transform(id=ID, summary="write or complete .dockerignore from the build context, keeping what the build needs", order=90)
+@transform(ID)
 def dockerignore(doc: Document, ctx: Context) -> Iterator[FileChange | Skip]:
     snap = ctx.build_context
     if not isinstance(snap, Snapshot):

@@ -112,7 +112,7 @@ def _wants() -> tuple[list[str], set[str], set[str]]:
     return words, packages, verbs
 
 
-@transform(id=ID, summary="dpkg path-exclude config before the first apt install: no docs, man pages or translations", order=35)
+@transform(ID)
 def docs_exclude(doc: Document, ctx: Context) -> Iterator[Result]:
     shipping = ctx.shipping_stages(doc)
     configured: set[int] = set()  # stages that get (or already have) the config

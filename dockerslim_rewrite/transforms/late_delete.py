@@ -126,7 +126,7 @@ class _Source:
     what: str  # for the report: the COPY source or the command that wrote it
 
 
-@transform(id=ID, summary="Move an rm into the RUN that created the file, so its bytes never reach a layer", order=12)
+@transform(ID)
 def late_delete(doc: Document, ctx: Context) -> Iterator[Result]:
     shipping = ctx.shipping_stages(doc)
     planned: list[tuple[int, int]] = []

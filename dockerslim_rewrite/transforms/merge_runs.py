@@ -95,7 +95,7 @@ class _Candidate:
         return relies_on_errexit(self.script.text, errexit_shell(self.ins.stage_shell))
 
 
-@transform(id=ID, summary="Merge consecutive RUN instructions of a stage into one layer", order=10)
+@transform(ID)
 def merge_runs(doc: Document, ctx: Context) -> Iterator[Result]:
     shipping = ctx.shipping_stages(doc)
     only_when_smaller = bool(ctx.options.settings.get(ID, {}).get("only-when-smaller", True))

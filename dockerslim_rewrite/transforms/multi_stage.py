@@ -131,7 +131,7 @@ def _env() -> jinja2.Environment:
     )
 
 
-@transform(id=ID, summary="Split a single-stage build into a builder stage and a slim runtime stage", order=25)
+@transform(ID)
 def multi_stage(doc: Document, ctx: Context) -> Iterator[Change | FileChange | Skip]:
     final = doc.stages[-1]
     line = final.from_instruction.line

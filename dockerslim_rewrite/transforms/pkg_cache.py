@@ -166,7 +166,7 @@ class _Run:
         return self.at(offset - 1) + 1
 
 
-@transform(id=ID, summary="Package-manager hygiene: no caches, lists or recommends left in the layer", order=20)
+@transform(ID)
 def pkg_cache(doc: Document, ctx: Context) -> Iterator[Result]:
     reaching = ctx.shipping_stages(doc)
     runs = [_inspect(ins, ctx) for ins in doc.instructions if ins.keyword == "RUN" and ins.stage >= 0]

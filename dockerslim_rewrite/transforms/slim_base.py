@@ -837,7 +837,7 @@ def _describe_sizes(family: Family, variant: str) -> str:
     )
 
 
-@transform(id=ID, summary="swap a full base image for its slim variant of the same version", order=30)
+@transform(ID)
 def slim_base(doc: Document, ctx: Context) -> Iterator[Change | Skip]:
     skips: list[Skip] = []
     targets = _targets(doc, ctx, skips)

@@ -100,7 +100,7 @@ class _Build:
     cwd: str | None  # the shell's directory when the command runs (None: not known)
 
 
-@transform(id=ID, summary="Build shipped Go/Rust/C binaries without symbol tables (-s -w, strip = true, -s)", order=40)
+@transform(ID)
 def strip_binaries(doc: Document, ctx: Context) -> Iterator[Result]:
     shipping = ctx.shipping_stages(doc)
     delve = bool(_DELVE_RE.search(doc.text))

@@ -1,0 +1,324 @@
+"""Reading, rewriting and writing Dockerfiles for the commands: the file-processing half of the CLI layer.
+
+`cli.py` parses flags and prints; this module does the per-file work it asks for (config lookup, the
+build-context scan, the pipeline, all-or-nothing writes) and runs it in worker processes when there
+are many files. Kept apart so that `dslim --help` and `--version` import none of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .buildcontext import Snapshot, dockerfile_in_context, scan_context
+from .config import ConfigError, find_config
+from .datafiles import data_toml
+from .fsio import InputError, atomic_write, check_writable, read_dockerfile
+from .model import ParseError
+from .pipeline import RewriteResult
+from .pipeline import rewrite as run_pipeline
+from .report import FileReport
+from .transform import Options, Skip
+from .transforms import all_transforms
+
+
+def _ids(value: str | None, known: set[str], flag: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    ids = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = ids - known
+    if unknown:
+        raise ConfigError(f"{flag}: unknown transform id(s): {', '.join(sorted(unknown))} (see 'dslim rules')")
+    return ids
+
+
+def build_options(
+    settings: dict,
+    select: str | None,
+    ignore: str | None,
+    safe_only: bool | None,
+    unsafe_fixes: bool | None,
+    cache_mounts: bool | None,
+    include_generated: bool | None = None,
+) -> Options:
+    """Config file values first, CLI flags over them."""
+    known = {t.id for t in all_transforms()}
+    cfg_select = settings.get("select")
+    cfg_ignore = settings.get("ignore") or []
+    sel = _ids(select, known, "--select")
+    if sel is None and cfg_select is not None:
+        sel = _ids(",".join(cfg_select), known, "[tool.dslim] select")
+    ign = _ids(ignore, known, "--ignore") or frozenset()
+    ign |= _ids(",".join(cfg_ignore), known, "[tool.dslim] ignore") or frozenset()
+    pick = lambda flag, key: bool(settings.get(key, False)) if flag is None else flag
+    opts = Options(
+        select=sel,
+        ignore=ign,
+        safe_only=pick(safe_only, "safe-only"),
+        unsafe_fixes=pick(unsafe_fixes, "unsafe-fixes"),
+        cache_mounts=pick(cache_mounts, "cache-mounts"),
+        image_aliases=dict(settings.get("image-aliases") or {}),
+        targets=tuple(str(t) for t in settings.get("targets") or ()),
+        include_generated=pick(include_generated, "include-generated"),
+        settings={k: v for k, v in settings.items() if isinstance(v, dict) and k in known},
+    )
+    if opts.safe_only and opts.unsafe_fixes:
+        raise ConfigError("--safe-only and --unsafe-fixes cannot be combined")
+    return opts
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The CLI flags that shape one file's options (None: take the config file's value)."""
+
+    select: str | None = None
+    ignore: str | None = None
+    safe_only: bool | None = None
+    unsafe_fixes: bool | None = None
+    cache_mounts: bool | None = None
+    context: Path | None = None
+    include_generated: bool | None = None
+
+
+@dataclass
+class Rewritten:
+    data: bytes  # the Dockerfile as read
+    context_root: Path  # resolved
+    name: str  # the Dockerfile's path inside the context, else its file name
+    inside: bool  # does the Dockerfile lie inside the context?
+    result: RewriteResult
+
+
+class ContextScans:
+    """The last few build-context scans of this process, so that Dockerfiles sharing a context share one scan.
+
+    A folder of twenty Dockerfiles is then walked once, not twenty times, and the scan's memo (e.g. a
+    sibling Dockerfile's .dockerignore plan) is reused. Any write forgets every scan: the next Dockerfile
+    must see the files (a rewritten sibling, a new .dockerignore) as they are now.
+    """
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self._scans: dict[Path, Snapshot] = {}
+        self._listings: dict[Path, list[str] | None] = {}
+
+    def listdir(self, folder: Path) -> list[str] | None:
+        """Sorted names in a folder (None: unreadable), read once per run: template lookups climb the same folders."""
+        if folder not in self._listings:
+            try:
+                self._listings[folder] = sorted(os.listdir(folder))
+            except OSError:
+                self._listings[folder] = None
+        return self._listings[folder]
+
+    def get(self, context_root: Path, dockerfile: Path) -> Snapshot:
+        snap = self._scans.pop(context_root, None)
+        if snap is None:
+            snap = scan_context(context_root)
+        self._scans[context_root] = snap  # most recent last
+        while len(self._scans) > self.keep:
+            del self._scans[next(iter(self._scans))]
+        return snap.for_dockerfile(dockerfile_in_context(context_root, dockerfile))
+
+    def forget(self) -> None:
+        self._scans.clear()
+        self._listings.clear()
+
+
+SCANS = ContextScans()
+
+
+def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | None) -> Rewritten:
+    """Read a Dockerfile, scan its build context and rewrite it: the one path of `rewrite` and `verify`.
+
+    Both commands must see the same bytes, context snapshot and Dockerfile name, or `verify` would prove
+    another rewrite than the one `rewrite` writes. Raises InputError or ParseError.
+    """
+    data = read_dockerfile(path)
+    context_root = (Path(context_dir) if context_dir else path.parent).resolve()
+    if not context_root.is_dir():
+        raise InputError(f"{context_root}: build context is not a directory")
+    snapshot = SCANS.get(context_root, path.resolve())
+    try:
+        name, inside = path.resolve().relative_to(context_root).as_posix(), True
+    except ValueError:
+        name, inside = path.name, False
+    options = options or Options()
+    if not options.include_generated and options.generated_from is None:
+        options = dataclasses.replace(options, generated_from=find_template(path))
+    return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
+
+
+def find_template(dockerfile: Path) -> str | None:
+    """A generator's template beside the Dockerfile or above it in the repository (data/generated.toml)."""
+    known = data_toml("generated.toml")
+    folder = dockerfile.resolve().parent
+    for _ in range(known["template_levels"]):
+        names = SCANS.listdir(folder)
+        if names is None:
+            return None
+        for pattern in known["template_files"]:
+            sub, _, glob = pattern.rpartition("/")
+            candidates = SCANS.listdir(folder / sub) if sub else names
+            for name in candidates or ():
+                path = folder / sub / name if sub else folder / name
+                if fnmatch.fnmatchcase(name, glob) and path != dockerfile.resolve():
+                    return str(path)
+        if ".git" in names or folder.parent == folder:
+            return None
+        folder = folder.parent
+    return None
+
+
+def process_file(
+    path: Path,
+    options: Options,
+    context_dir: Path | None,
+    write: bool,
+) -> FileReport:
+    """Read, rewrite and (with write) save one Dockerfile; every failure becomes a one-line error."""
+    report = FileReport(str(path))
+    try:
+        rewritten = read_and_rewrite(path, options, context_dir)
+        data, context_root = rewritten.data, rewritten.context_root
+        report.result = rewritten.result
+        report.context_root = context_root
+        _drop_unsafe_targets(report.result, context_root)
+        if write and report.result.changed:
+            writes: list[tuple[Path, bytes, bytes | None]] = (
+                [(path, report.result.output, data)] if report.result.output != data else []
+            )
+            writes += [(context_root / fc.path, fc.new, fc.old) for fc in report.result.file_changes if fc.new != fc.old]
+            for target, _, old in writes:  # all or nothing: check every target before writing any
+                check_writable(target, old)
+            SCANS.forget()
+            for target, new, old in writes:
+                atomic_write(target, new, expected_old=old)
+                report.written.append(str(target))
+    except ParseError as exc:
+        report.error = f"{path}:{exc.line}: {exc.message}" if exc.line else f"{path}: {exc.message}"
+        report.result = None
+    except InputError as exc:
+        report.error = str(exc)
+        report.result = None
+    return report
+
+
+def _drop_unsafe_targets(result, context_root: Path) -> None:
+    """Generated files are written only as regular files inside the context, never through a symlink."""
+    kept = []
+    for fc in result.file_changes:
+        target = context_root / fc.path
+        inside = os.path.realpath(target).startswith(str(context_root) + os.sep)
+        if target.is_symlink() or not inside:
+            result.skips.append(
+                Skip(0, f"{fc.path} not written: it is a symlink or leads outside the build context", fc.transform)
+            )
+        else:
+            kept.append(fc)
+    result.file_changes = kept
+
+
+def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
+    """Config lookup, options and rewrite for one Dockerfile (top level: bulk workers pickle it)."""
+    try:
+        config = find_config(path)
+        settings = config.for_file(path)
+    except ConfigError as exc:
+        return FileReport(str(path), error=str(exc))
+    try:
+        options = build_options(
+            settings, flags.select, flags.ignore, flags.safe_only, flags.unsafe_fixes, flags.cache_mounts, flags.include_generated
+        )
+    except ConfigError as exc:
+        return FileReport(str(path), error=f"{config.path}: {exc}")
+    ctx_dir = flags.context
+    if ctx_dir is None and settings.get("context") and config.path is not None:
+        ctx_dir = (config.path.parent / settings["context"]).resolve()
+        if not ctx_dir.is_relative_to(config.path.parent.resolve()):
+            # a repository's own config must not point dslim's writes outside the repository
+            return FileReport(
+                str(path), error=f"{config.path}: context {settings['context']!r} leaves the folder of the config file"
+            )
+    return process_file(path, options, ctx_dir, write=write)
+
+
+def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileReport]:
+    """process_path over Dockerfiles that share a folder, in order (a worker's unit of work)."""
+    SCANS.forget()  # the scans of the previous unit are of no use here
+    return [process_path(path, flags, write) for path in paths]
+
+
+#: one unit of work: Dockerfiles that share a folder (so a build context), and whether to write them
+Group = tuple[list[Path], bool]
+#: groups are sent to workers in chunks of at least this many Dockerfiles (fewer round trips)
+_CHUNK_FILES = 16
+
+
+def process_groups(
+    groups: list[Group], flags: Flags, jobs: int, on_done: Callable[[int, list[FileReport] | Exception], None]
+) -> None:
+    """process_paths over every group, in ``jobs`` worker processes when there is more than one.
+
+    A group stays in one worker, in order: its Dockerfiles share a build context and the .dockerignore
+    one of them may write. ``on_done(group index, its reports or the exception that ended it)`` runs in
+    this process, in group order. A failure in one group never stops the others.
+    """
+    chunks: list[list[int]] = [[]]
+    files = 0
+    for g, (paths, _) in enumerate(groups):
+        if files >= _CHUNK_FILES:
+            chunks.append([])
+            files = 0
+        chunks[-1].append(g)
+        files += len(paths)
+    if jobs <= 1 or len(chunks) <= 1:
+        for g in range(len(groups)):
+            on_done(g, _process_chunk([groups[g]], flags)[0])
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
+        futures = [pool.submit(_process_chunk, [groups[g] for g in chunk], flags) for chunk in chunks]
+        for chunk, future in zip(chunks, futures):
+            try:
+                outcomes = future.result()
+            except Exception as exc:  # the worker itself died: every group of the chunk failed
+                outcomes = [exc] * len(chunk)
+            for g, outcome in zip(chunk, outcomes):
+                on_done(g, outcome)
+
+
+def _process_chunk(groups: list[Group], flags: Flags) -> list[list[FileReport] | Exception]:
+    outcomes: list[list[FileReport] | Exception] = []
+    for paths, write in groups:
+        try:
+            outcomes.append(process_paths(paths, flags, write))
+        except Exception as exc:  # a bug in one file must not end the run
+            outcomes.append(exc)
+    return outcomes
+
+
+def rewrite_all(targets: list[Path], flags: Flags, write: bool, jobs: int) -> list[FileReport]:
+    """One report per Dockerfile, in the order given; Dockerfiles sharing a context stay in one worker."""
+    by_context: dict[str, list[int]] = {}
+    for i, path in enumerate(targets):
+        context = flags.context if flags.context is not None else path.parent
+        by_context.setdefault(os.path.realpath(context), []).append(i)
+    members = list(by_context.values())
+    reports: list[FileReport] = [FileReport(str(p)) for p in targets]
+
+    def store(g: int, outcome: list[FileReport] | Exception) -> None:
+        for k, i in enumerate(members[g]):
+            if isinstance(outcome, Exception):
+                reports[i] = FileReport(str(targets[i]), error=f"{targets[i]}: internal error: {outcome!r}")
+            else:
+                reports[i] = outcome[k]
+
+    jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+    process_groups([([targets[i] for i in ids], write) for ids in members], flags, jobs, store)
+    return reports
