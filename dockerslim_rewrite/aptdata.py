@@ -49,6 +49,7 @@ class Dropped:
     inert: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     explicit: list[str] = field(default_factory=list)  # the fewest of ``keep`` to name so apt installs all of it
+    explicit_complete: bool = True  # False: the work stopped past the caller's limit (see dropped_recommends)
     inert_kib: int = 0
     keep_kib: int = 0
 
@@ -106,17 +107,19 @@ def _package_name(arg: str) -> str:
     return m.group(1) if m else arg.strip()
 
 
-def dropped_recommends(release: str, packages: list[str]) -> Dropped | None:
+def dropped_recommends(release: str, packages: list[str], explicit_limit: int | None = None) -> Dropped | None:
     """What ``apt-get install --no-install-recommends PACKAGES`` drops on ``release`` (see ``_dropped``).
 
-    Memoised per package list: the same installs recur across the files of a run, and each answer
-    walks the dependency graph once per kept package. Callers must not mutate the result.
+    With ``explicit_limit``, working out ``explicit`` stops once more than that many packages are
+    certain to need naming (``explicit_complete`` is then False): a caller that gives up past a limit
+    need not pay for the rest, one dependency walk per kept package. Memoised per question: the same
+    installs recur across the files of a run. Callers must not mutate the result.
     """
-    return _dropped(release, tuple(packages))
+    return _dropped(release, tuple(packages), explicit_limit)
 
 
 @lru_cache(maxsize=4096)
-def _dropped(release: str, packages: tuple[str, ...]) -> Dropped | None:
+def _dropped(release: str, packages: tuple[str, ...], explicit_limit: int | None = None) -> Dropped | None:
     """What ``apt-get install --no-install-recommends PACKAGES`` drops on ``release``.
 
     None when there is no data for the release. Requested packages and everything in the Depends
@@ -159,14 +162,17 @@ def _dropped(release: str, packages: tuple[str, ...]) -> Dropped | None:
             result.keep[name] = f"{_how(g, j, parent, root_of)}: {_why(g, j)}"
             result.keep_kib += g.size[j]
             kept.append(j)
-    result.explicit = [g.names[j] for j in _fewest_to_name(g, roots, kept)]
+    named, result.explicit_complete = _fewest_to_name(g, roots, kept, explicit_limit)
+    result.explicit = [g.names[j] for j in named]
     return result
 
 
-def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int]) -> list[int]:
+def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int], limit: int | None = None) -> tuple[list[int], bool]:
     """Drop from ``kept`` every package that the others (and the request) pull in through Depends.
 
-    One at a time, in order, so that of two packages depending on each other one stays named. Each
+    One at a time, in order, so that of two packages depending on each other one stays named: a
+    package that stays is final, so past ``limit`` of them the answer is returned unfinished (False
+    as the second item; the list then holds only the packages known to stay). Each
     question is "does ``apt-get install ROOTS OTHERS`` mark j?". When no Depends group of the roots'
     own walk was satisfied by kept packages alone, that walk is the same whichever of them are
     requested, so it is done once and each question only walks the other kept packages from there.
@@ -176,7 +182,10 @@ def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int]) -> list[int]:
     roots_walk_depends_on_kept = _walk(g, shared, roots, with_recommends=False, watch=kept_set)
     shared -= kept_set
     named = list(kept)
+    stays: list[int] = []
     for j in kept:
+        if limit is not None and len(stays) > limit:
+            return stays, False
         others = [k for k in named if k != j]
         if roots_walk_depends_on_kept:
             pulled = j in _mark(g, roots + others, with_recommends=False, stop_at=j)
@@ -186,7 +195,9 @@ def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int]) -> list[int]:
             pulled = j in marked
         if pulled:
             named = others
-    return named
+        else:
+            stays.append(j)
+    return named, True
 
 
 def _mark(

@@ -336,3 +336,40 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
     finally:
         aptdata.known_releases.cache_clear()
         aptdata._graph.cache_clear()
+
+
+# --------------------------------------------------------------------------- explicit names: speed-ups stay exact
+
+
+def _fewest_by_brute_force(g, roots: list[int], kept: list[int]) -> list[int]:
+    """The definition: one full apt walk of the request plus the other named packages per kept package."""
+    named = list(kept)
+    for j in kept:
+        others = [k for k in named if k != j]
+        if j in aptdata._mark(g, roots + others, with_recommends=False):
+            named = others
+    return named
+
+
+@pytest.mark.parametrize(
+    "packages",
+    [("git",), ("curl", "git", "gnupg", "build-essential"), ("imagemagick",), ("python3-pip", "vim"), ("default-jdk",)],
+)
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
+def test_explicit_names_equal_the_brute_force_answer(release: str, packages: tuple[str, ...]) -> None:
+    g = aptdata._graph(release)
+    assert g is not None
+    roots = [g.index[p] for p in packages if p in g.index and g.index[p] not in g.base]
+    hard = aptdata._mark(g, roots, with_recommends=False)
+    full = aptdata._mark(g, roots, with_recommends=True)
+    kept = [j for j in sorted(full - hard, key=lambda j: g.names[j]) if g.klass[j] not in g.inert]
+    assert aptdata._fewest_to_name(g, roots, kept) == (_fewest_by_brute_force(g, roots, kept), True)
+
+
+def test_explicit_limit_stops_early_with_packages_known_to_stay() -> None:
+    full = dropped("bookworm", "curl", "git", "gnupg", "build-essential")
+    assert full.explicit_complete and len(full.explicit) > 4
+    cut = aptdata.dropped_recommends("bookworm", ["curl", "git", "gnupg", "build-essential"], explicit_limit=3)
+    assert cut is not None and not cut.explicit_complete
+    assert len(cut.explicit) == 4 and set(cut.explicit) <= set(full.explicit)
+    assert cut.inert == full.inert and cut.keep == full.keep  # only the naming work stopped

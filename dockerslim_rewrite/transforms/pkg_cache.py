@@ -698,7 +698,14 @@ class _Planner:
         packages = _package_words(use)
         release = self._release(ins)
         dynamic = [w.text for w in packages if not w.static]
-        dropped = aptdata.dropped_recommends(release, [w.value for w in packages if w.static]) if release else None
+        named = self._added_recommends.setdefault(ins.start, set())
+        for other in run.uses:
+            if other.manager == "apt":
+                named.update(_package_name(w.value) for w in _package_words(other))
+        # past this many packages that must stay named, the answer is a Skip whatever the rest are
+        limit = _MAX_KEPT_RECOMMENDS + len(named)
+        static = [w.value for w in packages if w.static]
+        dropped = aptdata.dropped_recommends(release, static, limit) if release else None
         if dropped is None or dropped.unknown or dynamic:
             if dropped is None:
                 why = "no Debian package data for this base image's release (untagged, Ubuntu or another distro)"
@@ -712,15 +719,12 @@ class _Planner:
                 f"{flag_change.explanation} ({why})",
                 "none of the packages only recommended by the installed ones is needed at build or run time",
             )
-        named = self._added_recommends.setdefault(ins.start, set())
-        for other in run.uses:
-            if other.manager == "apt":
-                named.update(_package_name(w.value) for w in _package_words(other))
         extra = {name: dropped.keep[name] for name in dropped.explicit if name not in named}
-        if len(extra) > _MAX_KEPT_RECOMMENDS:
+        if len(extra) > _MAX_KEPT_RECOMMENDS or not dropped.explicit_complete:
             return Skip(
                 ins.line,
-                f"--no-install-recommends not added: {len(extra)} recommended packages do work and would"
+                f"--no-install-recommends not added: {'' if dropped.explicit_complete else 'at least '}{len(extra)}"
+                " recommended packages do work and would"
                 f" have to be named explicitly ({', '.join(list(extra)[:5])}, ...); the saving is only their documentation",
             )
         if dropped.inert_kib < _MIN_RECOMMENDS_SAVING_KIB:
