@@ -36,6 +36,9 @@ __all__ = [
     "requirement_name",
     "specs_from_argv",
     "analyse_pipfile",
+    "PipInputs",
+    "pip_local_inputs",
+    "requirements_edit_in_place",
 ]
 
 ReadText = Callable[[str], "str | None"]
@@ -239,6 +242,98 @@ def specs_from_argv(argv: list[str]) -> list[str]:
         out.append(word)
         i += 1
     return out
+
+
+@dataclass
+class PipInputs:
+    """The local paths a ``pip install`` command line names, as written (relative to its directory)."""
+
+    consumed: list[str] = field(default_factory=list)  # read at install time only: projects, wheels, -r/-c files, -f folders
+    editable: list[str] = field(default_factory=list)  # -e/--editable projects: the environment points at them
+    requirement_files: list[str] = field(default_factory=list)  # -r files (their lines may name more paths)
+
+
+_LOCAL_FLAGS = {
+    "-r": "requirement",
+    "--requirement": "requirement",
+    "-c": "consumed",
+    "--constraint": "consumed",
+    "-f": "consumed",
+    "--find-links": "consumed",
+    "-e": "editable",
+    "--editable": "editable",
+}
+
+
+def _local_path(value: str) -> str | None:
+    """A local path operand (``./x``, ``/x``, ``.``, ``x/``), without extras; None for names and URLs."""
+    path = value.split("[", 1)[0].strip()
+    if "://" in path or path.startswith(("git+", "hg+", "svn+", "bzr+", "file:")) or "@" in path:
+        return None
+    if path in (".", "..") or path.startswith(("./", "../", "/")) or path.endswith("/"):
+        return path
+    if path.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")):
+        return path
+    return None
+
+
+def pip_local_inputs(argv: list[str]) -> PipInputs:
+    """Local paths of ``pip install ARGS`` (the arguments after ``install``), sorted by how pip uses them.
+
+    A non-editable project folder, wheel or archive is built and copied into the environment, and -r/-c
+    files and -f folders are read while installing: none of them is needed once the install is done. An
+    editable project (``-e DIR``) stays where it is: the environment imports it from there.
+    """
+    out = PipInputs()
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        flag, value = word, None
+        if word.startswith("--") and "=" in word:
+            flag, value = word.split("=", 1)
+        elif word[:2] in ("-r", "-c", "-e", "-f") and len(word) > 2 and not word.startswith("--"):
+            flag, value = word[:2], word[2:]
+        if flag in _PIP_VALUE_OPTIONS:
+            if value is None:
+                value = argv[i + 1] if i + 1 < len(argv) else None
+                i += 1
+            kind = _LOCAL_FLAGS.get(flag)
+            if kind is not None and value:
+                if kind == "editable":
+                    path = _local_path(value)
+                    out.editable.append(path if path is not None else value)
+                elif kind == "requirement":
+                    out.requirement_files.append(value)
+                    out.consumed.append(value)
+                elif "://" not in value:
+                    out.consumed.append(value)
+        elif not word.startswith("-"):
+            path = _local_path(word)
+            if path is not None:
+                out.consumed.append(path)
+        i += 1
+    return out
+
+
+def requirements_edit_in_place(read_text: ReadText, path: str, _seen: frozenset[str] = frozenset()) -> bool | None:
+    """Does a requirements file (or one it includes) install a project editable (``-e``)? None: not readable."""
+    if path in _seen:
+        return False
+    text = read_text(path)
+    if text is None:
+        return None
+    for _, line in _logical_lines(text):
+        line = line.split(" #", 1)[0].strip()
+        option = re.match(r"^(-r|--requirement|-e|--editable)(?:\s*=?\s*)(.*)$", line)
+        if option is None:
+            continue
+        if option.group(1) in ("-e", "--editable"):
+            return True
+        nested = posixpath.normpath(posixpath.join(posixpath.dirname(path) or ".", option.group(2).strip()))
+        found = requirements_edit_in_place(read_text, nested, _seen | {path})
+        if found is not False:
+            return found
+    return False
 
 
 def _check_local_or_spec(spec: str, needs: BuildNeeds, where: str, read_text: ReadText | None, base: str) -> None:

@@ -31,9 +31,12 @@ def table(results: dict) -> str:
     for name, c in sorted(results.get("cases", {}).items()):
         red = c.get("reduction_percent")
         verdict = c.get("verdict") or ("error" if c.get("error") else "-")
+        applied = ", ".join(c.get("transforms") or []) or "-"
+        if c.get("options"):  # the case opted into transforms (case.toml select / unsafe_fixes)
+            applied += f" (`{' '.join(c['options'])}`)"
         rows.append(
             f"| {name} | {mb(c.get('size_before'))} | {mb(c.get('size_after'))} | "
-            f"{'-' if red is None else f'{red:.1f} %'} | {verdict} | {', '.join(c.get('transforms') or []) or '-'} |"
+            f"{'-' if red is None else f'{red:.1f} %'} | {verdict} | {applied} |"
         )
     cases = list(results.get("cases", {}).values())
     before = sum(c.get("size_before") or 0 for c in cases)

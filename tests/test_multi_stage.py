@@ -592,3 +592,63 @@ def test_c_program_without_tls_gets_no_ca_bundle_but_tls_keeps_it():
     result = run(plain)
     assert "ca-certificates" in result.output.decode()
     assert "CA bundle kept" in " ".join(c.explanation for c in result.changes)
+
+
+# --------------------------------------------------------------------------- python: lean venv, consumed inputs
+
+CEXT = {"ext/setup.py": "from setuptools import setup, Extension\nsetup(ext_modules=[Extension('x', ['x.c'])])\n"}
+
+
+def test_python_venv_without_pip_and_pip_commands_run_through_python():
+    text = (
+        "FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip --version\n"
+        "RUN pip3 install /tmp/ext && python3 -m pip check && pip freeze > /tmp/lock.txt\n"
+        'CMD ["python", "-m", "x"]\n'
+    )
+    out = run(text, CEXT).output.decode()
+    assert "RUN pip --version\nRUN python -m venv --without-pip --system-site-packages /opt/venv\n" in out
+    assert "RUN python -m pip install /tmp/ext && python3 -m pip check && python -m pip freeze > /tmp/lock.txt\n" in out
+    assert "COPY --from=build /tmp/ext" not in out
+
+
+@pytest.mark.parametrize(
+    "change, why",
+    [
+        ('CMD ["python", "-m", "x"]', 'HEALTHCHECK CMD pip check || exit 1\nCMD ["python", "-m", "x"]'),
+        ("RUN pip3 install /tmp/ext", "RUN sudo pip3 install /tmp/ext"),
+        ('CMD ["python", "-m", "x"]', 'CMD ["sh", "-c", "pip3.12 list && exec python -m x"]'),
+    ],
+)
+def test_python_venv_keeps_its_pip_when_pip_runs_with_another_path(change: str, why: str):
+    text = 'FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip3 install /tmp/ext\nCMD ["python", "-m", "x"]\n'
+    result = run(text.replace(change, why), CEXT)
+    out = result.output.decode()
+    assert "RUN python -m venv /opt/venv\n" in out and "--without-pip" not in out
+    assert "python -m pip install" not in out
+    assert "the virtualenv keeps its own pip" in " ".join(c.explanation for c in result.changes)
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        # the source is the WORKDIR: the app runs (and imports) from it
+        ('FROM python:3.12\nWORKDIR /tmp/ext\nCOPY ext/ .\nRUN pip install .\nCMD ["python", "-m", "x"]\n', "/tmp/ext"),
+        # the start command names a file inside it
+        ('FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip install /tmp/ext\nCMD ["python", "/tmp/ext/run.py"]\n', "/tmp/ext"),
+        # a VOLUME over it
+        ('FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip install /tmp/ext\nVOLUME /tmp\nCMD ["python", "-m", "x"]\n', "/tmp/ext"),
+    ],
+)
+def test_python_install_source_kept_when_read_at_run_time(text: str, kept: str):
+    out = run(text, CEXT).output.decode()
+    assert "FROM python:3.12-slim" in out
+    assert f"COPY --from=build {kept} {kept}\n" in out
+
+
+def test_python_requirements_file_with_editable_line_keeps_every_input():
+    files = {**CEXT, "req.txt": "-e ./ext\n"}
+    text = 'FROM python:3.12\nCOPY ext/ /tmp/ext/\nCOPY req.txt /tmp/\nRUN pip install -r /tmp/req.txt /tmp/ext\nCMD ["python", "-m", "x"]\n'
+    out = run(text, files).output.decode()
+    assert "COPY --from=build /tmp/ext /tmp/ext\n" in out and "COPY --from=build /tmp/req.txt /tmp/req.txt\n" in out
+    out = run(text, {**files, "req.txt": "flask\n"}).output.decode()
+    assert "COPY --from=build /tmp/ext" not in out and "/tmp/req.txt" not in out.split("# runtime stage")[1]

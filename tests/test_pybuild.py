@@ -156,3 +156,30 @@ def test_runtime_needs_from_data():
     needs = analyse_requirement_lines(["python-magic==0.4.27", "GitPython"])
     assert needs.runtime == ["libmagic1", "git"] and not needs.needs_compiler
     assert any("libmagic" in why for why in needs.runtime_why)
+
+
+@pytest.mark.parametrize(
+    "argv, consumed, editable, files",
+    [
+        (["--no-build-isolation", "/tmp/fastsum"], ["/tmp/fastsum"], [], []),
+        (["-e", "/src", "-r", "req.txt", "flask"], ["req.txt"], ["/src"], ["req.txt"]),
+        (["--editable=./lib", "./app[extra]", "dist/a-1.whl"], ["./app", "dist/a-1.whl"], ["./lib"], []),
+        (["-c/tmp/c.txt", "--find-links=/wheels", "--no-index", "pkg"], ["/tmp/c.txt", "/wheels"], [], []),
+        (["-i", "https://x.invalid/simple", "gunicorn", "git+https://x.invalid/r.git"], [], [], []),
+        (["-rreq.txt", "."], ["req.txt", "."], [], ["req.txt"]),
+    ],
+)
+def test_pip_local_inputs(argv, consumed, editable, files):
+    from dockerslim_rewrite.pybuild import pip_local_inputs
+
+    found = pip_local_inputs(argv)
+    assert (found.consumed, found.editable, found.requirement_files) == (consumed, editable, files)
+
+
+def test_requirements_edit_in_place_follows_includes():
+    from dockerslim_rewrite.pybuild import requirements_edit_in_place
+
+    files = {"r.txt": "flask\n-r more/base.txt\n", "more/base.txt": "# x\n--editable ./lib\n", "plain.txt": "flask\n"}
+    assert requirements_edit_in_place(reader(files), "r.txt") is True
+    assert requirements_edit_in_place(reader(files), "plain.txt") is False
+    assert requirements_edit_in_place(reader(files), "missing.txt") is None

@@ -270,6 +270,10 @@ class Build:
     #: whether a debian-slim runtime needs the CA bundle; None: the ecosystem's default (shell_packages)
     ca_bundle: bool | None = None
     ca_note: str = ""  # why (assumption printed when a debian-slim runtime is chosen)
+    #: builder paths the build step reads and is done with (a non-editable `pip install DIR`'s DIR, a
+    #: requirements file, a wheel): copied paths inside them are left out of the runtime stage unless
+    #: something at run time names them (start command, HEALTHCHECK, ENV, VOLUME, WORKDIR, script folder)
+    consumed: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- gathering

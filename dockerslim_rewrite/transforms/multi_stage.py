@@ -38,6 +38,17 @@ For `make`, the Makefile (read from the build context) says which files its goal
 `make install` puts them (PREFIX/DESTDIR resolved) and which `-l` libraries they link: the output
 is the one made file the start command runs (directly, through PATH or in a `sh -c` string).
 
+Python: the virtualenv is made `--without-pip --system-site-packages` and the builder's `pip`/`pip3`
+commands run as `python -m pip` (the image's pip, installing into the virtualenv), so the runtime
+copy holds only the app's packages (no second pip, setuptools and their bytecode, ~20 MB on 3.11)
+and the app sees the runtime image's pip, setuptools and wheel as the original saw the base image's.
+The virtualenv keeps a pip of its own when ENTRYPOINT, CMD or HEALTHCHECK run `pip` or pip runs
+under `sudo` (another PATH). What a non-editable `pip install` consumes (the project folder, a wheel
+or archive, `-r`/`-c` files, `-f` folders) is not copied into the runtime stage (`Build.consumed`),
+unless something at run time may read it: the WORKDIR or the folder of the started script lies
+inside or above it, or ENTRYPOINT, CMD, HEALTHCHECK, an ENV value (PYTHONPATH) or a VOLUME names a
+path inside or above it. An editable install (`-e DIR`, also in a requirements file) keeps DIR.
+
 ## Why it saves bytes
 A golang image is ~800 MB for a ~10 MB binary; a JDK, node dev dependencies, compilers and
 headers are never needed to run the app. Typical savings are 60-99 %.
@@ -93,7 +104,9 @@ the `gcc:<13+>` image's own libstdc++ (/usr/local/lib64) gets Debian's libstdc++
 
 ## Fix safety
 `review`: the assumption printed with the change is that the final image does not use the
-toolchain at run time and needs only the files, libraries and users listed. Choosing distroless
+toolchain at run time and needs only the files, libraries and users listed (for Python also: the
+slim runtime has the builder image's pip/setuptools/wheel, a bare `pip` at run time is the image's,
+and nothing reads the build inputs left out). Choosing distroless
 after converting a simple shell-form CMD/ENTRYPOINT to exec form (only with `--unsafe-fixes`) is
 `unsafe`: without a shell, a start command behaves differently if it relied on one.
 """
@@ -569,7 +582,62 @@ def _payload_assets(
     removed = _removed_paths(facts)
     if any(is_under(o, r) for o in build.outputs + build.extra_paths for r in removed):
         raise Unsure("a RUN removes the build output it would copy")
-    return [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
+    assets = [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
+    return _without_consumed(facts, build, assets, assumptions)
+
+
+def _without_consumed(
+    facts: StageFacts, build: Build, assets: list[tuple[str, CopyMeta]], assumptions: list[str]
+) -> list[tuple[str, CopyMeta]]:
+    """The assets minus those inside a build input the build step consumed (a non-editable `pip
+    install DIR`), unless something at run time names the input or runs inside it."""
+    if not build.consumed:
+        return assets
+    run_time = _run_time_paths(facts)
+    kept: list[tuple[str, CopyMeta]] = []
+    left_out: list[str] = []
+    for path, meta in assets:
+        root = next((c for c in build.consumed if is_under(path, c)), None)
+        if root is None or any(is_under(root, r) or is_under(r, root) for r, _ in run_time):
+            kept.append((path, meta))
+        else:
+            left_out.append(path)
+    if left_out:
+        names = ", ".join(left_out)
+        build.notes.append(f"{names} not copied: the build consumed {'it' if len(left_out) == 1 else 'them'}")
+        assumptions.append(
+            f"nothing reads {names} at run time (a build input the build step is done with; no start command, "
+            "HEALTHCHECK, ENV, VOLUME or WORKDIR names it)"
+        )
+    return kept
+
+
+def _run_time_paths(facts: StageFacts) -> list[tuple[str, str]]:
+    """(absolute path, who names it) for every path the running container may read by name: the
+    WORKDIR, the folder of a script the start command runs (Python puts it on sys.path), and each
+    path word of ENTRYPOINT, CMD, HEALTHCHECK, ENV values (PYTHONPATH ...) and VOLUME."""
+    out: list[tuple[str, str]] = []
+    if facts.workdir != "/":
+        out.append((facts.workdir, "WORKDIR"))
+    named: list[tuple[str, str]] = []
+    for ins in (facts.entrypoint, facts.cmd, facts.healthcheck):
+        if ins is not None:
+            named += [(w, ins.keyword) for w in (ins.json_args if ins.json_args is not None else ins.words())]
+    for ins in facts.carried:
+        if ins.keyword == "ENV":
+            named += [(v, "ENV") for v in ins.key_values().values()]
+        elif ins.keyword == "VOLUME":
+            named += [(w, "VOLUME") for w in (ins.json_args if ins.json_args is not None else ins.words())]
+    for word, who in named:
+        for piece in re.split(r"[\s=:,;]+", word):
+            piece = piece.strip("'\"")
+            if not piece or piece.startswith("-") or "$" in piece:
+                continue
+            path = abspath(piece, facts.workdir)
+            out.append((path, who))
+            if piece.endswith(".py") and posixpath.dirname(path) != "/":
+                out.append((posixpath.dirname(path), who))
+    return out
 
 
 def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> tuple[list[str], list[str], list[str], list[str]]:
@@ -745,7 +813,7 @@ def _changes(
         where += f" and {n_copies - len(build.outputs)} run-time file(s)"
     explanation = (
         f"split into a `{builder}` stage ({facts.ref.text}) and a runtime stage on {image} that receives only "
-        f"{where}" + (f" ({'; '.join(build.notes)})" if build.notes else "")
+        f"{where}" + (f" ({'; '.join(dict.fromkeys(build.notes))})" if build.notes else "")
     )
     if convert:
         explanation += "; shell-form start command converted to exec form for a shell-less image"

@@ -3,7 +3,9 @@
 Each case is a small real app (Dockerfile + files + case.toml). For each one, the original and
 the rewritten Dockerfile are built, measured and run; the test asserts the verdict is `ok`, the
 smoke commands behaved as the case expects in the original, and the size went down by at least
-the case's `min_reduction` percent. Results go to bench/e2e-results.json (scripts/e2e_table.py
+the case's `min_reduction` percent. A case opts into transforms as a user would: `select` (a list
+of transform ids: `dslim verify --select`) and `unsafe_fixes = true` (`--unsafe-fixes`, for the
+`unsafe` transforms such as strip-binaries). Results go to bench/e2e-results.json (scripts/e2e_table.py
 turns them into the README table).
 
 No engine: skipped with the reason, unless DSLIM_E2E=require (CI), which makes it a failure.
@@ -45,7 +47,16 @@ def load_case(path: Path) -> dict:
     case = tomllib.loads((path / "case.toml").read_text())
     assert isinstance(case.get("smoke"), list) and case["smoke"], f"{path.name}: case.toml needs smoke commands"
     assert isinstance(case.get("min_reduction"), (int, float)), f"{path.name}: case.toml needs min_reduction"
+    select = case.get("select", [])
+    assert isinstance(select, list) and all(isinstance(t, str) for t in select), f"{path.name}: select is a list of ids"
+    assert isinstance(case.get("unsafe_fixes", False), bool), f"{path.name}: unsafe_fixes is true or false"
     return case
+
+
+def verify_options(case: dict) -> list[str]:
+    """The `dslim verify` flags a case opts into (case.toml `select`, `unsafe_fixes`)."""
+    flags = ["--select", ",".join(case["select"])] if case.get("select") else []
+    return flags + (["--unsafe-fixes"] if case.get("unsafe_fixes") else [])
 
 
 def record(name: str, case: dict, report: dict | None, seconds: float, error: str = "") -> None:
@@ -57,6 +68,7 @@ def record(name: str, case: dict, report: dict | None, seconds: float, error: st
         "min_reduction": case.get("min_reduction"),
         "seconds": round(seconds, 1),
         "error": error,
+        "options": verify_options(case),
     }
     if report is not None:
         entry.update(
@@ -80,7 +92,7 @@ def record(name: str, case: dict, report: dict | None, seconds: float, error: st
     tmp.replace(RESULTS)
 
 
-def run_dslim_verify(case_dir: Path, smoke: list[str]) -> tuple[int, dict | None, str]:
+def run_dslim_verify(case_dir: Path, smoke: list[str], options: list[str] | None = None) -> tuple[int, dict | None, str]:
     cmd = [
         sys.executable,
         "-m",
@@ -93,6 +105,7 @@ def run_dslim_verify(case_dir: Path, smoke: list[str]) -> tuple[int, dict | None
         "json",
         "--timeout",
         str(RUN_TIMEOUT),
+        *(options or []),
     ]
     for s in smoke:
         cmd += ["--smoke", s]
@@ -116,7 +129,7 @@ def test_every_case_is_complete():
 def test_case(engine: Engine, case_dir: Path) -> None:
     case = load_case(case_dir)
     started = time.monotonic()
-    rc, report, stderr = run_dslim_verify(case_dir, case["smoke"])
+    rc, report, stderr = run_dslim_verify(case_dir, case["smoke"], verify_options(case))
     seconds = time.monotonic() - started
     if report is None:
         record(case_dir.name, case, None, seconds, error=(stderr.strip().splitlines() or [""])[-1])
@@ -141,6 +154,9 @@ def test_case(engine: Engine, case_dir: Path) -> None:
     assert len(smoke_runs) == len(case["smoke"])
     for given, run in zip(case["smoke"], smoke_runs):
         assert run["before"]["exit_code"] == expect_exit.get(given, 0), f"{case_dir.name}: smoke {given!r}: {run}"
+    if case.get("select"):  # the opted-in transforms made the rewrite (a case that proves nothing fails)
+        applied = set(report.get("rewrite", {}).get("transforms", []))
+        assert applied and applied <= set(case["select"]), f"{case_dir.name}: applied {sorted(applied)}"
     reduction = report["reduction_percent"] or 0.0
     assert reduction >= case["min_reduction"], (
         f"{case_dir.name}: {reduction:.1f} % smaller, case expects at least {case['min_reduction']} %"
@@ -161,6 +177,14 @@ def test_table_script_renders_results(tmp_path):
                 "transforms": ["slim-base"],
             },
             "a-case": {"error": "no report", "size_before": None},
+            "c-case": {
+                "size_before": 100_000_000,
+                "size_after": 90_000_000,
+                "reduction_percent": 10.0,
+                "verdict": "ok",
+                "transforms": ["strip-binaries"],
+                "options": ["--select", "strip-binaries", "--unsafe-fixes"],
+            },
         },
     }
     path = tmp_path / "r.json"
@@ -172,7 +196,8 @@ def test_table_script_renders_results(tmp_path):
     lines = out.splitlines()
     assert lines[2] == "| a-case | - | - | - | error | - |"
     assert lines[3] == "| b-case | 200.0 | 50.0 | 75.0 % | ok | slim-base |"
-    assert "| **all 2 cases** | 200.0 | 50.0 | 75.0 % | 1/2 ok | |" in lines
+    assert lines[4] == "| c-case | 100.0 | 90.0 | 10.0 % | ok | strip-binaries (`--select strip-binaries --unsafe-fixes`) |"
+    assert "| **all 3 cases** | 300.0 | 140.0 | 53.3 % | 2/3 ok | |" in lines
     assert "docker engine 26.1.5, buildx" in out and "x.sock" not in out
     subprocess.run(
         [sys.executable, str(script), "--results", str(path), "--readme", str(readme)], check=True, capture_output=True
