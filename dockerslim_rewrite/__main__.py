@@ -1,3 +1,4 @@
 from .cli import run
 
-run()
+if __name__ == "__main__":  # worker processes (spawned) import this module too: they must not run the CLI
+    run()

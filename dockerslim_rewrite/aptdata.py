@@ -21,6 +21,7 @@ import fnmatch
 import gzip
 import json
 import re
+from array import array
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
@@ -66,6 +67,12 @@ def known_releases() -> list[str]:
 
 @dataclass(frozen=True)
 class _Graph:
+    """One release's graph. The Depends and Recommends groups are flat arrays, not lists of ints:
+    63,000 packages as Python lists cost ~20 MB per release in every worker process of a run.
+
+    A group code >= 0 is a package; a code < 0 is an OR group, alternatives ``-code - 1``.
+    """
+
     names: list[str]
     index: dict[str, int]
     base: frozenset[int]
@@ -74,9 +81,49 @@ class _Graph:
     inert: frozenset[str]  # inert class names
     what: dict[str, str]  # class name -> generic reason
     reasons: list[tuple[str, str]]  # (name glob, reason)
-    dep: list[list[int]]
-    rec: list[list[int]]
-    size: list[int]  # Installed-Size in KiB
+    dep_start: array  # package i's Depends groups are dep_codes[dep_start[i]:dep_start[i + 1]]
+    dep_codes: array
+    rec_start: array  # the same for Recommends
+    rec_codes: array
+    alt_start: array  # OR group k's alternatives are alt_packages[alt_start[k]:alt_start[k + 1]]
+    alt_packages: array
+    size: array  # Installed-Size in KiB
+    #: decoded groups of the packages walked so far (a run walks a few thousand, not 63,000)
+    decoded: dict[tuple[int, bool], tuple[list[int], int]] = field(default_factory=dict, compare=False)
+
+    def groups(self, i: int, with_recommends: bool) -> tuple[list[int], int]:
+        """Package i's group codes in field order (Depends, then Recommends) and how many are Depends."""
+        key = (i, with_recommends)
+        found = self.decoded.get(key)
+        if found is None:
+            deps = self.dep_codes[self.dep_start[i] : self.dep_start[i + 1]].tolist()
+            recs = self.rec_codes[self.rec_start[i] : self.rec_start[i + 1]].tolist() if with_recommends else []
+            found = self.decoded[key] = (deps + recs, len(deps))
+        return found
+
+    def alternatives(self, code: int) -> list[int]:
+        k = -code - 1
+        return self.alt_packages[self.alt_start[k] : self.alt_start[k + 1]].tolist()
+
+    def depends(self, i: int) -> list[int | list[int]]:
+        """Package i's Depends groups, an OR group as the list of its alternatives."""
+        codes, _ = self.groups(i, with_recommends=False)
+        return [c if c >= 0 else self.alternatives(c) for c in codes]
+
+
+def _flatten(fields: list[list[list]], alt_start: array, alt_packages: array) -> tuple[array, array]:
+    """Per-package group lists as (start, codes) arrays; OR groups are appended to the alternatives."""
+    start, codes = array("I", [0]), array("i")
+    for groups in fields:
+        for group in groups:
+            if isinstance(group, int):
+                codes.append(group)
+            else:
+                codes.append(-len(alt_start))
+                alt_packages.extend(group)
+                alt_start.append(len(alt_packages))
+        start.append(len(codes))
+    return start, codes
 
 
 @cache
@@ -87,6 +134,9 @@ def _graph(release: str) -> _Graph | None:
         doc = json.loads(gzip.decompress(fh.read()))
     classes = list(doc["classes"])
     names = doc["names"]
+    alt_start, alt_packages = array("I", [0]), array("i")
+    dep_start, dep_codes = _flatten(doc["dep"], alt_start, alt_packages)
+    rec_start, rec_codes = _flatten(doc["rec"], alt_start, alt_packages)
     return _Graph(
         names=names,
         index={n: i for i, n in enumerate(names)},
@@ -96,9 +146,13 @@ def _graph(release: str) -> _Graph | None:
         inert=frozenset(c for c, info in doc["classes"].items() if info["inert"]),
         what={c: info["what"] for c, info in doc["classes"].items()},
         reasons=list(doc["reasons"].items()),
-        dep=doc["dep"],
-        rec=doc["rec"],
-        size=doc["size"],
+        dep_start=dep_start,
+        dep_codes=dep_codes,
+        rec_start=rec_start,
+        rec_codes=rec_codes,
+        alt_start=alt_start,
+        alt_packages=alt_packages,
+        size=array("I", doc["size"]),
     )
 
 
@@ -118,7 +172,7 @@ def dropped_recommends(release: str, packages: list[str], explicit_limit: int | 
     return _dropped(release, tuple(packages), explicit_limit)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)
 def _dropped(release: str, packages: tuple[str, ...], explicit_limit: int | None = None) -> Dropped | None:
     """What ``apt-get install --no-install-recommends PACKAGES`` drops on ``release``.
 
@@ -234,25 +288,27 @@ def _walk(
     Returns whether a group it looked at was satisfied only by packages of ``watch`` (so that
     without them it would have picked something).
     """
-    dep, rec = g.dep, g.rec
+    groups_of, alternatives = g.groups, g.alternatives
     watched = False
     if stop_at in marked:
         return watched
     for start in starts:
-        # a frame: [package, its groups, next group to look at, how many of them are Depends]
-        stack: list[list] = [[start, dep[start] + rec[start] if with_recommends else dep[start], 0, len(dep[start])]]
+        # a frame: [package, its group codes, next group to look at, how many of them are Depends]
+        codes, n = groups_of(start, with_recommends)
+        stack: list[list] = [[start, codes, 0, n]]
         while stack:
             frame = stack[-1]
             node, groups, at, n_dep = frame
             while at < len(groups):
-                group = groups[at]
+                code = groups[at]
                 at += 1
-                if isinstance(group, int):
-                    if group in marked:
-                        watched = watched or (watch is not None and group in watch)
+                if code >= 0:
+                    if code in marked:
+                        watched = watched or (watch is not None and code in watch)
                         continue
-                    pick = group
+                    pick = code
                 else:
+                    group = alternatives(code)
                     if any(k in marked for k in group):
                         # only a watched package satisfies it: without them the walk would differ
                         watched = watched or (watch is not None and all(k in watch for k in group if k in marked))
@@ -264,7 +320,8 @@ def _walk(
                 if parent is not None:
                     parent[pick] = (node, at > n_dep)
                 frame[2] = at
-                stack.append([pick, dep[pick] + rec[pick] if with_recommends else dep[pick], 0, len(dep[pick])])
+                codes, n = groups_of(pick, with_recommends)
+                stack.append([pick, codes, 0, n])
                 break
             else:
                 stack.pop()

@@ -9,7 +9,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .buildcontext import is_dockerfile_name
@@ -86,10 +86,11 @@ def check_writable(path: Path, expected_old: bytes | None) -> None:
         raise InputError(f"{path}: permission denied (cannot write); nothing written")
 
 
-def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> None:
+def atomic_write(path: Path, data: bytes | Iterable[bytes], expected_old: bytes | None = None) -> None:
     """Replace a file's content atomically, writing through symlinks and keeping its mode.
 
-    With ``expected_old``, refuse to write when the file changed since it was read.
+    ``data`` may come in pieces (a big report rendered as it is written). With ``expected_old``,
+    refuse to write when the file changed since it was read.
     """
     target = Path(os.path.realpath(path))
     directory = target.parent
@@ -114,7 +115,8 @@ def atomic_write(path: Path, data: bytes, expected_old: bytes | None = None) -> 
         raise InputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for piece in [data] if isinstance(data, bytes) else data:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         if owner is not None:  # chown before chmod: chown clears set-id bits

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import postconditions
+from . import postconditions, shell
 from .advisories import Advisory, advise
 from .datafiles import data_toml
 from .model import Comment, Document, Instruction, ParseError, parse
@@ -78,6 +78,7 @@ def rewrite(
         _add_advisories(result, options or Options(), build_context, original, final)
         return result
     finally:
+        shell.forget_analyses()  # the next file shares none of these bodies worth keeping
         if enabled:
             gc.enable()
 

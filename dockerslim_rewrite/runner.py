@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .buildcontext import Snapshot, dockerfile_in_context, scan_context
 from .config import ConfigError, find_config
@@ -257,6 +259,8 @@ def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileRepo
 Group = tuple[list[Path], bool]
 #: groups are sent to workers in chunks of at least this many Dockerfiles (fewer round trips)
 _CHUNK_FILES = 16
+#: a worker process is replaced after this many chunks (see process_groups)
+_CHUNKS_PER_WORKER = 64
 
 
 def process_groups(
@@ -280,15 +284,35 @@ def process_groups(
         for g in range(len(groups)):
             on_done(g, _process_chunk([groups[g]], flags)[0])
         return
-    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
-        futures = [pool.submit(_process_chunk, [groups[g] for g in chunk], flags) for chunk in chunks]
-        for chunk, future in zip(chunks, futures):
+    workers = min(jobs, len(chunks))
+    # Spawned, not forked: a worker then holds only what rewriting needs, not a copy of this process
+    # (progress display, discovery). Replaced after _CHUNKS_PER_WORKER chunks (Python 3.11+): caches
+    # and the allocator's leftovers would otherwise grow with the number of files. The sum over the
+    # process tree is what a CI runner has to fit.
+    recycle: dict[str, Any] = {"max_tasks_per_child": _CHUNKS_PER_WORKER} if sys.version_info >= (3, 11) else {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), **recycle) as pool:
+        # a few chunks in flight per worker: finished results are handed on and dropped at once, so
+        # memory does not grow with the number of files
+        pending: deque[tuple[list[int], Future]] = deque()
+        todo = iter(chunks)
+        for chunk in todo:
+            pending.append((chunk, pool.submit(_process_chunk, [groups[g] for g in chunk], flags)))
+            if len(pending) >= 4 * workers:
+                break
+        while pending:
+            chunk, future = pending.popleft()
             try:
                 outcomes = future.result()
             except Exception as exc:  # the worker itself died: every group of the chunk failed
                 outcomes = [exc] * len(chunk)
+            del future
+            for following in todo:
+                pending.append((following, pool.submit(_process_chunk, [groups[g] for g in following], flags)))
+                break
             for g, outcome in zip(chunk, outcomes):
                 on_done(g, outcome)
 

@@ -12,7 +12,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 
 import tree_sitter_bash
 from tree_sitter import Language, Node, Parser
@@ -154,12 +154,13 @@ class Script:
         return [c for c in self.commands if c.name == name and c.depth == 0]
 
 
-@lru_cache(maxsize=1 << 16)
+@cache
 def analyse(script: str) -> Script:
     """Parse a shell body with tree-sitter-bash and index its commands.
 
-    Cached: every transform asks about the same RUN bodies, in every pipeline round. Callers must
-    treat the returned Script as read-only.
+    Cached: every transform asks about the same RUN bodies, in every pipeline round. The pipeline
+    empties the cache after each file (``forget_analyses``): parsed trees are big, and a run over
+    thousands of files must not keep them all. Callers must treat the returned Script as read-only.
     """
     data = script.encode("utf-8")
     tree = _parser().parse(data)
@@ -173,6 +174,11 @@ def analyse(script: str) -> Script:
     for cmd in result.commands:
         cmd.in_top_and_chain = chain_ok and cmd.depth == 0 and not cmd.in_subshell
     return result
+
+
+def forget_analyses() -> None:
+    """Drop every cached parse (see ``analyse``): called once a file is done."""
+    analyse.cache_clear()
 
 
 def _offset_mapper(script: str, data: bytes):

@@ -7,6 +7,7 @@ computed here so the templates stay declarative. No I/O beyond loading the templ
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 
 import jinja2
@@ -88,9 +89,17 @@ def render_pr(record: dict, title: str, version: str) -> str:
     return _env(False).get_template("PR.md.j2").render(repo=record, title=title, version=version)
 
 
+def stream_summary_md(summary: dict) -> Iterator[str]:
+    return _env(False).get_template("summary.md.j2").generate(s=summary)
+
+
+def stream_summary_html(summary: dict) -> Iterator[str]:
+    return _env(True).get_template("summary.html.j2").generate(s=summary, chart=chart(summary["repos"]), diff_lines=diff_lines)
+
+
 def render_summary_md(summary: dict) -> str:
-    return _env(False).get_template("summary.md.j2").render(s=summary)
+    return "".join(stream_summary_md(summary))
 
 
 def render_summary_html(summary: dict) -> str:
-    return _env(True).get_template("summary.html.j2").render(s=summary, chart=chart(summary["repos"]), diff_lines=diff_lines)
+    return "".join(stream_summary_html(summary))

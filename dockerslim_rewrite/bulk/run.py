@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +25,7 @@ from . import git as gitops
 from . import render, summarize
 from .discover import Repo, discover, is_repo
 from .progress import progress
+from .records import SpilledRecords, dump_json
 from .shard import shard_of
 
 EXIT_OK, EXIT_ERROR = 0, 2
@@ -125,6 +126,7 @@ def _process(
             pending[r] -= 1
             if pending[r] == 0:
                 on_repo_done(r, reports[r])
+                reports[r] = []  # its record holds what the summary needs: free the texts
 
     groups = [([repos[r].dockerfiles[d] for r, d in batch], writes[batch[0][0]]) for batch in batches]
     process_groups(groups, flags, jobs, store)
@@ -167,12 +169,23 @@ def _repo_line(record: dict) -> str:
 
 
 def write_summary(out: Path, summary: dict) -> None:
-    import json
-
+    """summary.json, .md and .html, each written piece by piece (the records may be spilled to disk)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "summary.json", (json.dumps(summary, indent=2, sort_keys=False) + "\n").encode("utf-8"))
-    atomic_write(out / "summary.md", render.render_summary_md(summary).encode("utf-8"))
-    atomic_write(out / "summary.html", render.render_summary_html(summary).encode("utf-8"))
+    atomic_write(out / "summary.json", _encoded([*dump_json(summary), "\n"]))
+    atomic_write(out / "summary.md", _encoded(render.stream_summary_md(summary)))
+    atomic_write(out / "summary.html", _encoded(render.stream_summary_html(summary)))
+
+
+def _encoded(pieces: Iterable[str]) -> Iterator[bytes]:
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size > 1 << 16:
+            yield "".join(buffer).encode("utf-8")
+            buffer, size = [], 0
+    yield "".join(buffer).encode("utf-8")
 
 
 def final_line(summary: dict, out: Path) -> str:
@@ -218,7 +231,7 @@ def run_bulk(roots: list[Path], opts: BulkOptions, err: TextIO | None = None, tt
     # with --commit a git repository gets a branch, never a write into its checkout
     writes = [opts.apply and not (opts.commit and top is not None) for top in git_tops]
     total = sum(len(r.dockerfiles) for r in repos)
-    records: list[dict] = [{} for _ in repos]
+    records = SpilledRecords()  # on disk until the summaries are written: they may be 100s of MB
     with progress(err, total, tty) as bar:
 
         def done(r: int, reports: list[FileReport]) -> None:
@@ -228,17 +241,20 @@ def run_bulk(roots: list[Path], opts: BulkOptions, err: TextIO | None = None, tt
                 record = _finish(repo, name, reports, bases[r], git_tops[r], refusals[r], opts)
             except Exception as exc:  # never stop the run for one repository
                 record = summarize.repo_record(name, repo.key, str(repo.path), [], "", [f"internal error: {exc!r}"])
-            records[r] = record
+            records.add(record)
             bar.line(_repo_line(record))
 
         _process(repos, writes, opts.flags, opts.jobs, done)
     summary = summarize.summary(
         records, root_errors, __version__, now(), f"{opts.shard[0]}/{opts.shard[1]}" if opts.shard else None
     )
-    write_summary(opts.out, summary)
-    for error in root_errors:
-        print(f"error: {printable(error)}", file=err)
-    print(final_line(summary, opts.out), file=err)
+    try:
+        write_summary(opts.out, summary)
+        for error in root_errors:
+            print(f"error: {printable(error)}", file=err)
+        print(final_line(summary, opts.out), file=err)
+    finally:
+        records.close()
     return EXIT_ERROR if summary["totals"]["errors"] else EXIT_OK
 
 

@@ -7,9 +7,11 @@ Records are dicts of JSON types, so a shard's summary.json read back is the same
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 
 from ..report import FileReport
 from . import estimate
+from .records import SpilledRecords
 
 
 def file_record(report: FileReport, rel: str, context_rel: str) -> dict:
@@ -110,23 +112,31 @@ def fail(record: dict, reason: str) -> None:
     record["status"] = "failed"
 
 
-def totals(repos: list[dict], root_errors: list[str]) -> dict:
+def totals(repos: Iterable[dict], root_errors: list[str]) -> dict:
+    """Totals in one pass over the records (they may be read back from disk)."""
     by_safety: dict[str, int] = {}
     by_transform: dict[str, int] = {}
+    savings = []
+    count = {"repos": 0, "repos_changed": 0, "repos_failed": 0, "dockerfiles": 0, "dockerfiles_changed": 0}
+    errors = committed = 0
     for repo in repos:
         for f in repo["files"]:
             for c in f["changes"]:
                 by_safety[c["safety"]] = by_safety.get(c["safety"], 0) + 1
                 by_transform[c["transform"]] = by_transform.get(c["transform"], 0) + 1
-    saving = estimate.add([r["saving"] for r in repos])
+        savings.append(repo["saving"])
+        count["repos"] += 1
+        count["repos_changed"] += 1 if repo["changed"] else 0
+        count["repos_failed"] += 1 if repo["status"] == "failed" else 0
+        count["dockerfiles"] += repo["dockerfiles"]
+        count["dockerfiles_changed"] += repo["changed"]
+        errors += len(repo["errors"])
+        committed += 1 if (repo["commit"] or {}).get("status") == "committed" else 0
+    saving = estimate.add(savings)
     return {
-        "repos": len(repos),
-        "repos_changed": sum(1 for r in repos if r["changed"]),
-        "repos_failed": sum(1 for r in repos if r["status"] == "failed"),
-        "dockerfiles": sum(r["dockerfiles"] for r in repos),
-        "dockerfiles_changed": sum(r["changed"] for r in repos),
-        "errors": sum(len(r["errors"]) for r in repos) + len(root_errors),
-        "committed": sum(1 for r in repos if (r["commit"] or {}).get("status") == "committed"),
+        **count,
+        "errors": errors + len(root_errors),
+        "committed": committed,
         "image_mb": saving["image_mb"],
         "context_mb": saving["context_mb"],
         "by_safety": dict(sorted(by_safety.items())),
@@ -134,9 +144,13 @@ def totals(repos: list[dict], root_errors: list[str]) -> dict:
     }
 
 
-def summary(repos: list[dict], root_errors: list[str], version: str, generated_at: str, shard: str | None) -> dict:
-    """The whole run (or merged shards) as summary.json, repositories sorted by key."""
-    ordered = sorted(repos, key=lambda r: (r["key"], r["path"]))
+def summary(repos: Iterable[dict], root_errors: list[str], version: str, generated_at: str, shard: str | None) -> dict:
+    """The whole run (or merged shards) as summary.json, repositories sorted by key.
+
+    ``repos`` may be a ``records.SpilledRecords`` (read back from disk, already in that order): it is
+    then kept as it is and read once per pass (totals here, then each summary file).
+    """
+    ordered = repos if isinstance(repos, SpilledRecords) else sorted(repos, key=lambda r: (r["key"], r["path"]))
     return {
         "tool": "dslim bulk",
         "version": version,

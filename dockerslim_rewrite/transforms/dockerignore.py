@@ -66,7 +66,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import jinja2
 
@@ -101,7 +101,7 @@ class Candidate:
         return _compiled(self.pattern)
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _compiled(pattern: str) -> Pattern:
     return Pattern.compile(pattern)
 
