@@ -16,7 +16,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from dockerfile_parse.util import WordSplitter, extract_key_values
@@ -116,6 +116,18 @@ class Heredoc:
     body: str
 
 
+# Every transform asks for the words and ENV pairs of the same instructions, in every round: they are
+# worked out once per text (bounded: a run over many files must not keep them all).
+@lru_cache(maxsize=8192)
+def _split_words(args: str, escape: str) -> tuple[str, ...]:
+    return tuple(unquote(w, escape) for w, _, _ in iter_words(args, escape))
+
+
+@lru_cache(maxsize=4096)
+def _literal_key_values(args: str) -> tuple[tuple[str, str], ...]:
+    return tuple(extract_key_values(False, {}, {}, args))
+
+
 @dataclass
 class Instruction(Node):
     """One instruction with its continuation lines, interior comments and heredoc bodies."""
@@ -170,7 +182,9 @@ class Instruction(Node):
             return pairs
         if self.keyword not in ("ENV", "LABEL") or not self.args:
             return {}
-        return dict(extract_key_values(variables is not None, variables or {}, {}, self.args))
+        if variables is None:
+            return dict(_literal_key_values(self.args))
+        return dict(extract_key_values(True, variables, {}, self.args))
 
     def continuation_style(self) -> Continuation | None:
         """How this instruction writes its continued lines, or None when it has none.
@@ -201,7 +215,7 @@ class Instruction(Node):
         """The arguments as BuildKit splits them, quotes and escapes removed (exec form: the JSON strings)."""
         if self.json_args is not None:
             return list(self.json_args)
-        return [unquote(w, self.doc.escape) for w, _, _ in iter_words(self.args, self.doc.escape)]
+        return list(_split_words(self.args, self.doc.escape))
 
     def flag(self, name: str) -> str | None:
         values = self.flag_values(name)
