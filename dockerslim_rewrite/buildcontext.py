@@ -96,6 +96,11 @@ _TEXT_NAMES = frozenset(
         "Makefile",
         ".dockerignore",
         ".gitignore",
+        # start scripts without a suffix
+        "entrypoint",
+        "docker-entrypoint",
+        "start",
+        "run",
     }
 )
 #: Basename globs whose text is preloaded.
@@ -112,6 +117,9 @@ _TEXT_GLOBS = (
     "*.dockerfile",
     "Containerfile*",
     "tsconfig*.json",
+    # shell scripts an image may start (multi-stage reads what ENTRYPOINT/CMD/HEALTHCHECK run)
+    "*.sh",
+    "*.bash",
 )
 #: Sources read only partially (header), e.g. Go files for `import "C"` (cgo) detection.
 _HEADER_GLOBS = ("*.go",)

@@ -39,6 +39,7 @@ __all__ = [
     "PipInputs",
     "pip_local_inputs",
     "requirements_edit_in_place",
+    "python_module",
 ]
 
 ReadText = Callable[[str], "str | None"]
@@ -215,6 +216,36 @@ _PIP_VALUE_OPTIONS = frozenset(
     }
 )
 _PIP_KEEP = frozenset({"-r", "--requirement", "-e", "--editable", "--no-binary"})
+
+
+_PYTHON_VALUE_FLAGS = frozenset("WX")  # `-W ignore`, `-X utf8`: the value may follow as the next word
+
+
+def python_module(argv: list[str]) -> tuple[str, int] | None:
+    """(MODULE, index of its first argument in ``argv``) when ``python ARGV`` runs a module: `-m pip
+    install x`, `-P -m pip ...`, `-I -m venv /v`, `-mpip`, `-W ignore -m pip`. None for a script,
+    `-c CODE`, stdin or an unknown long option."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--check-hash-based-pycs":
+            i += 2
+            continue
+        if not word.startswith("-") or word in ("-", "--") or word.startswith("--"):
+            return None
+        for k, flag in enumerate(word[1:], start=1):
+            if flag == "c":
+                return None
+            if flag == "m" or flag in _PYTHON_VALUE_FLAGS:
+                value = word[k + 1 :]
+                if not value:
+                    i += 1
+                    value = argv[i] if i < len(argv) else ""
+                if flag == "m":
+                    return (value, i + 1) if value else None
+                break
+        i += 1
+    return None
 
 
 def specs_from_argv(argv: list[str]) -> list[str]:

@@ -538,3 +538,12 @@ def test_report_numbers_and_safety(node_ctx: Path):
     assert report["context_after"]["bytes"] < report["context_before"]["bytes"]
     assert fc.safety == "review" and "node_modules" in fc.assumption
     assert fc.new.decode().splitlines()[0].startswith("#")
+
+
+@pytest.mark.parametrize("run", ["pip install .", "python -m pip install .", "python -P -m pip install ."])
+def test_python_install_condition_sees_pip_behind_interpreter_options(run: str) -> None:
+    """multi-stage writes `python -P -m pip install`: still a Python install for the ignore templates."""
+    from dockerslim_rewrite.transforms.dockerignore import _conditions
+
+    doc = parse(f"FROM python:3.12\nCOPY . .\nRUN {run}\n".encode())
+    assert "python-install" in _conditions(doc, Snapshot(files=[Entry("setup.py", 10)]))

@@ -605,27 +605,235 @@ def test_python_venv_without_pip_and_pip_commands_run_through_python():
         "RUN pip3 install /tmp/ext && python3 -m pip check && pip freeze > /tmp/lock.txt\n"
         'CMD ["python", "-m", "x"]\n'
     )
-    out = run(text, CEXT).output.decode()
-    assert "RUN pip --version\nRUN python -m venv --without-pip --system-site-packages /opt/venv\n" in out
-    assert "RUN python -m pip install /tmp/ext && python3 -m pip check && python -m pip freeze > /tmp/lock.txt\n" in out
+    result = run(text, CEXT)
+    out = result.output.decode()
+    # isolated venv creation (-I) and pip without the WORKDIR on sys.path (-P): a types.py there is not imported
+    assert "RUN pip --version\nRUN python -I -m venv --without-pip --system-site-packages /opt/venv\n" in out
+    assert "RUN python -P -m pip install /tmp/ext && python3 -m pip check && python -P -m pip freeze > /tmp/lock.txt\n" in out
     assert "COPY --from=build /tmp/ext" not in out
+    (assumption,) = {c.assumption for c in result.changes}
+    assert "python:3.12-slim pulled at the same time as python:3.12" in assumption
+
+
+def test_python_whole_pipeline_keeps_the_builder_image_full():
+    """slim-base sees `python -P -m pip install` of a C extension as a build that needs the full image."""
+    text = 'FROM python:3.11\nWORKDIR /app\nCOPY . .\nRUN pip install ./ext\nCMD ["python", "app.py"]\n'
+    snapshot = snapshot_of({**CEXT, "app.py": "import x\n"})
+    result = rewrite(text.encode(), Options(), snapshot)
+    out = result.output.decode()
+    assert out.startswith("FROM python:3.11 AS build\n") and "FROM python:3.11-slim\n" in out
+    assert "RUN python -P -m pip install --no-cache-dir ./ext\n" in out
+    assert rewrite(result.output, Options(), snapshot).output == result.output
+
+
+@pytest.mark.parametrize(
+    "tag, why",
+    [
+        ("3.10", "python:3.10 has Python 3.10"),
+        ("3.9-bookworm", "python:3.9-bookworm has Python 3.9"),
+        ("3", "not known from its tag"),
+        ("latest", "not known from its tag"),
+    ],
+)
+def test_python_lean_venv_needs_a_known_python_3_11(tag: str, why: str):
+    """`python -P` exists from 3.11 on: an older or unknown version keeps the venv's own pip (pre-lean)."""
+    text = f'FROM python:{tag}\nWORKDIR /app\nCOPY ext/ /tmp/ext/\nRUN pip install /tmp/ext\nCMD ["python", "-m", "x"]\n'
+    result = run(text, CEXT)
+    out = result.output.decode()
+    assert "RUN python -I -m venv /opt/venv\n" in out and "--without-pip" not in out
+    assert "RUN pip install /tmp/ext\n" in out and "-m pip" not in out
+    explanation = " ".join(c.explanation for c in result.changes)
+    assert "the virtualenv keeps its own pip: " in explanation and why in explanation
+
+
+@pytest.mark.parametrize("tag", ["3.11", "3.11-bookworm", "3.11.9-slim-bookworm", "3.13"])
+def test_python_version_from_tag(tag: str):
+    from dockerslim_rewrite.ecosystems.python import python_version
+
+    major, minor = python_version(tag) or (0, 0)
+    assert major == 3 and minor >= 11
+    assert python_version("3") is None and python_version("bookworm") is None and python_version(None) is None
 
 
 @pytest.mark.parametrize(
     "change, why",
     [
         ('CMD ["python", "-m", "x"]', 'HEALTHCHECK CMD pip check || exit 1\nCMD ["python", "-m", "x"]'),
-        ("RUN pip3 install /tmp/ext", "RUN sudo pip3 install /tmp/ext"),
         ('CMD ["python", "-m", "x"]', 'CMD ["sh", "-c", "pip3.12 list && exec python -m x"]'),
+        # the original image loses its setuptools; a venv seeing the image's site-packages would not
+        ("RUN pip3 install /tmp/ext", "RUN pip3 install /tmp/ext && pip uninstall -y setuptools"),
     ],
 )
 def test_python_venv_keeps_its_pip_when_pip_runs_with_another_path(change: str, why: str):
     text = 'FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip3 install /tmp/ext\nCMD ["python", "-m", "x"]\n'
     result = run(text.replace(change, why), CEXT)
     out = result.output.decode()
-    assert "RUN python -m venv /opt/venv\n" in out and "--without-pip" not in out
-    assert "python -m pip install" not in out
+    assert "RUN python -I -m venv /opt/venv\n" in out and "--without-pip" not in out
+    assert "-m pip install" not in out
     assert "the virtualenv keeps its own pip" in " ".join(c.explanation for c in result.changes)
+
+
+PIP_HEAD = "FROM python:3.12\nWORKDIR /srv\nCOPY ext/ /tmp/ext/\n"
+PIP_TAIL = 'COPY app.py .\nCMD ["python", "app.py"]\n'
+
+
+@pytest.mark.parametrize(
+    "middle, files, why",
+    [
+        # pip settings that send installs outside the venv (problem: ~/.local is not copied)
+        ("ENV PIP_USER=1\nRUN pip install /tmp/ext\n", {}, "PIP_USER is set for pip (line 5)"),
+        ("ENV PIP_USER=true\nRUN pip install /tmp/ext\n", {}, "PIP_USER is set"),
+        ("ARG PIP_TARGET=/deps\nRUN pip install /tmp/ext\n", {}, "PIP_TARGET is set"),
+        ("ENV PIP_PREFIX=/install PIP_NO_CACHE_DIR=1\nRUN pip install /tmp/ext\n", {}, "PIP_PREFIX is set"),
+        ("ARG ROOT\nENV PIP_ROOT=$ROOT\nRUN pip install /tmp/ext\n", {}, "PIP_ROOT is set"),
+        ("ENV PIP_CONFIG_FILE=/srv/pip.conf\nRUN pip install /tmp/ext\n", {}, "PIP_CONFIG_FILE is set"),
+        ("RUN PIP_USER=1 pip install /tmp/ext\n", {}, "PIP_USER is set"),
+        ("RUN export PIP_USER=yes && pip install /tmp/ext\n", {}, "PIP_USER is set"),
+        ("ENV XDG_CONFIG_HOME=/cfg\nRUN pip install /tmp/ext\n", {}, "XDG_CONFIG_HOME is set"),
+        # a pip configuration file put into the image
+        ("COPY pip.conf /etc/pip.conf\nRUN pip install /tmp/ext\n", {"pip.conf": "[global]\nuser = true\n"}, "/etc/pip.conf"),
+        ("COPY pip.conf /etc/\nRUN pip install /tmp/ext\n", {"pip.conf": "[global]\n"}, "puts /etc/pip.conf"),
+        ("COPY pip.conf /etc\nRUN pip install /tmp/ext\n", {"pip.conf": "[global]\n"}, "puts /etc/pip.conf"),
+        ("COPY home/ /root/\nRUN pip install /tmp/ext\n", {"home/.config/pip/pip.conf": "x"}, "/root/.config/pip/pip.conf"),
+        ("COPY pip.conf /root/.pip/pip.conf\nRUN pip install /tmp/ext\n", {"pip.conf": "x"}, "/root/.pip/pip.conf"),
+        ("COPY pip.conf /etc/xdg/pip/\nRUN pip install /tmp/ext\n", {"pip.conf": "x"}, "/etc/xdg/pip/pip.conf"),
+        ("RUN printf '[global]\\nuser = true\\n' > /etc/pip.conf && pip install /tmp/ext\n", {}, "writes a pip.conf"),
+        ("RUN mkdir -p /root/.config/pip && cp /tmp/ext/cfg ~/.config/pip/pip.conf\nRUN pip install /tmp/ext\n", {}, "pip.conf"),
+        ("RUN pip config set global.user true && pip install /tmp/ext\n", {}, "`pip config set global.user`"),
+        ("RUN python -m pip config set install.target /x\nRUN pip install /tmp/ext\n", {}, "`pip config set install.target`"),
+        ("ENV HOME=/home/app\nCOPY pip.conf /home/app/.config/pip/\nRUN pip install /tmp/ext\n", {"pip.conf": "x"}, "/home/app/"),
+        # pip run as another user: the venv belongs to root, pip falls back to ~/.local
+        ("RUN pip install /tmp/ext\nRUN useradd -m app\nUSER app\nRUN pip install /tmp/ext\n", {}, "pip runs as USER app"),
+        ("USER 1000:1000\nRUN pip install /tmp/ext\n", {}, "pip runs as USER 1000:1000"),
+        # sudo: secure_path runs the image's pip; a login shell resets PATH
+        ("RUN sudo pip install /tmp/ext\n", {}, "sudo's secure_path"),
+        ("RUN sudo -H python -m pip install /tmp/ext\n", {}, "sudo's secure_path"),
+        ('SHELL ["/bin/bash", "-l", "-c"]\nRUN pip install /tmp/ext\n', {}, "is a login shell"),
+        ('SHELL ["/bin/bash", "-lc"]\nRUN pip install /tmp/ext\n', {}, "is a login shell"),
+        ('RUN pip install /tmp/ext\nSHELL ["/bin/bash", "--login", "-c"]\n', {}, "is a login shell"),
+        ("RUN PATH=/usr/local/bin:$PATH pip install /tmp/ext\n", {}, "another PATH"),
+    ],
+)
+def test_python_split_skipped_when_pip_would_install_outside_the_venv(middle: str, files: dict, why: str):
+    result = run(PIP_HEAD + middle + PIP_TAIL, {**CEXT, "app.py": "import x\n", **files})
+    assert result.output.decode() == PIP_HEAD + middle + PIP_TAIL
+    reasons = skip_reasons(result)
+    assert any(why in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        "ENV PIP_USER=0\nRUN pip install /tmp/ext\n",
+        "ENV PIP_CONFIG_FILE=/dev/null\nRUN pip install /tmp/ext\n",
+        "RUN pip config set global.index-url https://mirror.invalid/simple && pip install /tmp/ext\n",
+        "COPY etc/ /etc/\nRUN pip install /tmp/ext\n",  # the folder has no pip.conf
+        "RUN useradd -m app\nRUN pip install /tmp/ext\nUSER app\n",  # pip ran as root
+        'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nRUN pip install /tmp/ext\n',
+    ],
+)
+def test_python_split_still_made_when_pip_settings_keep_installs_in_the_venv(middle: str):
+    files = {**CEXT, "app.py": "import x\n", "etc/app.ini": "x"}
+    out = run(PIP_HEAD + middle + PIP_TAIL, files).output.decode()
+    assert "FROM python:3.12-slim\n" in out
+
+
+# --------------------------------------------------------------------------- python: started scripts
+
+START_CTX = {**CEXT, "app.py": "import x\n"}
+
+
+def snapshot_of(files: dict[str, str]) -> Snapshot:
+    dirs = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+    entries = [Entry(p, len(t)) for p, t in files.items()] + [Entry(d, 0, is_dir=True) for d in dirs]
+    return Snapshot(files=sorted(entries, key=lambda e: e.path), texts={p: t for p, t in files.items() if t})
+
+
+def started(text: str, files: dict[str, str]) -> list[tuple[str, str, bool]]:
+    doc = parse(text.encode())
+    facts = eco.gather(doc, doc.stages[-1])
+    snapshot = snapshot_of(files)
+    return [(s.path, s.who, s.text is not None) for s in eco.started_scripts(facts, snapshot)]
+
+
+@pytest.mark.parametrize(
+    "lines, files, expected",
+    [
+        (
+            'COPY start.sh /usr/local/bin/\nCMD ["start.sh"]',
+            {"start.sh": "cd /src\n"},
+            [("/usr/local/bin/start.sh", "CMD", True)],
+        ),
+        ("COPY start.sh /start.sh\nCMD /start.sh", {"start.sh": "x=1\n"}, [("/start.sh", "CMD", True)]),
+        ('WORKDIR /app\nCOPY . .\nCMD ["sh", "./run.sh"]', {"run.sh": "true\n"}, [("/app/run.sh", "CMD", True)]),
+        ('COPY e.sh /\nENTRYPOINT ["tini", "--", "/e.sh"]', {"e.sh": 'exec "$@"\n'}, [("/e.sh", "ENTRYPOINT", True)]),
+        ('COPY e.sh /\nENTRYPOINT ["gosu", "app", "/e.sh"]', {"e.sh": "true\n"}, [("/e.sh", "ENTRYPOINT", True)]),
+        ('COPY h.sh /\nHEALTHCHECK CMD sh -c "/h.sh || exit 1"', {"h.sh": "true\n"}, [("/h.sh", "HEALTHCHECK", True)]),
+        # a script the started one runs, by absolute path or through PATH
+        (
+            'COPY a.sh b.sh /usr/local/bin/\nCMD ["a.sh"]',
+            {"a.sh": "exec /usr/local/bin/b.sh\n", "b.sh": "cd /data\n"},
+            [("/usr/local/bin/a.sh", "CMD", True), ("/usr/local/bin/b.sh", "/usr/local/bin/a.sh", True)],
+        ),
+        # not readable: no text in the build context (a binary, another stage, not a known script name)
+        ('COPY tool /usr/local/bin/\nCMD ["tool"]', {"tool": ""}, [("/usr/local/bin/tool", "CMD", False)]),
+        ('COPY --from=other:1 /x.sh /x.sh\nCMD ["/x.sh"]', {}, [("/x.sh", "CMD", False)]),
+        # programs of the image and the build output are not started scripts
+        ('WORKDIR /srv\nCOPY . .\nCMD ["python", "app.py"]', {"app.py": "x"}, []),
+        ('COPY bin/ /usr/local/bin/\nCMD ["gunicorn", "app:app"]', {"bin/a.sh": "x"}, []),
+        (
+            'COPY e.sh /\nENTRYPOINT ["/e.sh"]\nCMD ["python", "-m", "x"]',
+            {"e.sh": 'exec "$@"\n'},
+            [("/e.sh", "ENTRYPOINT", True)],
+        ),
+    ],
+)
+def test_started_scripts(lines: str, files: dict, expected: list):
+    assert started("FROM python:3.12\n" + lines + "\n", files) == expected
+
+
+def test_mentioned_paths():
+    from dockerslim_rewrite.ecosystems.facts import mentioned_paths
+
+    text = '#!/bin/sh\ncd "${APP:-/src/app}" && exec python ./x.py --cfg=/etc/app.ini $HOME/y a/b https://h.invalid/z\n'
+    assert mentioned_paths(text) == ["/bin/sh", "/src/app", "/etc/app.ini", "//h.invalid/z"]
+
+
+@pytest.mark.parametrize(
+    "script, kept",
+    [
+        ("#!/bin/sh\ncd /tmp/ext && exec python -m x\n", True),  # the script reads the consumed input
+        ("#!/bin/sh\nexec python -m x\n", False),
+    ],
+)
+def test_python_started_script_paths_are_run_time_paths(script: str, kept: bool):
+    text = 'FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip install /tmp/ext\nCOPY start.sh /usr/local/bin/\nCMD ["start.sh"]\n'
+    out = run(text, {**CEXT, "start.sh": script}).output.decode()
+    assert "FROM python:3.12-slim\n" in out
+    assert ("COPY --from=build /tmp/ext /tmp/ext\n" in out) is kept
+    assert "--without-pip" in out
+
+
+def test_python_unreadable_started_script_keeps_every_input_and_the_venv_pip():
+    text = 'FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip install /tmp/ext\nCOPY --from=tools:1 /start /start\nCMD ["/start"]\n'
+    result = run(text, CEXT)
+    out = result.output.decode()
+    assert "COPY --from=build /tmp/ext /tmp/ext\n" in out
+    assert "RUN python -I -m venv /opt/venv\n" in out and "RUN pip install /tmp/ext\n" in out
+    explanation = " ".join(c.explanation for c in result.changes)
+    assert "build inputs kept: /start (started by CMD) cannot be read" in explanation
+    assert "the virtualenv keeps its own pip: /start (started by CMD) cannot be read" in explanation
+
+
+@pytest.mark.parametrize("script", ["pip list\nexec python -m x\n", "python -m pip show x >/dev/null; exec python -m x\n"])
+def test_python_started_script_running_pip_keeps_the_venv_pip(script: str):
+    text = 'FROM python:3.12\nCOPY ext/ /tmp/ext/\nRUN pip install /tmp/ext\nCOPY start.sh /\nCMD ["sh", "/start.sh"]\n'
+    result = run(text, {**CEXT, "start.sh": script})
+    out = result.output.decode()
+    assert "RUN python -I -m venv /opt/venv\n" in out and "--without-pip" not in out
+    assert "the virtualenv keeps its own pip: /start.sh (started by CMD) runs pip" in " ".join(
+        c.explanation for c in result.changes
+    )
 
 
 @pytest.mark.parametrize(

@@ -198,6 +198,13 @@ def test_pip_cache_env_prefix_counts() -> None:
     assert run(text)[0] == text
 
 
+@pytest.mark.parametrize("call", ["python -P -m pip", "python3 -I -mpip", "python -W ignore -m pip"])
+def test_pip_behind_interpreter_options_gets_no_cache_dir(call: str) -> None:
+    """multi-stage writes `python -P -m pip`: interpreter options before -m do not hide the pip install."""
+    out, _ = run(f"FROM python:3.12\nRUN {call} install flask\n")
+    assert out == f"FROM python:3.12\nRUN {call} install --no-cache-dir flask\n"
+
+
 def test_apk_no_cache_not_added_when_the_update_must_stay() -> None:
     """--no-cache after a kept `apk update` saves nothing: the index is stored already (and fetched twice)."""
     text = "FROM alpine:3.20\nRUN apk update && apk search -v curl && apk add curl\n"

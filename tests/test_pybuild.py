@@ -183,3 +183,25 @@ def test_requirements_edit_in_place_follows_includes():
     assert requirements_edit_in_place(reader(files), "r.txt") is True
     assert requirements_edit_in_place(reader(files), "plain.txt") is False
     assert requirements_edit_in_place(reader(files), "missing.txt") is None
+
+
+@pytest.mark.parametrize(
+    "argv, found",
+    [
+        (["-m", "pip", "install", "x"], ("pip", 2)),
+        (["-P", "-m", "pip", "install"], ("pip", 3)),
+        (["-I", "-m", "venv", "/opt/venv"], ("venv", 3)),
+        (["-IPmpip", "list"], ("pip", 1)),
+        (["-W", "ignore", "-X", "utf8", "-m", "pip"], ("pip", 6)),
+        (["-Wignore", "-mpip"], ("pip", 2)),
+        (["app.py", "-m", "pip"], None),
+        (["-c", "import pip"], None),
+        (["-u"], None),
+        (["-m"], None),
+        (["--version"], None),
+    ],
+)
+def test_python_module(argv, found):
+    from dockerslim_rewrite.pybuild import python_module
+
+    assert python_module(argv) == found

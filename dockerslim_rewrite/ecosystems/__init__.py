@@ -20,11 +20,13 @@ from .facts import (
     Hit,
     RunStep,
     StageFacts,
+    StartedScript,
     Unsure,
     abspath,
     copyable_libs,
     expand,
     gather,
+    healthcheck_words,
     image_packages,
     is_dev_package,
     is_under,
@@ -32,6 +34,7 @@ from .facts import (
     runtime_bases,
     runtime_libs,
     runtimes,
+    started_scripts,
 )
 
 Detector = Callable[[StageFacts], list[Hit]]
@@ -96,6 +99,7 @@ __all__ = [
     "Hit",
     "RunStep",
     "StageFacts",
+    "StartedScript",
     "Unsure",
     "abspath",
     "all_ecosystems",
@@ -104,6 +108,7 @@ __all__ = [
     "ecosystem",
     "expand",
     "gather",
+    "healthcheck_words",
     "image_packages",
     "is_dev_package",
     "is_under",
@@ -112,4 +117,5 @@ __all__ = [
     "runtime_bases",
     "runtime_libs",
     "runtimes",
+    "started_scripts",
 ]

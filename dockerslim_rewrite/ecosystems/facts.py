@@ -8,8 +8,10 @@ and users the RUNs created. A value that is not static stops the split (`Unsure`
 from __future__ import annotations
 
 import fnmatch
+import json
 import posixpath
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,7 +19,7 @@ from functools import cache
 from ..datafiles import data_toml
 from ..imageref import ImageRef, parse_image_ref
 from ..model import Document, Instruction, Stage, State, expand_static, unquote
-from ..shell import Command, Script, parse_options
+from ..shell import Command, Script, analyse, parse_options
 
 PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 USER_COMMANDS = frozenset({"useradd", "groupadd", "adduser", "addgroup", "usermod"})
@@ -151,6 +153,21 @@ def is_dir_source(src: str) -> bool:
     return src.endswith("/") or src in (".", "./")
 
 
+@dataclass(frozen=True)
+class StartedScript:
+    """A file the image starts as a program (ENTRYPOINT, CMD, HEALTHCHECK, or a script one of them runs)
+    that a COPY/ADD put into the image."""
+
+    path: str  # absolute path in the image
+    who: str  # what starts it: "CMD", "ENTRYPOINT", "HEALTHCHECK" or the path of the script that runs it
+    text: str | None  # its text from the build context; None when it cannot be read from there
+
+    @property
+    def mentioned(self) -> list[str]:
+        """Every absolute path its text names (see `mentioned_paths`)."""
+        return mentioned_paths(self.text or "")
+
+
 @dataclass
 class StageFacts:
     stage: Stage
@@ -173,6 +190,8 @@ class StageFacts:
     created_users: dict[str, str | None] = field(default_factory=dict)
     created_groups: dict[str, str | None] = field(default_factory=dict)
     setup: list[tuple[Command, RunStep]] = field(default_factory=list)
+    #: started_scripts() answers, per build-context snapshot (the planner and the runtime stage both ask)
+    started_memo: dict[int, list[StartedScript]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def runs(self) -> list[RunStep]:
@@ -580,3 +599,191 @@ def resolves(prog: str, workdir: str, path: str, extra_path: tuple[str, ...] = (
     if "/" in prog:
         return abspath(prog, workdir) == path
     return posixpath.basename(path) == prog and posixpath.dirname(path) in (*PATH_DIRS, *extra_path)
+
+
+# --------------------------------------------------------------------------- what the container runs
+
+
+def healthcheck_words(ins: Instruction) -> tuple[list[str] | None, bool]:
+    """(argv, exec_form) of a HEALTHCHECK CMD; None for NONE."""
+    args = ins.args.strip()
+    if args.upper().startswith("NONE"):
+        return None, True
+    m = re.search(r"(?i)(?:^|\s)CMD\s+(.*)$", args, re.S)
+    if not m:
+        return None, True
+    body = m.group(1).strip()
+    if body.startswith("["):
+        try:
+            value = json.loads(body)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value, True
+        except ValueError:
+            pass
+    return [body], False
+
+
+def _argv_script(argv: list[str]) -> Script | None:
+    """An exec-form command line as a one-command script (so wrappers such as `env` are seen through)."""
+    return analyse(" ".join(shlex.quote(a) for a in argv)) if argv else None
+
+
+def _commands_of(script: Script | None, shells: frozenset[str], depth: int = 0) -> list[Command]:
+    """The commands of a script and of the `sh -c STRING` strings it runs (a few levels deep)."""
+    if script is None or not script.ok:
+        return []
+    out: list[Command] = []
+    for cmd in script.commands:
+        out.append(cmd)
+        string = _shell_string(cmd, shells)
+        if string is not None and depth < 3:
+            out += _commands_of(analyse(string), shells, depth + 1)
+    return out
+
+
+def _shell_string(cmd: Command, shells: frozenset[str]) -> str | None:
+    """STRING of `sh -c STRING` (also `-ec`, `-xc` ...), None for anything else."""
+    if cmd.name not in shells:
+        return None
+    words = cmd.words
+    for i, w in enumerate(words):
+        if not w.value.startswith("-"):
+            return None
+        if not w.value.startswith("--") and "c" in w.value[1:]:
+            return words[i + 1].value if i + 1 < len(words) and words[i + 1].static else None
+    return None
+
+
+def start_commands(facts: StageFacts) -> list[tuple[Command, str]]:
+    """(command, who runs it) for what the container runs: ENTRYPOINT, CMD and HEALTHCHECK (an exec form
+    as one command; shell forms and `sh -c` strings split into their commands)."""
+    shells = frozenset(runtimes()["runtime_tools"]["script_shells"])
+    out: list[tuple[Command, str]] = []
+    for ins in (facts.entrypoint, facts.cmd, facts.healthcheck):
+        if ins is None:
+            continue
+        if ins.keyword == "HEALTHCHECK":
+            words, exec_form = healthcheck_words(ins)
+            if words is None:
+                continue
+            script = _argv_script(words) if exec_form else analyse(words[0])
+        else:
+            script = _argv_script(ins.json_args) if ins.json_args is not None else ins.script()
+        out += [(c, ins.keyword) for c in _commands_of(script, shells)]
+    return out
+
+
+def _word_value(word, env: Mapping[str, str]) -> str | None:
+    """A word's static value, its variables expanded from static ENV values; None when not static."""
+    if word.static:
+        return word.value
+    value = expand(word.value.strip("\"'"), env)
+    return None if value is None or "$" in value or "`" in value else value
+
+
+def _program_word(cmd: Command, env: Mapping[str, str], tools: dict) -> str | None:
+    """The word naming the file a command runs: its name, seen through launchers (`exec`, `tini --`,
+    `gosu USER`), a shell's script operand (`sh start.sh`) or `. file`; None when a variable or a
+    `sh -c` string (whose commands are listed on their own)."""
+    if cmd.name_word is None:
+        return None
+    words = [cmd.name_word, *cmd.words]
+    launchers, shells = tools["launchers"], set(tools["script_shells"])
+    i = 0
+    while i < len(words):
+        value = _word_value(words[i], env)
+        if value is None:
+            return None
+        base = posixpath.basename(value)
+        if base in launchers:
+            i += 1
+            while i < len(words) and words[i].value.startswith("-"):
+                i += 1
+            i += int(launchers[base])
+            continue
+        if base in shells or base in (".", "source"):
+            i += 1
+            while base in shells and i < len(words) and words[i].value.startswith("-"):
+                if not words[i].value.startswith("--") and "c" in words[i].value[1:]:
+                    return None  # `sh -c STRING`: its commands are listed on their own
+                i += 1
+            if i >= len(words):
+                return None  # an interactive shell: no script
+            return _word_value(words[i], env)
+        return value
+    return None
+
+
+def _resolve_program(facts: StageFacts, word: str, paths, snapshot) -> str | None:
+    """The image path a program word runs when a COPY/ADD put it there (a path, or a name found on
+    PATH); None for programs of the base image or the build output.
+
+    On PATH, a folder copied into a PATH folder holds the name only when its build-context source
+    has it (without a snapshot, or for a copy from another stage, it may)."""
+    if "/" in word:
+        path = abspath(word, facts.workdir)
+        return path if facts.image_has(path) else None
+    path_env = facts.env.get("PATH")
+    dirs = [d for d in path_env.split(":") if d.startswith("/")] if path_env else list(PATH_DIRS)
+    for folder in dirs:
+        candidate = posixpath.join(folder, word)
+        if not facts.image_has(candidate):
+            continue
+        rel = paths.to_context(candidate) if snapshot is not None else None
+        if rel is None or snapshot.exists(rel):
+            return candidate
+    return None
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~$}/\]])/[\w.@+/-]*")
+
+
+def mentioned_paths(text: str) -> list[str]:
+    """Every absolute path a script's text names (`cd /src`, `"${APP:-/srv/app}"`, a comment too):
+    normalised, without repeats, a bare `/` included (then everything counts as named)."""
+    out = [posixpath.normpath(m.group(0)) if m.group(0) != "/" else "/" for m in _ABSOLUTE_PATH.finditer(text)]
+    return list(dict.fromkeys(out))
+
+
+def started_scripts(facts: StageFacts, snapshot) -> list[StartedScript]:
+    """The files a COPY/ADD put into the image that ENTRYPOINT, CMD or HEALTHCHECK start (directly,
+    through `sh FILE`, launchers such as `exec`/`tini`/`gosu`, or `sh -c` strings), and the ones
+    those scripts start in turn, with their text from the build context (`contextpaths`).
+
+    A script whose text is not in the build context snapshot (copied from another stage, created or
+    named through a variable, not a preloaded text file such as `*.sh`) or does not parse as a shell
+    script has ``text=None``: callers must then assume it may read or run anything.
+    """
+    key = id(snapshot)
+    if key in facts.started_memo:
+        return facts.started_memo[key]
+    from ..contextpaths import context_paths
+
+    tools = runtimes()["runtime_tools"]
+    shells = frozenset(tools["script_shells"])
+    paths = context_paths(snapshot, facts.stage.instructions)
+    read = paths.reader()
+    found: dict[str, StartedScript] = {}
+    todo: list[tuple[Command, str, int]] = [(c, who, 0) for c, who in start_commands(facts)]
+    while todo:
+        cmd, who, depth = todo.pop(0)
+        word = _program_word(cmd, facts.env, tools)
+        path = _resolve_program(facts, word, paths, snapshot) if word else None
+        if path is None or path in found:
+            continue
+        text = read(path) if snapshot is not None else None
+        script = analyse(text) if text is not None else None
+        if script is None or not script.ok:
+            text = None
+        found[path] = StartedScript(path, who, text)
+        if script is not None and text is not None and depth < 4:
+            todo += [(c, path, depth + 1) for c in _commands_of(script, shells)]
+            # a script it names by absolute path (`exec /app/run.sh`, `. /etc/app/env.sh`) runs too
+            todo += [
+                (c, path, depth + 1)
+                for p in mentioned_paths(text)
+                if p.endswith((".sh", ".bash")) and p not in found and facts.image_has(p)
+                for c in _commands_of(_argv_script(["sh", p]), shells)
+            ]
+    facts.started_memo[key] = list(found.values())
+    return facts.started_memo[key]

@@ -75,6 +75,7 @@ from ..buildcontext import Entry, Snapshot
 from ..datafiles import data_toml
 from ..ignorematch import BadPattern, Pattern, PatternMatcher, go_clean, go_match, has_glob, read_patterns
 from ..model import Document, Instruction, ParseError, iter_words, parse, unquote
+from ..pybuild import python_module
 from ..shell import analyse
 from ..transform import SAFETY_LEVELS, Context, FileChange, Skip, transform
 
@@ -213,7 +214,7 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
                 conds.add("node-build")
             if cmd.startswith("pip") and "install" in pos:
                 conds.add("python-install")
-            if cmd.startswith("python") and argv[:2] == ["-m", "pip"] and "install" in argv:
+            if cmd.startswith("python") and (python_module(argv) or ("",))[0] == "pip" and "install" in argv:
                 conds.add("python-install")
             if cmd in ("uv", "poetry", "pipenv", "pdm") and ({"install", "sync"} & set(pos)):
                 conds.add("python-install")

@@ -38,16 +38,31 @@ For `make`, the Makefile (read from the build context) says which files its goal
 `make install` puts them (PREFIX/DESTDIR resolved) and which `-l` libraries they link: the output
 is the one made file the start command runs (directly, through PATH or in a `sh -c` string).
 
-Python: the virtualenv is made `--without-pip --system-site-packages` and the builder's `pip`/`pip3`
-commands run as `python -m pip` (the image's pip, installing into the virtualenv), so the runtime
-copy holds only the app's packages (no second pip, setuptools and their bytecode, ~20 MB on 3.11)
-and the app sees the runtime image's pip, setuptools and wheel as the original saw the base image's.
-The virtualenv keeps a pip of its own when ENTRYPOINT, CMD or HEALTHCHECK run `pip` or pip runs
-under `sudo` (another PATH). What a non-editable `pip install` consumes (the project folder, a wheel
+Python: the virtualenv is made with `python -I -m venv` (isolated: a project's `types.py`,
+`enum.py` or `token.py` in the WORKDIR does not shadow the standard library). When the builder tag
+names Python 3.11+ (`python:3.11-bookworm`), it is made `--without-pip --system-site-packages` and
+the builder's `pip`/`pip3` commands run as `python -P -m pip` (the image's pip, installing into the
+virtualenv; -P keeps the WORKDIR off sys.path), so the runtime copy holds only the app's packages
+(no second pip, setuptools and their bytecode, ~20 MB on 3.11) and the app sees the runtime image's
+pip, setuptools and wheel as the original saw the base image's. The virtualenv keeps a pip of its
+own (pip commands unchanged) when the tag names no Python version or one before 3.11, or when
+ENTRYPOINT, CMD, HEALTHCHECK or a script they start runs `pip`, a builder `pip uninstall` removes
+the image's pip/setuptools/wheel, or a started script cannot be read.
+The split is skipped when a pip command would install outside the virtualenv: under `sudo`, a login
+SHELL (`bash -l -c`), a USER other than root, with PIP_USER/PIP_TARGET/PIP_PREFIX/PIP_ROOT/
+PIP_CONFIG_FILE from ENV, ARG, the command line or an `export` (the model's state walk), or with a
+pip configuration file a COPY/ADD or RUN puts into the image (`/etc/pip.conf`,
+`/etc/xdg/pip/pip.conf`, `~/.config/pip/pip.conf`, `~/.pip/pip.conf`, `pip config set` of
+user/target/prefix/root). What a non-editable `pip install` consumes (the project folder, a wheel
 or archive, `-r`/`-c` files, `-f` folders) is not copied into the runtime stage (`Build.consumed`),
 unless something at run time may read it: the WORKDIR or the folder of the started script lies
-inside or above it, or ENTRYPOINT, CMD, HEALTHCHECK, an ENV value (PYTHONPATH) or a VOLUME names a
-path inside or above it. An editable install (`-e DIR`, also in a requirements file) keeps DIR.
+inside or above it, or ENTRYPOINT, CMD, HEALTHCHECK, an ENV value (PYTHONPATH), a VOLUME or a
+started script names a path inside or above it. Started scripts (`ecosystems.started_scripts`) are
+the files from the build context that ENTRYPOINT/CMD/HEALTHCHECK run (directly or on PATH, through
+`sh FILE`, `exec`/`tini`/`gosu`, `sh -c` strings) and the scripts those run; their text comes from
+the build context snapshot through the COPY/ADD mapping slim-base uses (`contextpaths`), and every
+absolute path it mentions counts. A started script that cannot be read keeps every input. An
+editable install (`-e DIR`, also in a requirements file) keeps DIR.
 
 ## Why it saves bytes
 A golang image is ~800 MB for a ~10 MB binary; a JDK, node dev dependencies, compilers and
@@ -101,14 +116,19 @@ builder chowned them. pnpm and yarn berry projects, musl/alpine C builds and cma
 only: one the binary opens with dlopen, or a library's plugins and data files, are not copied (the
 table lists only plain libraries). C sources are not read for TLS use. A C++ program built with
 the `gcc:<13+>` image's own libstdc++ (/usr/local/lib64) gets Debian's libstdc++ at run time.
+Started scripts are read as the build context has them: a later RUN that edits one (`sed -i`) is not
+seen, a script it names through a variable or a relative path after `cd` is not followed, and only
+shell scripts (`*.sh`, `*.bash`, `entrypoint`, `start`, `run` ...) have their text in the snapshot
+(any other started file counts as unreadable). Python files the app runs are not read.
 
 ## Fix safety
 `review`: the assumption printed with the change is that the final image does not use the
 toolchain at run time and needs only the files, libraries and users listed (for Python also: the
-slim runtime has the builder image's pip/setuptools/wheel, a bare `pip` at run time is the image's,
-and nothing reads the build inputs left out). Choosing distroless
-after converting a simple shell-form CMD/ENTRYPOINT to exec form (only with `--unsafe-fixes`) is
-`unsafe`: without a shell, a start command behaves differently if it relied on one.
+slim runtime's pip/setuptools/wheel are the builder image's versions, i.e. both tags were pulled at
+the same time; a bare `pip` at run time is the image's; nothing reads the build inputs left out).
+Choosing distroless after converting a simple shell-form CMD/ENTRYPOINT to exec form (only with
+`--unsafe-fixes`) is `unsafe`: without a shell, a start command behaves differently if it relied on
+one.
 """
 
 from __future__ import annotations
@@ -127,6 +147,7 @@ import jinja2
 from .. import ecosystems as eco
 from ..ecosystems import Build, StageFacts, Unsure, abspath, is_under, runtimes
 from ..model import Document, Instruction
+from ..pybuild import python_module
 from ..transform import Change, Context, FileChange, Safety, Skip, transform
 
 ID = "multi-stage"
@@ -220,7 +241,8 @@ def _check_run_steps(facts: StageFacts) -> None:
         if step.script is None:
             raise Unsure(f"RUN at line {step.ins.line} is not a shell script we can analyse")
         for cmd in step.script.commands:
-            if cmd.name in ("python", "python3") and cmd.argv[:2] in (["-m", "pip"], ["-m", "venv"], ["-m", "compileall"]):
+            module = python_module(cmd.argv) if cmd.name in ("python", "python3") else None
+            if module is not None and module[0] in ("pip", "venv", "compileall"):
                 continue
             if cmd.name and cmd.name not in known:
                 raise Unsure(f"RUN at line {step.ins.line} runs `{cmd.name}`, whose files may be needed at run time")
@@ -241,28 +263,9 @@ def _words_of_start(facts: StageFacts) -> list[list[str]]:
     return out
 
 
-def _healthcheck_words(ins: Instruction) -> tuple[list[str] | None, bool]:
-    """(argv, exec_form) of a HEALTHCHECK CMD; None for NONE."""
-    args = ins.args.strip()
-    if args.upper().startswith("NONE"):
-        return None, True
-    m = re.search(r"(?i)(?:^|\s)CMD\s+(.*)$", args, re.S)
-    if not m:
-        return None, True
-    body = m.group(1).strip()
-    if body.startswith("["):
-        try:
-            value = json.loads(body)
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                return value, True
-        except ValueError:
-            pass
-    return [body], False
-
-
 def _script_of(ins: Instruction):
     if ins.keyword == "HEALTHCHECK":
-        words, exec_form = _healthcheck_words(ins)
+        words, exec_form = eco.healthcheck_words(ins)
         if words is None or exec_form:
             return None
         from ..shell import analyse
@@ -277,7 +280,7 @@ def _check_no_toolchain_at_run_time(facts: StageFacts, data: dict, name: str) ->
     tools = set(data["run_time_toolchain"])
     lines = _words_of_start(facts)
     if facts.healthcheck is not None:
-        hw, exec_form = _healthcheck_words(facts.healthcheck)
+        hw, exec_form = eco.healthcheck_words(facts.healthcheck)
         if hw and exec_form:
             lines.append(hw)
     for words in lines:
@@ -583,17 +586,25 @@ def _payload_assets(
     if any(is_under(o, r) for o in build.outputs + build.extra_paths for r in removed):
         raise Unsure("a RUN removes the build output it would copy")
     assets = [(p, m) for p, m in assets if not any(is_under(p, r) for r in removed)]
-    return _without_consumed(facts, build, assets, assumptions)
+    return _without_consumed(facts, build, assets, assumptions, _snapshot(ctx))
 
 
 def _without_consumed(
-    facts: StageFacts, build: Build, assets: list[tuple[str, CopyMeta]], assumptions: list[str]
+    facts: StageFacts, build: Build, assets: list[tuple[str, CopyMeta]], assumptions: list[str], snapshot
 ) -> list[tuple[str, CopyMeta]]:
     """The assets minus those inside a build input the build step consumed (a non-editable `pip
-    install DIR`), unless something at run time names the input or runs inside it."""
+    install DIR`), unless something at run time names the input or runs inside it.
+
+    A started script (`eco.started_scripts`) that cannot be read from the build context may read
+    anything: every input is kept then."""
     if not build.consumed:
         return assets
-    run_time = _run_time_paths(facts)
+    started = eco.started_scripts(facts, snapshot)
+    unread = next((s for s in started if s.text is None), None)
+    if unread is not None:
+        build.notes.append(f"build inputs kept: {unread.path} (started by {unread.who}) cannot be read from the build context")
+        return assets
+    run_time = _run_time_paths(facts, started)
     kept: list[tuple[str, CopyMeta]] = []
     left_out: list[str] = []
     for path, meta in assets:
@@ -607,18 +618,23 @@ def _without_consumed(
         build.notes.append(f"{names} not copied: the build consumed {'it' if len(left_out) == 1 else 'them'}")
         assumptions.append(
             f"nothing reads {names} at run time (a build input the build step is done with; no start command, "
-            "HEALTHCHECK, ENV, VOLUME or WORKDIR names it)"
+            "HEALTHCHECK, started script, ENV, VOLUME or WORKDIR names it)"
         )
     return kept
 
 
-def _run_time_paths(facts: StageFacts) -> list[tuple[str, str]]:
+def _run_time_paths(facts: StageFacts, started: list[eco.StartedScript]) -> list[tuple[str, str]]:
     """(absolute path, who names it) for every path the running container may read by name: the
-    WORKDIR, the folder of a script the start command runs (Python puts it on sys.path), and each
-    path word of ENTRYPOINT, CMD, HEALTHCHECK, ENV values (PYTHONPATH ...) and VOLUME."""
+    WORKDIR, the folder of a script the start command runs (Python puts it on sys.path), each path
+    word of ENTRYPOINT, CMD, HEALTHCHECK, ENV values (PYTHONPATH ...) and VOLUME, and the folder of
+    each started script (but /) and every absolute path its text mentions."""
     out: list[tuple[str, str]] = []
     if facts.workdir != "/":
         out.append((facts.workdir, "WORKDIR"))
+    for script in started:
+        if posixpath.dirname(script.path) != "/":  # like WORKDIR /: the root folder names nothing in particular
+            out.append((posixpath.dirname(script.path), script.path))
+        out += [(p, script.path) for p in script.mentioned]
     named: list[tuple[str, str]] = []
     for ins in (facts.entrypoint, facts.cmd, facts.healthcheck):
         if ins is not None:
@@ -644,7 +660,7 @@ def _shell_needs(facts: StageFacts, build: Build, payload_paths: list[str]) -> t
     """(why the runtime needs a shell, the packages it installs, the packages of the HEALTHCHECK's tools,
     the shared-library files a distroless runtime copies from the builder instead of the packages)."""
     _, exec_form = facts.start_words()
-    hc_words, hc_exec = _healthcheck_words(facts.healthcheck) if facts.healthcheck is not None else (None, True)
+    hc_words, hc_exec = eco.healthcheck_words(facts.healthcheck) if facts.healthcheck is not None else (None, True)
     reasons: list[str] = []
     if not exec_form:
         reasons.append("shell-form start command")

@@ -108,6 +108,7 @@ from .. import aptdata, postconditions
 from ..catalog import distro_release
 from ..datafiles import data_toml
 from ..model import Document, Instruction, split_words
+from ..pybuild import python_module
 from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
 from ..transform import Change, Context, Result, Skip, transform
 
@@ -227,13 +228,11 @@ def _manager_of(cmd: Command) -> tuple[str, list[Word]] | None:
     """(manager, words after the command name) for a package-manager command, else None."""
     name = cmd.name
     if _PYTHON_RE.match(name):
-        argv = cmd.argv
+        run = python_module(cmd.argv)  # `python -m pip`, `python -P -m pip`, `python -mpip`
         for manager, spec in _kb().items():
             module = spec.get("python_module")
-            if module and len(argv) >= 2 and argv[0] == "-m" and argv[1] == module:
-                return manager, cmd.words[2:]
-            if module and argv and argv[0] == f"-m{module}":
-                return manager, cmd.words[1:]
+            if module and run is not None and run[0] == module:
+                return manager, cmd.words[run[1] :]
         return None
     m = _VERSIONED_RE.match(name)
     for manager, spec in _kb().items():

@@ -80,18 +80,17 @@ tooling move to the alpine variant instead (`unsafe`: musl libc, apk). The versi
 
 from __future__ import annotations
 
-import fnmatch
 import json
-import posixpath
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..catalog import Family, distro_release, family_of, find_variant, load_catalog, saving_mb, size_mb, tool_group_of
+from ..contextpaths import ContextPaths
 from ..datafiles import data_toml
 from ..imageref import ImageRef, find_vars, parse_image_ref
 from ..model import Document, Instruction, Stage, split_words, unquote
-from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, specs_from_argv
+from ..pybuild import BuildNeeds, analyse_pipfile, analyse_project, analyse_requirement_lines, python_module, specs_from_argv
 from ..shell import Command, analyse, parse_options, positional_args
 from ..transform import Change, Context, Safety, Skip, transform
 
@@ -146,8 +145,8 @@ def _is_pip_install(cmd: Command) -> list[str] | None:
     name = cmd.name
     if name.startswith("pip") and (name[3:] == "" or name[3:].replace(".", "").isdigit()):
         rest = argv
-    elif name.startswith("python") and argv[:2] == ["-m", "pip"]:
-        rest = argv[2:]
+    elif name.startswith("python") and (module := python_module(argv)) is not None and module[0] == "pip":
+        rest = argv[module[1] :]
     elif name == "uv" and argv[:1] == ["pip"]:
         rest = argv[1:]
     else:
@@ -321,71 +320,6 @@ class _Findings:
             self.assumptions.append(text)
 
 
-# --------------------------------------------------------------------------- path mapping
-
-
-class _Paths:
-    """Map container paths to build-context paths through the stage chain's COPY/--mount=bind."""
-
-    def __init__(self, ctx: Context):
-        self.snapshot = ctx.build_context
-        self.workdir = "/"
-        self.copies: list[tuple[str, str, bool]] = []  # (context src, container dest, dest is dir)
-
-    def on_instruction(self, ins: Instruction) -> None:
-        state = ins.doc.state_at(ins)
-        self.workdir = (
-            state.after(ins, ins.doc.global_args, ins.doc.global_unknown).workdir if ins.keyword == "WORKDIR" else state.workdir
-        )
-        if ins.keyword in ("COPY", "ADD") and not ins.flag("from"):
-            words = ins.words()
-            if len(words) < 2 or ins.heredocs:
-                return
-            dest = words[-1]
-            is_dir = dest.endswith("/") or dest == "." or len(words) > 2
-            dest = posixpath.normpath(posixpath.join(self.workdir, dest))
-            for src in words[:-1]:
-                self.copies.append((posixpath.normpath(src.lstrip("/")) if src not in ("/",) else ".", dest, is_dir))
-
-    def bind_mounts(self, ins: Instruction) -> list[tuple[str, str, bool]]:
-        out = []
-        for value in ins.flag_values("mount"):
-            fields = dict(part.split("=", 1) for part in value.split(",") if "=" in part)
-            if fields.get("type") == "bind" and "from" not in fields:
-                target = fields.get("target") or fields.get("dst") or fields.get("destination")
-                if target:
-                    src = fields.get("source") or fields.get("src") or "."
-                    out.append((posixpath.normpath(src), posixpath.normpath(posixpath.join(self.workdir, target)), False))
-        return out
-
-    def to_context(self, container_path: str, extra: Sequence[tuple[str, str, bool]] = ()) -> str | None:
-        path = posixpath.normpath(posixpath.join(self.workdir, container_path))
-        for src, dest, is_dir in reversed(list(self.copies) + list(extra)):
-            if src in (".", "") or (self.snapshot is not None and self._is_dir(src)):
-                if path == dest or path.startswith(dest.rstrip("/") + "/"):
-                    rel = posixpath.relpath(path, dest)
-                    return posixpath.normpath(posixpath.join(src, rel))
-            elif is_dir and any(ch in src for ch in "*?["):
-                if posixpath.dirname(path) == dest and fnmatch.fnmatchcase(posixpath.basename(path), posixpath.basename(src)):
-                    return posixpath.join(posixpath.dirname(src), posixpath.basename(path))
-            elif is_dir and path == posixpath.join(dest, posixpath.basename(src)) or not is_dir and path == dest:
-                return src
-        return None
-
-    def _is_dir(self, src: str) -> bool:
-        entry = self.snapshot.entry(src) if self.snapshot is not None else None
-        return bool(entry and entry.is_dir)
-
-    def reader(self, extra: Sequence[tuple[str, str, bool]] = ()):
-        def read(container_path: str) -> str | None:
-            rel = self.to_context(container_path, extra)
-            if rel is None or self.snapshot is None:
-                return None
-            return self.snapshot.read_text(rel)
-
-        return read
-
-
 # --------------------------------------------------------------------------- needs analysis
 
 
@@ -406,7 +340,7 @@ class _Analyser:
         after: dict[int, tuple[list[tuple[tuple[int, int], str]], str, list[tuple[str, str, bool]]]] = {}
         for stage in sorted(stages, key=lambda s: s.index):
             installed: list[tuple[tuple[int, int], str]] = []
-            paths = _Paths(self.ctx)
+            paths = ContextPaths(self.ctx.build_context)
             if stage.parent in allowed and stage.parent in after:
                 parent_installed, paths.workdir, parent_copies = after[stage.parent]
                 installed, paths.copies = list(parent_installed), list(parent_copies)
@@ -425,7 +359,7 @@ class _Analyser:
             chain.insert(0, self.doc.stages[chain[0].parent])
         return chain
 
-    def _instruction(self, ins: Instruction, installed, paths: _Paths, run_time: bool, own: bool) -> None:
+    def _instruction(self, ins: Instruction, installed, paths: ContextPaths, run_time: bool, own: bool) -> None:
         kw = ins.keyword
         if kw == "SHELL" and ins.json_args:
             shell = ins.json_args[0].rsplit("/", 1)[-1]
@@ -540,7 +474,7 @@ class _Analyser:
             what = f"`{cmd.name}` builds native code" + (f" against the JDK (`{marker}`)" if marker else "")
             self.out.needs.append(_Need("jdk-native", "build", ins.line, what))
 
-    def _use(self, cmd: Command, ins: Instruction, pos, installed, when: str, paths: _Paths) -> None:
+    def _use(self, cmd: Command, ins: Instruction, pos, installed, when: str, paths: ContextPaths) -> None:
         name = cmd.name
         if name in self.not_alpine:
             self.out.not_alpine.append(name)
@@ -569,7 +503,7 @@ class _Analyser:
             return
         self.out.needs.append(_Need(ecosystem, "build", ins.line, why))
 
-    def _ecosystem(self, cmd: Command, ins: Instruction, pos, installed, paths: _Paths) -> None:
+    def _ecosystem(self, cmd: Command, ins: Instruction, pos, installed, paths: ContextPaths) -> None:
         eco = self.family.ecosystem
         argv = cmd.argv
         pip_args = _is_pip_install(cmd)
