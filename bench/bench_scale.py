@@ -274,7 +274,7 @@ PROFILE_SNIPPET = """
 import cProfile, sys
 from dockerslim_rewrite.cli import run
 files = sys.argv[2:]
-sys.argv = ["dslim", "rewrite", "--check", "--quiet", *files]
+sys.argv = ["dslim", "rewrite", "--check", "--quiet", "--jobs", "1", *files]  # one process: cProfile sees no worker
 prof = cProfile.Profile()
 prof.enable()
 try:

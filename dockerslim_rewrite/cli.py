@@ -205,7 +205,9 @@ def bulk(
     """Migrate many repositories: a patch and PR.md per repository, summary.json/.md/.html, optional commits."""
     from .bulk import run as bulk_run
     from .bulk.shard import ShardError, parse_shard
-    from .runner import Flags
+    from .runner import SCANS, Flags
+
+    SCANS.forget()  # files may have changed since an earlier command of this process
 
     if not roots:
         raise _fail("give at least one ROOT (a repository or a folder of repositories)")

@@ -277,6 +277,8 @@ class PatternMatcher:
 
     def excluded(self, path: str) -> bool:
         """moby MatchesOrParentMatches: the path or one of its parent folders matches, last line wins."""
+        if not self.patterns:
+            return False
         path = go_clean(path)
         if path == ".":
             return False  # Docker never lets a pattern exclude the context root itself

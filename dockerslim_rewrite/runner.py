@@ -126,9 +126,11 @@ class ContextScans:
             del self._scans[next(iter(self._scans))]
         return snap.for_dockerfile(dockerfile_in_context(context_root, dockerfile))
 
-    def forget(self) -> None:
+    def forget(self, listings: bool = True) -> None:
+        """Drop the scans (and, unless told otherwise, the folder listings: they are small)."""
         self._scans.clear()
-        self._listings.clear()
+        if listings:
+            self._listings.clear()
 
 
 SCANS = ContextScans()
@@ -167,8 +169,10 @@ def find_template(dockerfile: Path) -> str | None:
             sub, _, glob = pattern.rpartition("/")
             candidates = SCANS.listdir(folder / sub) if sub else names
             for name in candidates or ():
+                if not fnmatch.fnmatchcase(name, glob):
+                    continue
                 path = folder / sub / name if sub else folder / name
-                if fnmatch.fnmatchcase(name, glob) and path != dockerfile.resolve():
+                if path != dockerfile.resolve():
                     return str(path)
         if ".git" in names or folder.parent == folder:
             return None
@@ -251,7 +255,7 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
 
 def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileReport]:
     """process_path over Dockerfiles that share a folder, in order (a worker's unit of work)."""
-    SCANS.forget()  # the scans of the previous unit are of no use here
+    SCANS.forget(listings=False)  # the scans of the previous unit are of no use here; listings are
     return [process_path(path, flags, write) for path in paths]
 
 

@@ -391,15 +391,25 @@ def analyse_needs(doc: Document, snap: Snapshot) -> Needs:
                     if src:
                         needs.keeps.append(Keep(src, f"RUN --mount source {src} (line {ins.line})", ins.line, "copy"))
     build_files = knowledge()["build_files"]
-    globs = [g for cond, names in build_files.items() if cond in needs.conditions for g in names]
-    is_build_file: dict[str, bool] = {}
-    for e in snap.files:
-        name = _basename(e.path)
-        if name not in is_build_file:
-            is_build_file[name] = any(go_match(g, name) for g in globs)
-        if is_build_file[name] and snap.collapsed_parent(e.path) is None:
-            needs.keeps.append(Keep(e.path, f"{name} is read by the build", 0, "build-file"))
+    globs = tuple(g for cond, names in build_files.items() if cond in needs.conditions for g in names)
+    needs.keeps.extend(Keep(path, f"{name} is read by the build", 0, "build-file") for path, name in _build_files(snap, globs))
     return needs
+
+
+def _build_files(snap: Snapshot, globs: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(path, name) of the listed files whose name matches a build-file glob, once per scan."""
+    key = ("dockerignore-build-files", globs)
+    if key not in snap.memo:
+        is_build_file: dict[str, bool] = {}
+        found = []
+        for e in snap.files:
+            name = _basename(e.path)
+            if name not in is_build_file:
+                is_build_file[name] = any(go_match(g, name) for g in globs)
+            if is_build_file[name] and snap.collapsed_parent(e.path) is None:
+                found.append((e.path, name))
+        snap.memo[key] = found
+    return snap.memo[key]  # type: ignore[return-value]
 
 
 # -- planning -------------------------------------------------------------------------------------------
@@ -541,11 +551,17 @@ def _shared_eval(snap: Snapshot, pattern: Pattern) -> _Eval:
 
 
 def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, ...]) -> list[Entry]:
-    """The entries the pattern matches (itself or through a parent folder)."""
-    key = ("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion, virtual)
+    """The entries the pattern matches (itself or through a parent folder).
+
+    The scan's own entries are matched once per scan; the `virtual` ones (a file this Dockerfile's
+    change would write) are few and matched each time.
+    """
+    key = ("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion)
     if key not in snap.memo:
-        snap.memo[key] = [e for e in entries if ev.hits(e.path)]
-    return snap.memo[key]  # type: ignore[return-value]
+        snap.memo[key] = [e for e in _listed(snap, ()) if ev.hits(e.path)]
+    listed: list[Entry] = snap.memo[key]  # type: ignore[assignment]
+    extra = entries[len(_listed(snap, ())) :]  # the virtual entries _listed appended
+    return listed + [e for e in extra if ev.hits(e.path)] if extra else listed
 
 
 def _literal_ok(path: str) -> bool:
@@ -650,17 +666,28 @@ def _accepted(
     return snap.memo[key]  # type: ignore[return-value]
 
 
+def _secret_looking(snap: Snapshot) -> list[tuple[Entry, list[Candidate]]]:
+    """Each listed file a secret pattern matches, with those patterns in order; once per scan."""
+    key = ("dockerignore-secret-looking",)
+    if key not in snap.memo:
+        cands = [(c, _shared_eval(snap, c.compiled)) for c in knowledge()["candidates"] if c.secret]
+        found = []
+        for e in snap.files:
+            if (e.is_dir and not e.collapsed) or snap.collapsed_parent(e.path) is not None:
+                continue
+            matching = [c for c, ev in cands if ev.hits(e.path)]
+            if matching:
+                found.append((e, matching))
+        snap.memo[key] = found
+    return snap.memo[key]  # type: ignore[return-value]
+
+
 def _secret_warnings(snap: Snapshot, result: Plan, final_m: PatternMatcher, needs: Needs) -> Iterator[Skip]:
     """One Skip per secret-looking file the context still sends, with the reason it stays."""
-    secret_cands = [(c, _Eval(c.compiled)) for c in knowledge()["candidates"] if c.secret]
     dropped = {p: (r, ln) for p, r, ln in result.dropped}
     kept = {path: (r, ln) for _, path, r, ln in result.kept}
-    for e in snap.files:
-        if (e.is_dir and not e.collapsed) or snap.collapsed_parent(e.path) is not None:
-            continue
-        for c, ev in secret_cands:
-            if not ev.hits(e.path):
-                continue
+    for e, matching in _secret_looking(snap):
+        for c in matching:
             if _basename(e.path) in c.keep_names or final_m.excluded(e.path):
                 break
             if c.pattern == "**/.npmrc":
@@ -803,7 +830,7 @@ def _file_change(
     creating_file = old_text is None or snap.entry(target) is None
     before_files, before_bytes, after_files, after_bytes = _context_totals(snap, result, base_m, final_m)
     largest = _largest(result.newly_excluded, final_m)
-    secret_evals = [_Eval(c.compiled) for c in knowledge()["candidates"] if c.secret]
+    secret_evals = [_shared_eval(snap, c.compiled) for c in knowledge()["candidates"] if c.secret]
     secrets_excluded = sorted(e.path for e in result.newly_excluded if any(ev.hits(e.path) for ev in secret_evals))
     report = {
         "target": target,
