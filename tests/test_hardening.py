@@ -360,14 +360,14 @@ def test_a_file_changed_while_being_processed_is_not_overwritten(tmp_path: Path)
         """
         import sys
         from pathlib import Path
-        from dockerslim_rewrite import cli
-        real = cli.run_pipeline
+        from dockerslim_rewrite import cli, runner
+        real = runner.run_pipeline
         target, concurrent = sys.argv[1], sys.argv[2].encode()
         def slow_pipeline(data, *args, **kwargs):
             result = real(data, *args, **kwargs)
             Path(target).write_bytes(concurrent)   # an editor saves the file while dslim works
             return result
-        cli.run_pipeline = slow_pipeline
+        runner.run_pipeline = slow_pipeline
         sys.argv = ["dslim", "rewrite", "-i", "--select", "merge-runs", sys.argv[1]]
         cli.run()
         """,
@@ -793,27 +793,44 @@ def test_bulk_workers_sharing_a_context_do_not_write_the_same_file_twice(tmp_pat
     repo = _node_repo(tmp_path / "repo", {"Dockerfile": NODE_APP, "Dockerfile.prod": NODE_APP, "api.Dockerfile": NODE_APP})
     barrier = tmp_path / "barrier"
     barrier.mkdir()
+    # the patch must reach the worker processes too (they are spawned, not forked): a sitecustomize
+    # on PYTHONPATH runs in every interpreter of the run
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        textwrap.dedent(
+            """
+            import os, time, uuid
+            from pathlib import Path
+            from dockerslim_rewrite import runner
+            barrier = Path(os.environ["DSLIM_TEST_BARRIER"])
+            real_scan = runner.scan_context
+            def scan_then_wait(*args, **kwargs):
+                snapshot = real_scan(*args, **kwargs)
+                (barrier / uuid.uuid4().hex).touch()
+                deadline = time.monotonic() + 4  # a bulk that serialises shared contexts never reaches 3: go on
+                while len(os.listdir(barrier)) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return snapshot
+            runner.scan_context = scan_then_wait
+            """
+        )
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+        "DSLIM_TEST_BARRIER": str(barrier),
+    }
     child = python_child(
         """
-        import os, sys, time, uuid
-        from pathlib import Path
+        import sys
         from dockerslim_rewrite import cli
-        barrier = Path(sys.argv[3])
-        real_scan = cli.scan_context
-        def scan_then_wait(*args, **kwargs):
-            snapshot = real_scan(*args, **kwargs)
-            (barrier / uuid.uuid4().hex).touch()
-            deadline = time.monotonic() + 4  # a bulk that serialises shared contexts never reaches 3: go on
-            while len(os.listdir(barrier)) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return snapshot
-        cli.scan_context = scan_then_wait
         sys.argv = ["dslim", "bulk", sys.argv[1], "--apply", "--out", sys.argv[2], "-j", "3"]
         cli.run()
         """,
         str(repo),
         str(tmp_path / "out"),
-        str(barrier),
+        env=env,
     )
     _, err = child.communicate(timeout=180)
     stderr = err.decode()
@@ -822,6 +839,7 @@ def test_bulk_workers_sharing_a_context_do_not_write_the_same_file_twice(tmp_pat
     assert report["repos"][0]["errors"] == [], report
     assert child.returncode == 0, stderr[-3000:]
     assert report["repos"][0]["changed"] == 3
+    assert os.listdir(barrier), "the patched scan never ran in a worker: the test proves nothing"
     assert leftovers(repo) == []
     for ignore in repo.glob("*dockerignore"):
         text = ignore.read_text()
