@@ -519,7 +519,10 @@ def plan(
         # Docker's own files alone do not justify a change: they weigh nothing and BuildKit reads them anyway
         useful = useful or (cand.category != "docker" and any(e.path not in virtual for e in hits))
         current = trial
-        excluded_now.update(e.path for e in hits if trial.excluded(e.path))
+        if trial.has_exclusions:
+            excluded_now.update(e.path for e in hits if trial.excluded(e.path))
+        else:  # no `!` line anywhere: what the candidate hits is excluded, no need to ask the matcher
+            excluded_now.update(e.path for e in hits)
     if not useful:
         result.lines, result.added = [], []
     base_excluded = {e.path for e in entries if base_m.excluded(e.path)}
