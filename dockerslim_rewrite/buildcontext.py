@@ -12,9 +12,11 @@ import copy
 import fnmatch
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 __all__ = [
     "Entry",
@@ -24,6 +26,8 @@ __all__ = [
     "COLLAPSED_DIR_NAMES",
     "is_dockerfile_name",
 ]
+
+T = TypeVar("T")
 
 #: Folders whose content is never listed one file at a time: their fate (ignored or not) is decided
 #: for the folder as a whole, so the scan records one collapsed entry with the total size and count.
@@ -172,6 +176,12 @@ class Snapshot:
         #: answers computed from this scan alone, shared by every Dockerfile that uses the same scan
         #: (e.g. the .dockerignore plan of a sibling Dockerfile): keys name what they depend on
         self.memo: dict[object, object] = {}
+
+    def remember(self, key: object, compute: Callable[[], T]) -> T:
+        """``compute()``, worked out once per scan under ``key`` (which names what the answer depends on)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]  # type: ignore[return-value]
 
     def for_dockerfile(self, dockerfile: str | None) -> Snapshot:
         """The same scan seen from another Dockerfile of the context (lists, indexes and memo shared).

@@ -267,14 +267,12 @@ _CHUNK_FILES = 16
 _CHUNKS_PER_WORKER = 64
 
 
-def process_groups(
-    groups: list[Group], flags: Flags, jobs: int, on_done: Callable[[int, list[FileReport] | Exception], None]
-) -> None:
+def process_groups(groups: list[Group], flags: Flags, jobs: int, on_done: Callable[[int, list[FileReport]], None]) -> None:
     """process_paths over every group, in ``jobs`` worker processes when there is more than one.
 
     A group stays in one worker, in order: its Dockerfiles share a build context and the .dockerignore
-    one of them may write. ``on_done(group index, its reports or the exception that ended it)`` runs in
-    this process, in group order. A failure in one group never stops the others.
+    one of them may write. ``on_done(group index, one report per Dockerfile)`` runs in this process, in
+    group order. A failure in one group never stops the others: its Dockerfiles get an error report.
     """
     chunks: list[list[int]] = [[]]
     files = 0
@@ -312,7 +310,7 @@ def process_groups(
             try:
                 outcomes = future.result()
             except Exception as exc:  # the worker itself died: every group of the chunk failed
-                outcomes = [exc] * len(chunk)
+                outcomes = [_failed(groups[g][0], exc) for g in chunk]
             del future
             for following in todo:
                 pending.append((following, pool.submit(_process_chunk, [groups[g] for g in following], flags)))
@@ -321,14 +319,18 @@ def process_groups(
                 on_done(g, outcome)
 
 
-def _process_chunk(groups: list[Group], flags: Flags) -> list[list[FileReport] | Exception]:
-    outcomes: list[list[FileReport] | Exception] = []
+def _process_chunk(groups: list[Group], flags: Flags) -> list[list[FileReport]]:
+    outcomes: list[list[FileReport]] = []
     for paths, write in groups:
         try:
             outcomes.append(process_paths(paths, flags, write))
         except Exception as exc:  # a bug in one file must not end the run
-            outcomes.append(exc)
+            outcomes.append(_failed(paths, exc))
     return outcomes
+
+
+def _failed(paths: list[Path], exc: Exception) -> list[FileReport]:
+    return [FileReport(str(path), error=f"{path}: internal error: {exc!r}") for path in paths]
 
 
 def rewrite_all(targets: list[Path], flags: Flags, write: bool, jobs: int) -> list[FileReport]:
@@ -340,12 +342,9 @@ def rewrite_all(targets: list[Path], flags: Flags, write: bool, jobs: int) -> li
     members = list(by_context.values())
     reports: list[FileReport] = [FileReport(str(p)) for p in targets]
 
-    def store(g: int, outcome: list[FileReport] | Exception) -> None:
+    def store(g: int, outcome: list[FileReport]) -> None:
         for k, i in enumerate(members[g]):
-            if isinstance(outcome, Exception):
-                reports[i] = FileReport(str(targets[i]), error=f"{targets[i]}: internal error: {outcome!r}")
-            else:
-                reports[i] = outcome[k]
+            reports[i] = outcome[k]
 
     jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
     process_groups([([targets[i] for i in ids], write) for ids in members], flags, jobs, store)

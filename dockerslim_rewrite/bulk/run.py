@@ -115,14 +115,9 @@ def _process(
 
     batches = _batches(repos)
 
-    def store(b: int, outcome: list[FileReport] | Exception) -> None:
+    def store(b: int, outcome: list[FileReport]) -> None:
         for k, (r, d) in enumerate(batches[b]):
-            if isinstance(outcome, Exception):
-                reports[r][d] = FileReport(
-                    str(repos[r].dockerfiles[d]), error=f"{repos[r].dockerfiles[d]}: internal error: {outcome!r}"
-                )
-            else:
-                reports[r][d] = outcome[k]
+            reports[r][d] = outcome[k]
             pending[r] -= 1
             if pending[r] == 0:
                 on_repo_done(r, reports[r])

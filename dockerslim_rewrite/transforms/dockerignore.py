@@ -398,8 +398,8 @@ def analyse_needs(doc: Document, snap: Snapshot) -> Needs:
 
 def _build_files(snap: Snapshot, globs: tuple[str, ...]) -> list[tuple[str, str]]:
     """(path, name) of the listed files whose name matches a build-file glob, once per scan."""
-    key = ("dockerignore-build-files", globs)
-    if key not in snap.memo:
+
+    def find() -> list[tuple[str, str]]:
         is_build_file: dict[str, bool] = {}
         found = []
         for e in snap.files:
@@ -408,8 +408,9 @@ def _build_files(snap: Snapshot, globs: tuple[str, ...]) -> list[tuple[str, str]
                 is_build_file[name] = any(go_match(g, name) for g in globs)
             if is_build_file[name] and snap.collapsed_parent(e.path) is None:
                 found.append((e.path, name))
-        snap.memo[key] = found
-    return snap.memo[key]  # type: ignore[return-value]
+        return found
+
+    return snap.remember(("dockerignore-build-files", globs), find)
 
 
 # -- planning -------------------------------------------------------------------------------------------
@@ -539,18 +540,17 @@ _MAX_EXCEPTIONS = 5
 # the scan and a pattern is worked out once per context, in the snapshot's memo.
 def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
     """The entries a pattern can exclude one by one (not inside a collapsed folder), plus `virtual` files."""
-    key = ("dockerignore-listed", virtual)
-    if key not in snap.memo:
-        entries = [e for e in snap.files if snap.collapsed_parent(e.path) is None]
-        snap.memo[key] = entries + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
-    return snap.memo[key]  # type: ignore[return-value]
+    return snap.remember(
+        ("dockerignore-listed", virtual),
+        lambda: (
+            [e for e in snap.files if snap.collapsed_parent(e.path) is None]
+            + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
+        ),
+    )
 
 
 def _shared_eval(snap: Snapshot, pattern: Pattern) -> _Eval:
-    key = ("dockerignore-eval", pattern.cleaned, pattern.exclusion)
-    if key not in snap.memo:
-        snap.memo[key] = _Eval(pattern)
-    return snap.memo[key]  # type: ignore[return-value]
+    return snap.remember(("dockerignore-eval", pattern.cleaned, pattern.exclusion), lambda: _Eval(pattern))
 
 
 def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, ...]) -> list[Entry]:
@@ -560,9 +560,7 @@ def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, .
     change would write) are few and matched each time.
     """
     key = ("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion)
-    if key not in snap.memo:
-        snap.memo[key] = [e for e in _listed(snap, ()) if ev.hits(e.path)]
-    listed: list[Entry] = snap.memo[key]  # type: ignore[assignment]
+    listed = snap.remember(key, lambda: [e for e in _listed(snap, ()) if ev.hits(e.path)])
     extra = entries[len(_listed(snap, ())) :]  # the virtual entries _listed appended
     return listed + [e for e in extra if ev.hits(e.path)] if extra else listed
 
@@ -655,24 +653,25 @@ def _accepted(
     other: str, snap: Snapshot, base: tuple[str, ...], max_safety: int, virtual: tuple[str, ...]
 ) -> frozenset[str] | None:
     """The lines the other Dockerfile's own plan adds (None: unreadable); memoised on the shared scan."""
-    key = ("dockerignore-accepted", other, base, max_safety, virtual)
-    if key not in snap.memo:
+
+    def work_out() -> frozenset[str] | None:
         text = snap.read_text(other)
         try:
             other_doc = parse(text) if text is not None else None
         except ParseError:
-            other_doc = None
-        theirs = (
-            None if other_doc is None else plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
-        )
-        snap.memo[key] = None if theirs is None else frozenset(c.pattern for c in theirs.added)
-    return snap.memo[key]  # type: ignore[return-value]
+            return None
+        if other_doc is None:
+            return None
+        theirs = plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
+        return frozenset(c.pattern for c in theirs.added)
+
+    return snap.remember(("dockerignore-accepted", other, base, max_safety, virtual), work_out)
 
 
 def _secret_looking(snap: Snapshot) -> list[tuple[Entry, list[Candidate]]]:
     """Each listed file a secret pattern matches, with those patterns in order; once per scan."""
-    key = ("dockerignore-secret-looking",)
-    if key not in snap.memo:
+
+    def find() -> list[tuple[Entry, list[Candidate]]]:
         cands = [(c, _shared_eval(snap, c.compiled)) for c in knowledge()["candidates"] if c.secret]
         found = []
         for e in snap.files:
@@ -681,8 +680,9 @@ def _secret_looking(snap: Snapshot) -> list[tuple[Entry, list[Candidate]]]:
             matching = [c for c, ev in cands if ev.hits(e.path)]
             if matching:
                 found.append((e, matching))
-        snap.memo[key] = found
-    return snap.memo[key]  # type: ignore[return-value]
+        return found
+
+    return snap.remember(("dockerignore-secret-looking",), find)
 
 
 def _secret_warnings(snap: Snapshot, result: Plan, final_m: PatternMatcher, needs: Needs) -> Iterator[Skip]:
