@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 __all__ = [
@@ -144,86 +144,23 @@ def has_glob(path: str) -> bool:
     return any(c in path for c in "*?[")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pattern:
-    """One cleaned pattern, compiled the way moby's Pattern.compile does (exact/prefix/suffix/regexp)."""
+    """One cleaned pattern, compiled the way moby's Pattern.compile does (exact/prefix/suffix/regexp).
+
+    Frozen: compiled patterns are shared (``compile`` is memoised; a run writes the same few hundred
+    candidate and user lines for every Dockerfile).
+    """
 
     cleaned: str
     exclusion: bool = False
-    dirs: list[str] = field(default_factory=list)
+    dirs: tuple[str, ...] = ()
     kind: str = "exact"
     regex: re.Pattern[str] | None = None
 
     @classmethod
     def compile(cls, text: str) -> Pattern:
-        p = text.strip()
-        p = go_clean(p)
-        exclusion = p.startswith("!")
-        if exclusion:
-            if len(p) == 1:
-                raise BadPattern('illegal exclusion pattern: "!"')
-            p = p[1:]
-        pat = cls(cleaned=p, exclusion=exclusion, dirs=p.split("/"))
-        pat._build()
-        return pat
-
-    def _build(self) -> None:
-        p = self.cleaned
-        rx = "^"
-        kind = "exact"
-        i = 0
-        n = 0  # index of the token, as the Go scanner loop counts them
-        while i < len(p):
-            ch = p[i]
-            i += 1
-            if ch == "*":
-                if i < len(p) and p[i] == "*":
-                    i += 1
-                    if i < len(p) and p[i] == "/":
-                        i += 1
-                    if i >= len(p):
-                        if kind == "exact":
-                            kind = "prefix"
-                        else:
-                            rx += ".*"
-                            kind = "regexp"
-                    else:
-                        rx += "(.*/)?"
-                        kind = "regexp"
-                    if n == 0:
-                        kind = "suffix"
-                else:
-                    rx += "[^/]*"
-                    kind = "regexp"
-            elif ch == "?":
-                rx += "[^/]"
-                kind = "regexp"
-            elif ch in _ESCAPE:
-                rx += "\\" + ch
-            elif ch == "\\":
-                if i < len(p):
-                    rx += "\\" + p[i]
-                    i += 1
-                    kind = "regexp"
-                else:
-                    rx += "\\\\"
-            elif ch in "[]":
-                rx += ch
-                kind = "regexp"
-            else:
-                rx += ch
-            n += 1
-        # Docker checks the syntax with filepath.Match(p, "."); an unclosed class is the usual culprit.
-        try:
-            go_match(p, ".")
-        except BadPattern:
-            raise BadPattern(f"bad pattern: {self.cleaned!r}") from None
-        self.kind = kind
-        if kind == "regexp":
-            try:
-                self.regex = re.compile(rx + "$", re.S)
-            except re.error as exc:
-                raise BadPattern(f"bad pattern: {self.cleaned!r}: {exc}") from None
+        return _compile_pattern(text)
 
     def match(self, path: str) -> bool:
         """Does this pattern match exactly `path` (no parent folders considered)?"""
@@ -255,6 +192,77 @@ class Pattern:
             except BadPattern:
                 return True
         return False  # the pattern names `folder` itself or an ancestor: nothing deeper
+
+
+@lru_cache(maxsize=4096)
+def _compile_pattern(text: str) -> Pattern:
+    p = go_clean(text.strip())
+    exclusion = p.startswith("!")
+    if exclusion:
+        if len(p) == 1:
+            raise BadPattern('illegal exclusion pattern: "!"')
+        p = p[1:]
+    kind, regex = _translate(p)
+    return Pattern(cleaned=p, exclusion=exclusion, dirs=tuple(p.split("/")), kind=kind, regex=regex)
+
+
+def _translate(p: str) -> tuple[str, re.Pattern[str] | None]:
+    """moby's Pattern.compile: the kind of match and, for "regexp", the regular expression."""
+    rx = "^"
+    kind = "exact"
+    i = 0
+    n = 0  # index of the token, as the Go scanner loop counts them
+    while i < len(p):
+        ch = p[i]
+        i += 1
+        if ch == "*":
+            if i < len(p) and p[i] == "*":
+                i += 1
+                if i < len(p) and p[i] == "/":
+                    i += 1
+                if i >= len(p):
+                    if kind == "exact":
+                        kind = "prefix"
+                    else:
+                        rx += ".*"
+                        kind = "regexp"
+                else:
+                    rx += "(.*/)?"
+                    kind = "regexp"
+                if n == 0:
+                    kind = "suffix"
+            else:
+                rx += "[^/]*"
+                kind = "regexp"
+        elif ch == "?":
+            rx += "[^/]"
+            kind = "regexp"
+        elif ch in _ESCAPE:
+            rx += "\\" + ch
+        elif ch == "\\":
+            if i < len(p):
+                rx += "\\" + p[i]
+                i += 1
+                kind = "regexp"
+            else:
+                rx += "\\\\"
+        elif ch in "[]":
+            rx += ch
+            kind = "regexp"
+        else:
+            rx += ch
+        n += 1
+    # Docker checks the syntax with filepath.Match(p, "."); an unclosed class is the usual culprit.
+    try:
+        go_match(p, ".")
+    except BadPattern:
+        raise BadPattern(f"bad pattern: {p!r}") from None
+    if kind != "regexp":
+        return kind, None
+    try:
+        return kind, re.compile(rx + "$", re.S)
+    except re.error as exc:
+        raise BadPattern(f"bad pattern: {p!r}: {exc}") from None
 
 
 class PatternMatcher:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate dockerslim_rewrite/data/apt/<release>.json.gz: the Debian dependency graph dslim needs.
+"""Generate dockerslim_rewrite/data/apt/<release>.apt.gz: the Debian dependency graph dslim needs.
 
 The data lets `dockerslim_rewrite.aptdata.dropped_recommends()` compute exactly which packages
 `apt-get install --no-install-recommends` leaves out for a set of requested packages:
@@ -22,7 +22,9 @@ release are mapped to RELEASE, so "bookworm-security" on the security URI become
 "trixie-security"), or given with --mirror/--security-mirror. A suite that cannot be downloaded
 (e.g. no -updates yet) is skipped with a note; the main suite is required.
 
-What is stored (JSON, gzip):
+What is stored: the document below, written by dockerslim_rewrite.aptdata.pack (one JSON header line,
+then `class`, `size` and the `dep`/`rec` groups as flat little-endian arrays, gzip'ed: every dslim
+worker process loads it, and arrays load ~4x faster than nested JSON). The document:
   names      package names, sorted; a package is referred to by its index in this list
   dep, rec   per package, its Pre-Depends+Depends and its Recommends groups in field order. A group
              is the index of apt's pick, or [pick, other...] when other packages also satisfy it
@@ -51,7 +53,6 @@ import argparse
 import bz2
 import fnmatch
 import gzip
-import json
 import lzma
 import re
 import subprocess
@@ -65,13 +66,16 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from dockerslim_rewrite.aptdata import pack  # noqa: E402  (the loader owns the file format)
+
 DATA_DIR = ROOT / "dockerslim_rewrite" / "data" / "apt"
 CLASSES = DATA_DIR / "classes.toml"
 LISTS = Path("/var/lib/apt/lists")
 SOURCES_DIR = Path("/etc/apt/sources.list.d")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 ARCH = "amd64"
-FORMAT = 2  # 2: + size
+FORMAT = 2  # the document layout (2: + size); the file on disk is aptdata.pack's format 3
 PRIORITY_RANK = {"required": 0, "important": 1, "standard": 2, "optional": 3, "extra": 4}
 
 
@@ -372,11 +376,8 @@ def installed_size(fields: dict[str, str]) -> int:
 
 
 def write(document: dict, out: Path) -> int:
-    raw = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0: regenerating the same input gives byte-identical output
-    with out.open("wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
+    out.write_bytes(pack(document))  # byte-identical for the same input
     return out.stat().st_size
 
 
@@ -455,7 +456,7 @@ def generate(release: str, texts: list[str], out: Path | None = None, classes: P
     ids: dict[str, int] = {}
     packages = merge_indexes(texts, ids)
     document = build(packages, load_classes(classes), release, ids)
-    out = out or DATA_DIR / f"{release}.json.gz"
+    out = out or DATA_DIR / f"{release}.apt.gz"
     size = write(document, out)
     inert = sum(document["classes"][c]["inert"] for c in [list(document["classes"])[i] for i in document["class"]])
     print(

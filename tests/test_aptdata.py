@@ -6,9 +6,7 @@ The exact sets below were checked against apt's own simulation on a clean bookwo
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +38,7 @@ def test_releases_and_unknown_release() -> None:
 
 
 def test_data_files_are_small() -> None:
-    sizes = {p.name: p.stat().st_size for p in DATA.glob("*.json.gz")}
+    sizes = {p.name: p.stat().st_size for p in DATA.glob("*.apt.gz")}
     assert sizes and all(size < 3_000_000 for size in sizes.values()), sizes
     assert sum(sizes.values()) < 6_000_000
 
@@ -177,9 +175,9 @@ def test_nothing_dropped_weighs_nothing() -> None:
 
 def test_shipped_sizes_are_aligned_with_names() -> None:
     for release in ("bookworm", "trixie"):
-        doc = json.loads(gzip.decompress((DATA / f"{release}.json.gz").read_bytes()))
-        sizes = doc["size"]
-        assert doc["format"] == 2 and len(sizes) == len(doc["names"])
+        doc, arrays = aptdata.unpack((DATA / f"{release}.apt.gz").read_bytes())
+        sizes = arrays["size"]
+        assert doc["format"] == 3 and len(sizes) == len(doc["names"])
         assert all(isinstance(k, int) and k >= 0 for k in sizes)
         assert sum(k == 0 for k in sizes) < 0.01 * len(sizes)  # nearly every stanza has Installed-Size
         g = aptdata._graph(release)
@@ -308,22 +306,24 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
     gen = _generator()
     index = tmp_path / "Packages"
     index.write_text(SYNTHETIC)
-    out = tmp_path / "apt" / "testing.json.gz"
+    out = tmp_path / "apt" / "testing.apt.gz"
     assert gen.main(["--release", "testing", str(index), "-o", str(out)]) == 0
-    doc = json.loads(gzip.decompress(out.read_bytes()))
+    doc, arrays = aptdata.unpack(out.read_bytes())
     names = doc["names"]
     assert {names[i] for i in doc["base"]} == {"base-a", "libbase"}
-    app = doc["dep"][names.index("app")]
-    # the virtual mta: exim (higher Priority) is apt's pick, postfix also satisfies the group
-    assert [names.index("exim"), names.index("postfix")] in app
-    assert doc["format"] == 2 and len(doc["size"]) == len(names)
-    assert doc["size"][names.index("app-doc")] == 1500 and doc["size"][names.index("cron")] == 0
+    assert doc["format"] == 3 and len(arrays["size"]) == len(names)
+    assert arrays["size"][names.index("app-doc")] == 1500 and arrays["size"][names.index("cron")] == 0
+    assert gen.main(["--release", "testing", str(index), "-o", str(tmp_path / "again.apt.gz")]) == 0
+    assert (tmp_path / "again.apt.gz").read_bytes() == out.read_bytes()  # regenerating gives the same bytes
 
     monkeypatch.setattr(aptdata, "_data_dir", lambda: tmp_path / "apt")
     aptdata.known_releases.cache_clear()
     aptdata._graph.cache_clear()
     try:
         assert aptdata.known_releases() == ["testing"]
+        g = aptdata._graph("testing")
+        # the virtual mta: exim (higher Priority) is apt's pick, postfix also satisfies the group
+        assert [g.index["exim"], g.index["postfix"]] in g.depends(g.index["app"])
         d = aptdata.dropped_recommends("testing", ["app"])
         # plugin (a Recommends of a Depends) brings cron first, so "extra | cron" is satisfied;
         # tool recommends tool-data (recommends of recommends); old-thing 2 is not << 1; libbase is in the base
@@ -364,6 +364,33 @@ def test_explicit_names_equal_the_brute_force_answer(release: str, packages: tup
     full = aptdata._mark(g, roots, with_recommends=True)
     kept = [j for j in sorted(full - hard, key=lambda j: g.names[j]) if g.klass[j] not in g.inert]
     assert aptdata._fewest_to_name(g, roots, kept) == (_fewest_by_brute_force(g, roots, kept), True)
+
+
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
+def test_explicit_names_equal_the_brute_force_answer_on_random_installs(release: str, monkeypatch) -> None:
+    """Random requests of packages that recommend something: the shortcuts (plain-Depends closures,
+    packages nothing depends on) must answer as the full walk would, OR groups and cycles included."""
+    import random
+
+    g = aptdata._graph(release)
+    assert g is not None
+    recommending = [i for i in range(len(g.names)) if g.rec_start[i + 1] > g.rec_start[i] and i not in g.base]
+    rng = random.Random(f"explicit-{release}")
+    walks = []
+    exact = aptdata._Walks.pulled
+    monkeypatch.setattr(aptdata._Walks, "pulled", lambda self, j, others: walks.append(j) or exact(self, j, others))
+    shortcuts = 0
+    for _ in range(8):
+        roots = sorted(set(rng.sample(recommending, rng.randint(1, 5))))
+        hard = aptdata._mark(g, roots, with_recommends=False)
+        full = aptdata._mark(g, roots, with_recommends=True)
+        kept = [j for j in sorted(full - hard, key=lambda j: g.names[j]) if g.klass[j] not in g.inert]
+        assert aptdata._fewest_to_name(g, roots, kept) == (_fewest_by_brute_force(g, roots, kept), True), [
+            g.names[r] for r in roots
+        ]
+        depended_on = g.depended_on(roots + kept)
+        shortcuts += sum(1 for j in kept if j not in depended_on)
+    assert shortcuts and walks  # both kinds of answer were exercised
 
 
 def test_explicit_limit_stops_early_with_packages_known_to_stay() -> None:
