@@ -209,12 +209,23 @@ class Snapshot:
 
     def collapsed_parent(self, relpath: str) -> str | None:
         """The collapsed folder that holds `relpath` (not listed file by file), if any."""
+        if not self._collapsed:
+            return None
         parts = _norm(relpath).split("/")
         for i in range(1, len(parts)):
             anc = "/".join(parts[:i])
             if anc in self._collapsed:
                 return anc
         return None
+
+    @property
+    def has_collapsed(self) -> bool:
+        """Does the scan hold folders not listed file by file (any path may exist inside them)?"""
+        return bool(self._collapsed)
+
+    def basenames(self) -> frozenset[str]:
+        """The last path segment of every listed entry (a path whose name is not here is not listed)."""
+        return self.remember(("basenames",), lambda: frozenset(e.path.rsplit("/", 1)[-1] for e in self.files))
 
     def find(self, pattern: str) -> list[Entry]:
         """Entries whose basename matches a shell glob (`requirements*.txt`), in scan order."""

@@ -38,6 +38,8 @@ def go_clean(path: str) -> str:
     """Go's path.Clean: collapse `//`, `.` and `..` lexically; "" becomes "."."""
     if path == "":
         return "."
+    if "//" not in path and "/." not in path and path[0] != "." and path[-1] != "/":
+        return path  # no empty, "." or ".." segment: already clean (most paths)
     rooted = path.startswith("/")
     out: list[str] = []
     for part in path.split("/"):

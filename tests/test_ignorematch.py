@@ -157,6 +157,30 @@ def test_go_clean(raw, clean):
     assert go_clean(raw) == clean
 
 
+def _go_clean_by_segments(path: str) -> str:
+    """Go's path.Clean written out segment by segment (no fast path), to check go_clean's shortcut."""
+    rooted, out = path.startswith("/"), []
+    for part in path.split("/"):
+        if part == "..":
+            if out and out[-1] != "..":
+                out.pop()
+            elif not rooted:
+                out.append("..")
+        elif part not in ("", "."):
+            out.append(part)
+    return ("/" if rooted else "") + "/".join(out) or "."
+
+
+def test_go_clean_shortcut_agrees_on_every_short_path():
+    import itertools
+
+    pieces = ["a", ".", "..", "/", ".x", "x.", "...", "a.b"]
+    for n in range(1, 5):
+        for combo in itertools.product(pieces, repeat=n):
+            path = "".join(combo)
+            assert go_clean(path) == _go_clean_by_segments(path), path
+
+
 @pytest.mark.parametrize(
     "pattern, name, expected",
     [

@@ -232,7 +232,7 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
                 conds.add("bundle-install")
             if cmd == "dotnet" and first in ("restore", "build", "publish"):
                 conds.add("dotnet-build")
-    names = {_basename(e.path) for e in snap.files}
+    names = snap.basenames()
     if "package.json" in names or "node-install" in conds:
         conds.add("node")
     if (
@@ -253,18 +253,31 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
         conds.add("php")
     if any(n.endswith((".csproj", ".fsproj", ".vbproj", ".sln")) for n in names):
         conds.add("dotnet")
-    marker_files = set(k["git_marker_files"])
-    for e in snap.files:
-        if uses_git:
-            break
-        if _basename(e.path) in marker_files:
-            text = (snap.read_text(e.path) or "").lower()
-            uses_git = any(m in text for m in k["git_markers"])
-    if not uses_git:
+    if not uses_git and not _build_files_call_git(snap):
         conds.add("git-unused")
-    if "node-install" not in conds and any(_npmrc_has_token(snap, e.path) for e in snap.find(".npmrc")):
+    if "node-install" not in conds and _npmrc_with_token(snap):
         conds.add("npmrc-token")
     return conds
+
+
+def _build_files_call_git(snap: Snapshot) -> bool:
+    """Does a build file of the context (Makefile, package.json, ...) run git? Once per scan."""
+
+    def find() -> bool:
+        k = knowledge()
+        marker_files = set(k["git_marker_files"])
+        for e in snap.files:
+            if _basename(e.path) in marker_files:
+                text = (snap.read_text(e.path) or "").lower()
+                if any(m in text for m in k["git_markers"]):
+                    return True
+        return False
+
+    return snap.remember(("dockerignore-build-files-call-git",), find)
+
+
+def _npmrc_with_token(snap: Snapshot) -> bool:
+    return snap.remember(("dockerignore-npmrc-token",), lambda: any(_npmrc_has_token(snap, e.path) for e in snap.find(".npmrc")))
 
 
 def _copies_whole_context(doc: Document) -> bool:
@@ -353,12 +366,15 @@ def _named_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
             words.extend(argv)
     keeps: list[Keep] = []
     seen: set[str] = set()
+    listed_names = snap.basenames()
     for word in words:
         for piece in _path_pieces(word):
             cleaned = go_clean(piece).lstrip("/")
             if cleaned in ("", ".") or cleaned.startswith(".."):
                 continue
             segs = cleaned.split("/")
+            if segs[-1] not in listed_names and not snap.has_collapsed and not has_glob(cleaned):
+                continue  # every path tried below ends in this name: none is listed (most words: commands, flags)
             for i in range(len(segs)):
                 cand = "/".join(segs[i:])
                 if cand in seen:
@@ -433,13 +449,23 @@ class _Eval:
         # `**/x` with a one-segment x: matches a path or a parent iff some segment matches x
         self.segment = Pattern.compile(rest) if rest and "/" not in rest and "**" not in rest else None
 
+    def hits_no_segment_of(self, segments: frozenset[str]) -> bool:
+        """For a `**/x` pattern: True when x matches none of these path segments (so no path built of them)."""
+        segment = self.segment
+        if segment is None:
+            return False
+        if segment.kind == "exact":
+            return segment.cleaned not in segments
+        return not any(segment.match(seg) for seg in segments)
+
     def hits(self, path: str) -> bool:
         """Does the pattern match `path` or one of its parent folders (Docker's parent rule)?"""
         if self.segment is not None:
+            memo, segment = self.memo, self.segment
             for seg in path.split("/"):
-                got = self.memo.get(seg)
+                got = memo.get(seg)
                 if got is None:
-                    got = self.memo[seg] = self.segment.match(seg)
+                    got = memo[seg] = segment.match(seg)
                 if got:
                     return True
             return False
@@ -559,10 +585,19 @@ def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, .
     The scan's own entries are matched once per scan; the `virtual` ones (a file this Dockerfile's
     change would write) are few and matched each time.
     """
-    key = ("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion)
-    listed = snap.remember(key, lambda: [e for e in _listed(snap, ()) if ev.hits(e.path)])
+    def find() -> list[Entry]:
+        if ev.hits_no_segment_of(_segments(snap)):
+            return []  # no listed path has a segment it matches (most candidates, in most contexts)
+        return [e for e in _listed(snap, ()) if ev.hits(e.path)]
+
+    listed = snap.remember(("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion), find)
     extra = entries[len(_listed(snap, ())) :]  # the virtual entries _listed appended
     return listed + [e for e in extra if ev.hits(e.path)] if extra else listed
+
+
+def _segments(snap: Snapshot) -> frozenset[str]:
+    """Every path segment of the entries a pattern can exclude one by one."""
+    return snap.remember(("dockerignore-segments",), lambda: frozenset(seg for e in _listed(snap, ()) for seg in e.path.split("/")))
 
 
 def _literal_ok(path: str) -> bool:
