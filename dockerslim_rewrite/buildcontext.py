@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import hashlib
 import os
 import stat
 from collections.abc import Callable
@@ -217,6 +218,25 @@ class Snapshot:
             if anc in self._collapsed:
                 return anc
         return None
+
+    def digest(self) -> str:
+        """A hash of everything a transform can learn from the scan (entries, their sizes, the texts read)."""
+
+        def compute() -> str:
+            h = hashlib.sha256(b"truncated" if self.truncated else b"complete")
+            for e in self.files:
+                h.update(
+                    f"\0{e.path}\0{e.size}:{e.is_dir:d}{e.is_symlink:d}{e.collapsed:d}:{e.file_count}".encode(
+                        errors="surrogateescape"
+                    )
+                )
+            for path in sorted(self.texts):
+                text = self.texts[path]
+                h.update(f"\0text\0{path}\0{len(text)}\0".encode(errors="surrogateescape"))
+                h.update(text.encode(errors="surrogateescape"))
+            return h.hexdigest()
+
+        return self.remember(("digest",), compute)
 
     @property
     def has_collapsed(self) -> bool:

@@ -50,6 +50,17 @@ def _check_flags(flags: Flags) -> None:
         raise _fail(f"--context {flags.context}: not a directory")
 
 
+def _cache_folder(no_cache: bool, cache_dir: Path | None) -> Path | None:
+    """The result cache folder, or None: --no-cache, or DSLIM_NO_CACHE set to anything but 0/false."""
+    if no_cache or os.environ.get("DSLIM_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no"):
+        return None
+    if cache_dir is not None:
+        return cache_dir
+    from .resultcache import default_folder
+
+    return default_folder()
+
+
 @app.command()
 def rewrite(
     paths: list[Path] = typer.Argument(None, readable=False, help="Dockerfiles or directories to search (default: .)"),
@@ -71,6 +82,10 @@ def rewrite(
         None, "--include-generated", help="Also edit files marked as generated (DO NOT EDIT, GENERATED VIA ...)."
     ),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Parallel workers for many files (default: one per CPU)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Compute every file; neither read nor write the result cache."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Result cache folder (default: $DSLIM_CACHE_DIR, else ~/.cache/dslim)."
+    ),
 ) -> None:
     """Rewrite Dockerfiles; print a unified diff (default), write them (-i) or gate CI (--check)."""
     from .advisories import run_advisories
@@ -82,7 +97,9 @@ def rewrite(
         raise _fail(f"--format must be text, json or sarif, not {fmt!r}")
     if in_place and check:
         raise _fail("--in-place and --check cannot be combined")
-    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated)
+    flags = Flags(
+        select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated, _cache_folder(no_cache, cache_dir)
+    )
     SCANS.forget()  # files may have changed since an earlier command of this process
     _check_flags(flags)
     targets: list[Path] = []
@@ -201,6 +218,10 @@ def bulk(
     unsafe_fixes: bool | None = typer.Option(None, "--unsafe-fixes", help="Also apply 'unsafe' changes."),
     shard: str | None = typer.Option(None, "--shard", help="I/N: only shard I of N (1-based; stable hash of repository paths)."),
     merge_reports: bool = typer.Option(False, "--merge-reports", help="Merge the shards' summary.json files into --out."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Compute every file; neither read nor write the result cache."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Result cache folder (default: $DSLIM_CACHE_DIR, else ~/.cache/dslim)."
+    ),
 ) -> None:
     """Migrate many repositories: a patch and PR.md per repository, summary.json/.md/.html, optional commits."""
     from .bulk import run as bulk_run
@@ -215,7 +236,7 @@ def bulk(
         raise typer.Exit(bulk_run.merge_reports(list(roots), out))
     if commit and not apply:
         raise _fail("--commit needs --apply")
-    flags = Flags(select, ignore, safe_only, unsafe_fixes)
+    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_dir=_cache_folder(no_cache, cache_dir))
     _check_flags(flags)
     try:
         part = parse_shard(shard) if shard else None

@@ -24,6 +24,7 @@ from .model import ParseError
 from .pipeline import RewriteResult
 from .pipeline import rewrite as run_pipeline
 from .report import FileReport
+from .resultcache import open_cache, result_key
 from .transform import Options, Skip
 from .transforms import all_transforms
 
@@ -84,6 +85,8 @@ class Flags:
     cache_mounts: bool | None = None
     context: Path | None = None
     include_generated: bool | None = None
+    #: where earlier results are kept (resultcache); None: compute every file
+    cache_dir: Path | None = None
 
 
 @dataclass
@@ -136,11 +139,12 @@ class ContextScans:
 SCANS = ContextScans()
 
 
-def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | None) -> Rewritten:
+def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | None, cache_dir: Path | None = None) -> Rewritten:
     """Read a Dockerfile, scan its build context and rewrite it: the one path of `rewrite` and `verify`.
 
     Both commands must see the same bytes, context snapshot and Dockerfile name, or `verify` would prove
-    another rewrite than the one `rewrite` writes. Raises InputError or ParseError.
+    another rewrite than the one `rewrite` writes. With ``cache_dir``, a result computed earlier from
+    exactly these inputs is reused (resultcache). Raises InputError or ParseError.
     """
     data = read_dockerfile(path)
     context_root = (Path(context_dir) if context_dir else path.parent).resolve()
@@ -154,7 +158,16 @@ def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | No
     options = options or Options()
     if not options.include_generated and options.generated_from is None:
         options = dataclasses.replace(options, generated_from=find_template(path))
-    return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
+    cache = open_cache(cache_dir) if cache_dir is not None else None
+    if cache is None:
+        return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
+    key = result_key(data, options, snapshot, name)
+    result = cache.get(key)
+    if result is None:
+        result = run_pipeline(data, options, snapshot, name)  # a ParseError is raised, not kept
+        if not result.errors:  # a contained transform bug may be a resource failure: compute it again next time
+            cache.put(key, result)
+    return Rewritten(data, context_root, name, inside, result)
 
 
 def find_template(dockerfile: Path) -> str | None:
@@ -185,11 +198,12 @@ def process_file(
     options: Options,
     context_dir: Path | None,
     write: bool,
+    cache_dir: Path | None = None,
 ) -> FileReport:
     """Read, rewrite and (with write) save one Dockerfile; every failure becomes a one-line error."""
     report = FileReport(str(path))
     try:
-        rewritten = read_and_rewrite(path, options, context_dir)
+        rewritten = read_and_rewrite(path, options, context_dir, cache_dir)
         data, context_root = rewritten.data, rewritten.context_root
         report.result = rewritten.result
         report.context_root = context_root
@@ -250,7 +264,7 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
             return FileReport(
                 str(path), error=f"{config.path}: context {settings['context']!r} leaves the folder of the config file"
             )
-    return process_file(path, options, ctx_dir, write=write)
+    return process_file(path, options, ctx_dir, write=write, cache_dir=flags.cache_dir)
 
 
 def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileReport]:

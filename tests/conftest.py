@@ -14,6 +14,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(autouse=True)
+def _own_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with an empty result cache of its own (never the user's ~/.cache/dslim)."""
+    monkeypatch.setenv("DSLIM_CACHE_DIR", str(tmp_path_factory.mktemp("dslim-cache")))
+    monkeypatch.delenv("DSLIM_NO_CACHE", raising=False)
+
+
 def oracle_parse(text: str):
     """Parse with BuildKit's own parser (the `dockerfile` package); raises on invalid input."""
     import dockerfile

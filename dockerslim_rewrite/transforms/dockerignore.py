@@ -188,7 +188,6 @@ def _positional(argv: list[str]) -> list[str]:
 
 
 def _conditions(doc: Document, snap: Snapshot) -> set[str]:
-    k = knowledge()
     conds = {"always"}
     uses_git = False
     for ins in doc.instructions:
