@@ -252,16 +252,22 @@ class Snapshot:
         return [e for e in self.files if fnmatch.fnmatchcase(e.path.rsplit("/", 1)[-1], pattern)]
 
     def dockerfiles(self) -> list[str]:
-        """Paths of every Dockerfile-looking file in the context."""
-        return [e.path for e in self.files if not e.is_dir and is_dockerfile_name(e.path.rsplit("/", 1)[-1])]
+        """Paths of every Dockerfile-looking file in the context (shared: do not modify)."""
+        return self.remember(
+            ("dockerfiles",),
+            lambda: [e.path for e in self.files if not e.is_dir and is_dockerfile_name(e.path.rsplit("/", 1)[-1])],
+        )
 
     def counted(self) -> list[Entry]:
-        """Entries that carry size: files, symlinks and collapsed folders (not paths listed inside one)."""
-        return [
-            e
-            for e in self.files
-            if (e.collapsed or not e.is_dir) and (not self._collapsed or self.collapsed_parent(e.path) is None)
-        ]
+        """Entries that carry size: files, symlinks and collapsed folders, not paths listed inside one (shared)."""
+        return self.remember(
+            ("counted",),
+            lambda: [
+                e
+                for e in self.files
+                if (e.collapsed or not e.is_dir) and (not self._collapsed or self.collapsed_parent(e.path) is None)
+            ],
+        )
 
     @property
     def total_bytes(self) -> int:

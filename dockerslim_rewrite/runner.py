@@ -110,6 +110,15 @@ class ContextScans:
         self.keep = keep
         self._scans: dict[Path, Snapshot] = {}
         self._listings: dict[Path, list[str] | None] = {}
+        self._matches: dict[tuple[Path, str], list[str]] = {}
+
+    def matching(self, folder: Path, glob: str) -> list[str]:
+        """The names in a folder that match a shell glob, worked out once per run and folder."""
+        key = (folder, glob)
+        found = self._matches.get(key)
+        if found is None:
+            found = self._matches[key] = [n for n in self.listdir(folder) or () if fnmatch.fnmatchcase(n, glob)]
+        return found
 
     def listdir(self, folder: Path) -> list[str] | None:
         """Sorted names in a folder (None: unreadable), read once per run: template lookups climb the same folders."""
@@ -134,6 +143,7 @@ class ContextScans:
         self._scans.clear()
         if listings:
             self._listings.clear()
+            self._matches.clear()
 
 
 SCANS = ContextScans()
@@ -173,19 +183,17 @@ def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | No
 def find_template(dockerfile: Path) -> str | None:
     """A generator's template beside the Dockerfile or above it in the repository (data/generated.toml)."""
     known = data_toml("generated.toml")
-    folder = dockerfile.resolve().parent
+    own = dockerfile.resolve()
+    folder = own.parent
     for _ in range(known["template_levels"]):
         names = SCANS.listdir(folder)
         if names is None:
             return None
         for pattern in known["template_files"]:
             sub, _, glob = pattern.rpartition("/")
-            candidates = SCANS.listdir(folder / sub) if sub else names
-            for name in candidates or ():
-                if not fnmatch.fnmatchcase(name, glob):
-                    continue
+            for name in SCANS.matching(folder / sub if sub else folder, glob):
                 path = folder / sub / name if sub else folder / name
-                if path != dockerfile.resolve():
+                if path != own:
                     return str(path)
         if ".git" in names or folder.parent == folder:
             return None

@@ -293,19 +293,26 @@ def _npmrc_has_token(snap: Snapshot, path: str) -> bool:
 
 
 def _expand(snap: Snapshot, pattern: str) -> list[Entry]:
-    """Entries a COPY-style glob (Go filepath.Match per segment) can reach, collapsed folders included."""
-    segs = pattern.split("/")
-    out: list[Entry] = []
-    for e in snap.files:
-        parts = e.path.split("/")
-        if len(parts) > len(segs) or (len(parts) < len(segs) and not e.collapsed):
-            continue
-        try:
-            if all(go_match(s, p) for s, p in zip(segs, parts)):
-                out.append(e)
-        except BadPattern:
-            return []
-    return out
+    """Entries a COPY-style glob (Go filepath.Match per segment) can reach, collapsed folders included.
+
+    Once per scan and pattern: the Dockerfiles of a monorepo root copy the same globs.
+    """
+
+    def find() -> list[Entry]:
+        segs = pattern.split("/")
+        out: list[Entry] = []
+        for e in snap.files:
+            parts = e.path.split("/")
+            if len(parts) > len(segs) or (len(parts) < len(segs) and not e.collapsed):
+                continue
+            try:
+                if all(go_match(s, p) for s, p in zip(segs, parts)):
+                    out.append(e)
+            except BadPattern:
+                return []
+        return out
+
+    return snap.remember(("dockerignore-expand", pattern), find)
 
 
 def _clean_source(src: str) -> str | None:
@@ -502,9 +509,10 @@ def plan(
         for p in excl:
             if not has_glob(p.cleaned) and "**" not in p.cleaned:
                 keeps.append(Keep(p.cleaned, f"`!{p.cleaned}` in the existing file", 0, "user-exception"))
-    is_file = {e.path: not e.is_dir for e in entries}
+    listed_is_file = _listed_is_file(snap)
     current = PatternMatcher(base)
-    excluded_now = {e.path for e in entries if current.excluded(e.path)}
+    base_excluded = _excluded_listed(snap, base_m, virtual)
+    excluded_now = set(base_excluded)
     useful = False  # did any line exclude something? (baseline lines alone make no file)
     for cand in [*knowledge()["candidates"], *_venv_candidates(snap)]:
         if cand.when not in needs.conditions or SAFETY_LEVELS[cand.safety] > max_safety:
@@ -520,7 +528,7 @@ def plan(
             continue  # nothing to exclude (or already covered by the user's lines)
         lines_so_far = [ln for _, lns in result.lines for ln in lns]
         trial = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions])
-        broken = _conflicts(cand, ev, keeps, current, trial, hits, needs.conditions)
+        broken = _conflicts(snap, cand, ev, keeps, current, trial, hits, needs.conditions)
         whole_context = next((k for k, _ in broken if k.path == ""), None)
         if whole_context is not None:  # `COPY . .`: the build may read these files, no exception list fixes that
             result.dropped.append((cand.pattern, whole_context.reason, whole_context.line))
@@ -528,9 +536,9 @@ def plan(
         if broken:
             # a few needed files: re-include them one by one; a needed folder: leave the line out
             paths = sorted({p for _, p in broken})
-            if len(paths) <= _MAX_EXCEPTIONS and all(is_file.get(p, False) and _literal_ok(p) for p in paths):
+            if len(paths) <= _MAX_EXCEPTIONS and all(listed_is_file.get(p, p in virtual) and _literal_ok(p) for p in paths):
                 with_exc = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions, *(f"!{p}" for p in paths)])
-                if not _conflicts(cand, ev, keeps, current, with_exc, hits, needs.conditions):
+                if not _conflicts(snap, cand, ev, keeps, current, with_exc, hits, needs.conditions):
                     exceptions += [f"!{p}" for p in paths]
                     trial = with_exc
                     hits = [e for e in hits if trial.excluded(e.path)]
@@ -551,7 +559,6 @@ def plan(
             excluded_now.update(e.path for e in hits)
     if not useful:
         result.lines, result.added = [], []
-    base_excluded = {e.path for e in entries if base_m.excluded(e.path)}
     result.newly_excluded = [
         e for e in entries if e.path in excluded_now and e.path not in base_excluded and e.path not in virtual
     ]
@@ -565,13 +572,24 @@ _MAX_EXCEPTIONS = 5
 # the scan and a pattern is worked out once per context, in the snapshot's memo.
 def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
     """The entries a pattern can exclude one by one (not inside a collapsed folder), plus `virtual` files."""
-    return snap.remember(
-        ("dockerignore-listed", virtual),
-        lambda: (
-            [e for e in snap.files if snap.collapsed_parent(e.path) is None]
-            + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
-        ),
+    listed = snap.remember(
+        ("dockerignore-listed", ()), lambda: [e for e in snap.files if snap.collapsed_parent(e.path) is None]
     )
+    if not virtual:
+        return listed
+    return snap.remember(("dockerignore-listed", virtual), lambda: listed + [Entry(v, 0) for v in virtual if snap.entry(v) is None])
+
+
+def _listed_is_file(snap: Snapshot) -> dict[str, bool]:
+    return snap.remember(("dockerignore-listed-is-file",), lambda: {e.path: not e.is_dir for e in _listed(snap, ())})
+
+
+def _excluded_listed(snap: Snapshot, matcher: PatternMatcher, virtual: tuple[str, ...]) -> frozenset[str]:
+    """The paths of ``_listed(snap, virtual)`` the matcher excludes (the scan's part once per pattern list)."""
+    key = ("dockerignore-excluded-listed", _pattern_key(matcher))
+    found = snap.remember(key, lambda: frozenset(e.path for e in _listed(snap, ()) if matcher.excluded(e.path)))
+    extra = [e.path for e in _listed(snap, virtual)[len(_listed(snap, ())) :] if matcher.excluded(e.path)]
+    return found | frozenset(extra) if extra else found
 
 
 def _shared_eval(snap: Snapshot, pattern: Pattern) -> _Eval:
@@ -594,6 +612,16 @@ def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, .
     return listed + [e for e in extra if ev.hits(e.path)] if extra else listed
 
 
+def _listed_paths(snap: Snapshot) -> frozenset[str]:
+    return snap.remember(("dockerignore-listed-paths",), lambda: frozenset(e.path for e in _listed(snap, ())))
+
+
+def _hit_paths(snap: Snapshot, ev: _Eval) -> frozenset[str]:
+    """The listed paths the pattern matches, as a set (see _hits)."""
+    key = ("dockerignore-hit-paths", ev.pattern.cleaned, ev.pattern.exclusion)
+    return snap.remember(key, lambda: frozenset(e.path for e in _hits(snap, ev, _listed(snap, ()), ())))
+
+
 def _segments(snap: Snapshot) -> frozenset[str]:
     """Every path segment of the entries a pattern can exclude one by one."""
     return snap.remember(("dockerignore-segments",), lambda: frozenset(seg for e in _listed(snap, ()) for seg in e.path.split("/")))
@@ -606,17 +634,22 @@ def _literal_ok(path: str) -> bool:
 
 def _venv_candidates(snap: Snapshot) -> list[Candidate]:
     """Virtualenvs under any name (a folder holding pyvenv.cfg): host paths, useless in an image."""
-    out = []
-    for e in snap.files:
-        if e.path.endswith("/pyvenv.cfg"):
-            folder = e.path[: -len("/pyvenv.cfg")]
-            name = _basename(folder)
-            if name not in (".venv", "venv") and _literal_ok(folder):
-                out.append(Candidate(folder, "deps", "always", "review", False, "python-install", True, False, ()))
-    return out
+
+    def find() -> list[Candidate]:
+        out = []
+        for e in snap.files:
+            if e.path.endswith("/pyvenv.cfg"):
+                folder = e.path[: -len("/pyvenv.cfg")]
+                name = _basename(folder)
+                if name not in (".venv", "venv") and _literal_ok(folder):
+                    out.append(Candidate(folder, "deps", "always", "review", False, "python-install", True, False, ()))
+        return out
+
+    return snap.remember(("dockerignore-venv-candidates",), find)
 
 
 def _conflicts(
+    snap: Snapshot,
     cand: Candidate,
     ev: _Eval,
     keeps: list[Keep],
@@ -627,10 +660,13 @@ def _conflicts(
 ) -> list[tuple[Keep, str]]:
     """The needs the candidate would break, each with the path that would go missing."""
     out: list[tuple[Keep, str]] = []
+    # most needed paths are listed ones: whether the candidate hits them is a lookup in its per-scan hits
+    listed, hit = _listed_paths(snap), _hit_paths(snap, ev)
     for k in keeps:
         if k.kind == "named" and cand.rebuilt and cand.rebuilt in conditions:
             continue  # the image recreates this folder: the named path is the rebuilt one
-        if ev.hits(k.path) and after.excluded(k.path) and not before.excluded(k.path):
+        hits_needed = k.path in hit if k.path in listed else ev.hits(k.path)
+        if hits_needed and after.excluded(k.path) and not before.excluded(k.path):
             out.append((k, k.path))
         if k.strict and not (cand.whole_context if k.path == "" else cand.inside):
             prefix = k.path + "/" if k.path else ""
@@ -643,10 +679,12 @@ def _size(e: Entry) -> tuple[int, int]:
     return (e.file_count if e.collapsed else (0 if e.is_dir else 1)), (e.size if (e.collapsed or not e.is_dir) else 0)
 
 
-def _largest(entries: list[Entry], matcher: PatternMatcher, limit: int = 10) -> list[dict]:
-    """Newly excluded entries grouped by their top-most excluded folder, biggest first."""
+def _largest(entries: list[Entry], matcher: PatternMatcher, top_cache: dict[str, str], limit: int = 10) -> list[dict]:
+    """Newly excluded entries grouped by their top-most excluded folder, biggest first.
+
+    ``top_cache``: folder -> itself when ``matcher`` excludes it, else "" (filled as it goes; see _top_excluded).
+    """
     groups: dict[str, list[int]] = {}
-    top_cache: dict[str, str] = {}
     for e in entries:
         parts = e.path.split("/")
         key = e.path
@@ -668,8 +706,17 @@ def _largest(entries: list[Entry], matcher: PatternMatcher, limit: int = 10) -> 
 # -- target file ---------------------------------------------------------------------------------------------
 def _other_dockerfiles(snap: Snapshot, own: str) -> list[str]:
     """Dockerfiles likely built with this same context: beside ours, or at the context root."""
+    by_folder = snap.remember(("dockerignore-dockerfiles-by-folder",), lambda: _by_folder(snap.dockerfiles()))
     own_dir = posixpath.dirname(own)
-    return [p for p in snap.dockerfiles() if p != own and posixpath.dirname(p) in (own_dir, "")]
+    nearby = set(by_folder.get(own_dir, ())) | set(by_folder.get("", ()))
+    return [p for p in snap.dockerfiles() if p != own and p in nearby]
+
+
+def _by_folder(paths: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for p in paths:
+        out.setdefault(posixpath.dirname(p), []).append(p)
+    return out
 
 
 def _compatible(
@@ -826,16 +873,44 @@ def _context_totals(snap: Snapshot, result: Plan, base_m: PatternMatcher, final_
     """Files and bytes the context sends before and after the change (the user's own lines already applied)."""
     before_files = before_bytes = after_files = after_bytes = 0
     newly = {e.path for e in result.newly_excluded}
+    excluded_before, excluded_after = _excluded_counted(snap, base_m), _excluded_counted(snap, final_m)
     for e in snap.counted():
-        if base_m.excluded(e.path):
+        if e.path in excluded_before:
             continue
         files, size = _size(e)
         before_files += files
         before_bytes += size
-        if e.path not in newly and not final_m.excluded(e.path):
+        if e.path not in newly and e.path not in excluded_after:
             after_files += files
             after_bytes += size
     return before_files, before_bytes, after_files, after_bytes
+
+
+# Sibling Dockerfiles of one context mostly end with the same lines: these answers depend only on the
+# scan and the pattern list, so they are worked out once per scan and list.
+def _excluded_counted(snap: Snapshot, matcher: PatternMatcher) -> frozenset[str]:
+    """The paths of ``snap.counted()`` that the matcher excludes."""
+    key = ("dockerignore-excluded-counted", _pattern_key(matcher))
+    return snap.remember(key, lambda: frozenset(e.path for e in snap.counted() if matcher.excluded(e.path)))
+
+
+def _top_excluded(snap: Snapshot, matcher: PatternMatcher) -> dict[str, str]:
+    """The shared folder -> excluded-or-"" memo that ``_largest`` fills for this pattern list."""
+    return snap.remember(("dockerignore-top-excluded", _pattern_key(matcher)), dict)
+
+
+def _pattern_key(matcher: PatternMatcher) -> tuple[tuple[str, bool], ...]:
+    return tuple((p.cleaned, p.exclusion) for p in matcher.patterns)
+
+
+def _secret_paths(snap: Snapshot) -> frozenset[str]:
+    """The listed paths a secret-looking candidate pattern matches (the path itself or a parent folder)."""
+
+    def find() -> frozenset[str]:
+        evals = [_shared_eval(snap, c.compiled) for c in knowledge()["candidates"] if c.secret]
+        return frozenset(e.path for e in _listed(snap, ()) if any(ev.hits(e.path) for ev in evals))
+
+    return snap.remember(("dockerignore-secret-paths",), find)
 
 
 def _assumption(result: Plan, needs: Needs) -> str | None:
@@ -866,9 +941,9 @@ def _file_change(
     # a new <Dockerfile>.dockerignore replaces .dockerignore for this Dockerfile: it starts from the user's lines
     creating_file = old_text is None or snap.entry(target) is None
     before_files, before_bytes, after_files, after_bytes = _context_totals(snap, result, base_m, final_m)
-    largest = _largest(result.newly_excluded, final_m)
-    secret_evals = [_shared_eval(snap, c.compiled) for c in knowledge()["candidates"] if c.secret]
-    secrets_excluded = sorted(e.path for e in result.newly_excluded if any(ev.hits(e.path) for ev in secret_evals))
+    largest = _largest(result.newly_excluded, final_m, _top_excluded(snap, final_m))
+    secrets = _secret_paths(snap)  # newly excluded entries are listed ones (never the virtual files)
+    secrets_excluded = sorted(e.path for e in result.newly_excluded if e.path in secrets)
     report = {
         "target": target,
         "created": creating_file,
