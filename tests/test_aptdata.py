@@ -143,7 +143,7 @@ def test_trixie_data_answers() -> None:
 
 def _sizes(release: str, names) -> int:
     g = aptdata._graph(release)
-    return sum(g.size[g.index[n]] for n in names)
+    return sum(g.size[g.package(n)] for n in names)
 
 
 def test_installed_size_of_what_is_dropped() -> None:
@@ -177,11 +177,11 @@ def test_shipped_sizes_are_aligned_with_names() -> None:
     for release in ("bookworm", "trixie"):
         doc, arrays = aptdata.unpack((DATA / f"{release}.apt.gz").read_bytes())
         sizes = arrays["size"]
-        assert doc["format"] == 3 and len(sizes) == len(doc["names"])
+        assert doc["format"] == 3 and len(sizes) == len(arrays["name_lengths"])
         assert all(isinstance(k, int) and k >= 0 for k in sizes)
         assert sum(k == 0 for k in sizes) < 0.01 * len(sizes)  # nearly every stanza has Installed-Size
         g = aptdata._graph(release)
-        assert 100 < g.size[g.index["bash"]] < 100_000
+        assert 100 < g.size[g.package("bash")] < 100_000
 
 
 def test_generator_reads_installed_size() -> None:
@@ -309,7 +309,7 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
     out = tmp_path / "apt" / "testing.apt.gz"
     assert gen.main(["--release", "testing", str(index), "-o", str(out)]) == 0
     doc, arrays = aptdata.unpack(out.read_bytes())
-    names = doc["names"]
+    names = list(aptdata._Names.from_lengths(arrays["names"].tobytes(), arrays["name_lengths"]))
     assert {names[i] for i in doc["base"]} == {"base-a", "libbase"}
     assert doc["format"] == 3 and len(arrays["size"]) == len(names)
     assert arrays["size"][names.index("app-doc")] == 1500 and arrays["size"][names.index("cron")] == 0
@@ -323,7 +323,7 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
         assert aptdata.known_releases() == ["testing"]
         g = aptdata._graph("testing")
         # the virtual mta: exim (higher Priority) is apt's pick, postfix also satisfies the group
-        assert [g.index["exim"], g.index["postfix"]] in g.depends(g.index["app"])
+        assert [g.package("exim"), g.package("postfix")] in g.depends(g.package("app"))
         d = aptdata.dropped_recommends("testing", ["app"])
         # plugin (a Recommends of a Depends) brings cron first, so "extra | cron" is satisfied;
         # tool recommends tool-data (recommends of recommends); old-thing 2 is not << 1; libbase is in the base
@@ -359,7 +359,7 @@ def _fewest_by_brute_force(g, roots: list[int], kept: list[int]) -> list[int]:
 def test_explicit_names_equal_the_brute_force_answer(release: str, packages: tuple[str, ...]) -> None:
     g = aptdata._graph(release)
     assert g is not None
-    roots = [g.index[p] for p in packages if p in g.index and g.index[p] not in g.base]
+    roots = [i for i in map(g.names.position, packages) if i is not None and i not in g.base]
     hard = aptdata._mark(g, roots, with_recommends=False)
     full = aptdata._mark(g, roots, with_recommends=True)
     kept = [j for j in sorted(full - hard, key=lambda j: g.names[j]) if g.klass[j] not in g.inert]
@@ -400,3 +400,16 @@ def test_explicit_limit_stops_early_with_packages_known_to_stay() -> None:
     assert cut is not None and not cut.explicit_complete
     assert len(cut.explicit) == 4 and set(cut.explicit) <= set(full.explicit)
     assert cut.inert == full.inert and cut.keep == full.keep  # only the naming work stopped
+
+
+def test_names_are_found_by_bisection_in_one_blob() -> None:
+    names = aptdata._Names.of(["gcc", "git", "libc6", "zlib1g"])
+    assert list(names) == ["gcc", "git", "libc6", "zlib1g"] and names[-1] == "zlib1g" and names[1:3] == ["git", "libc6"]
+    assert [names.position(n) for n in ("gcc", "libc6", "zlib1g", "curl", "zzz", "")] == [0, 2, 3, None, None, None]
+    again = aptdata._Names.from_lengths(names.blob, names.lengths())
+    assert list(again) == list(names)
+    with pytest.raises(ValueError):
+        aptdata._Names.of(["b", "a"])
+    g = aptdata._graph("bookworm")
+    assert g is not None and g.package("bash") == g.names.position("bash") is not None
+    assert g.package("no-such-package") is None
