@@ -159,15 +159,21 @@ class _Graph:
     decoded: dict[tuple[int, bool], tuple[list[int], int]] = field(default_factory=dict, compare=False)
     #: per package: itself and every package its plain (non-OR) Depends reach; see plain_closure
     plain: dict[int, frozenset[int]] = field(default_factory=dict, compare=False)
+    #: names looked up so far (``package``)
+    found: dict[str, int | None] = field(default_factory=dict, compare=False)
     #: per package: the reason ``_why`` gives (the first matching glob of ``reasons``)
     why: dict[int, str] = field(default_factory=dict, compare=False)
 
     def package(self, name: str) -> int | None:
         """The package ``apt-get install NAME`` selects: NAME itself, or a virtual name's only provider."""
+        if name in self.found:
+            return self.found[name]
         i = self.names.position(name)
         if i is None:
             k = self.virtual_names.position(name)
             i = None if k is None else self.virtual_pick[k]
+        if len(self.found) < 65536:  # the names a run asks for, not every name of the release
+            self.found[name] = i
         return i
 
     def groups(self, i: int, with_recommends: bool) -> tuple[list[int], int]:
