@@ -380,7 +380,7 @@ def _dropped(release: str, packages: tuple[str, ...], explicit_limit: int | None
             node = parent[node][0]
         root_of[j] = node
 
-    dropped = sorted((j for j in full if j not in hard), key=lambda j: g.names[j])
+    dropped = sorted(j for j in full if j not in hard)  # by name: the names are stored sorted
     kept: list[int] = []
     for j in dropped:
         name = g.names[j]
