@@ -50,15 +50,31 @@ def _check_flags(flags: Flags) -> None:
         raise _fail(f"--context {flags.context}: not a directory")
 
 
-def _cache_folder(no_cache: bool, cache_dir: Path | None) -> Path | None:
-    """The result cache folder, or None: --no-cache, or DSLIM_NO_CACHE set to anything but 0/false."""
-    if no_cache or os.environ.get("DSLIM_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no"):
-        return None
-    if cache_dir is not None:
-        return cache_dir
-    from .resultcache import default_folder
+def _result_cache(no_cache: bool, cache_dir: Path | None) -> tuple[Path | None, str | None]:
+    """The result cache folder and this dslim build's stamp, or (None, None) for no cache.
 
-    return default_folder()
+    Off with --no-cache or DSLIM_NO_CACHE (anything but empty/0/false/no). An unusable --cache-dir is a
+    usage error; an unusable default folder (DSLIM_CACHE_DIR, ~/.cache/dslim) only a warning. The stamp
+    is taken here, before the pipeline is imported: see resultcache.
+    """
+    if no_cache or os.environ.get("DSLIM_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no"):
+        return None, None
+    from .resultcache import CacheFolderError, build_stamp, check_folder, default_folder, prune
+
+    if cache_dir is not None and not str(cache_dir).strip():
+        raise _fail("--cache-dir: empty path")
+    folder = cache_dir.absolute() if cache_dir is not None else default_folder()
+    if folder is None:
+        return None, None
+    try:
+        check_folder(folder)
+    except CacheFolderError as exc:
+        if cache_dir is not None:
+            raise _fail(f"--cache-dir: {exc}") from None
+        typer.echo(f"warning: result cache not used: {exc}", err=True)
+        return None, None
+    prune(folder)
+    return folder, build_stamp()
 
 
 @app.command()
@@ -88,18 +104,17 @@ def rewrite(
     ),
 ) -> None:
     """Rewrite Dockerfiles; print a unified diff (default), write them (-i) or gate CI (--check)."""
+    if fmt not in ("text", "json", "sarif"):
+        raise _fail(f"--format must be text, json or sarif, not {fmt!r}")
+    if in_place and check:
+        raise _fail("--in-place and --check cannot be combined")
+    cache_folder, cache_build = _result_cache(no_cache, cache_dir)  # before the pipeline is imported
     from .advisories import run_advisories
     from .fsio import InputError, find_dockerfiles
     from .report import FileReport, file_diff, json_entry, run_advisory_lines, summary_lines
     from .runner import SCANS, Flags, rewrite_all
 
-    if fmt not in ("text", "json", "sarif"):
-        raise _fail(f"--format must be text, json or sarif, not {fmt!r}")
-    if in_place and check:
-        raise _fail("--in-place and --check cannot be combined")
-    flags = Flags(
-        select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated, _cache_folder(no_cache, cache_dir)
-    )
+    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_mounts, context, include_generated, cache_folder, cache_build)
     SCANS.forget()  # files may have changed since an earlier command of this process
     _check_flags(flags)
     targets: list[Path] = []
@@ -224,19 +239,19 @@ def bulk(
     ),
 ) -> None:
     """Migrate many repositories: a patch and PR.md per repository, summary.json/.md/.html, optional commits."""
+    if not roots:
+        raise _fail("give at least one ROOT (a repository or a folder of repositories)")
+    if commit and not apply:
+        raise _fail("--commit needs --apply")
+    cache_folder, cache_build = (None, None) if merge_reports else _result_cache(no_cache, cache_dir)
     from .bulk import run as bulk_run
     from .bulk.shard import ShardError, parse_shard
     from .runner import SCANS, Flags
 
     SCANS.forget()  # files may have changed since an earlier command of this process
-
-    if not roots:
-        raise _fail("give at least one ROOT (a repository or a folder of repositories)")
     if merge_reports:
         raise typer.Exit(bulk_run.merge_reports(list(roots), out))
-    if commit and not apply:
-        raise _fail("--commit needs --apply")
-    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_dir=_cache_folder(no_cache, cache_dir))
+    flags = Flags(select, ignore, safe_only, unsafe_fixes, cache_dir=cache_folder, cache_build=cache_build)
     _check_flags(flags)
     try:
         part = parse_shard(shard) if shard else None

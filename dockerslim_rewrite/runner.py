@@ -24,7 +24,7 @@ from .model import ParseError
 from .pipeline import RewriteResult
 from .pipeline import rewrite as run_pipeline
 from .report import FileReport
-from .resultcache import open_cache, result_key
+from .resultcache import ResultCache, open_cache, result_key
 from .transform import Options, Skip
 from .transforms import all_transforms
 
@@ -85,8 +85,10 @@ class Flags:
     cache_mounts: bool | None = None
     context: Path | None = None
     include_generated: bool | None = None
-    #: where earlier results are kept (resultcache); None: compute every file
+    #: where earlier results are kept (resultcache) and the dslim build they are filed under (its
+    #: stamp, taken by the command before the pipeline was imported); None: compute every file
     cache_dir: Path | None = None
+    cache_build: str | None = None
 
 
 @dataclass
@@ -149,11 +151,13 @@ class ContextScans:
 SCANS = ContextScans()
 
 
-def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | None, cache_dir: Path | None = None) -> Rewritten:
+def read_and_rewrite(
+    path: Path, options: Options | None, context_dir: Path | None, cache: ResultCache | None = None
+) -> Rewritten:
     """Read a Dockerfile, scan its build context and rewrite it: the one path of `rewrite` and `verify`.
 
     Both commands must see the same bytes, context snapshot and Dockerfile name, or `verify` would prove
-    another rewrite than the one `rewrite` writes. With ``cache_dir``, a result computed earlier from
+    another rewrite than the one `rewrite` writes. With ``cache``, a result computed earlier from
     exactly these inputs is reused (resultcache). Raises InputError or ParseError.
     """
     data = read_dockerfile(path)
@@ -168,7 +172,8 @@ def read_and_rewrite(path: Path, options: Options | None, context_dir: Path | No
     options = options or Options()
     if not options.include_generated and options.generated_from is None:
         options = dataclasses.replace(options, generated_from=find_template(path))
-    cache = open_cache(cache_dir) if cache_dir is not None else None
+    if cache is not None and cache.root.resolve().is_relative_to(context_root):
+        cache = None  # entries written into the context would change the context they are keyed on
     if cache is None:
         return Rewritten(data, context_root, name, inside, run_pipeline(data, options, snapshot, name))
     key = result_key(data, options, snapshot, name)
@@ -206,12 +211,12 @@ def process_file(
     options: Options,
     context_dir: Path | None,
     write: bool,
-    cache_dir: Path | None = None,
+    cache: ResultCache | None = None,
 ) -> FileReport:
     """Read, rewrite and (with write) save one Dockerfile; every failure becomes a one-line error."""
     report = FileReport(str(path))
     try:
-        rewritten = read_and_rewrite(path, options, context_dir, cache_dir)
+        rewritten = read_and_rewrite(path, options, context_dir, cache)
         data, context_root = rewritten.data, rewritten.context_root
         report.result = rewritten.result
         report.context_root = context_root
@@ -272,7 +277,13 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
             return FileReport(
                 str(path), error=f"{config.path}: context {settings['context']!r} leaves the folder of the config file"
             )
-    return process_file(path, options, ctx_dir, write=write, cache_dir=flags.cache_dir)
+    return process_file(path, options, ctx_dir, write=write, cache=_cache(flags))
+
+
+def _cache(flags: Flags) -> ResultCache | None:
+    if flags.cache_dir is None or flags.cache_build is None:
+        return None
+    return open_cache(flags.cache_dir, flags.cache_build)
 
 
 def process_paths(paths: list[Path], flags: Flags, write: bool) -> list[FileReport]:
@@ -305,8 +316,9 @@ def process_groups(groups: list[Group], flags: Flags, jobs: int, on_done: Callab
         chunks[-1].append(g)
         files += len(paths)
     if jobs <= 1 or len(chunks) <= 1:
-        for g in range(len(groups)):
-            on_done(g, _process_chunk([groups[g]], flags)[0])
+        for chunk in chunks:
+            for g, outcome in zip(chunk, _process_chunk([groups[g] for g in chunk], flags)):
+                on_done(g, outcome)
         return
     import multiprocessing
     from collections import deque
@@ -348,6 +360,9 @@ def _process_chunk(groups: list[Group], flags: Flags) -> list[list[FileReport]]:
             outcomes.append(process_paths(paths, flags, write))
         except Exception as exc:  # a bug in one file must not end the run
             outcomes.append(_failed(paths, exc))
+    cache = _cache(flags)
+    if cache is not None:
+        cache.flush()  # once per chunk: it checks that dslim's own files did not change meanwhile
     return outcomes
 
 

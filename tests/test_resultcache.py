@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,9 +51,18 @@ def computed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _run(project: Path, cache: Path | None, **flags) -> runner.FileReport:
     runner.SCANS.forget()
-    (report,) = runner.rewrite_all([project / "Dockerfile"], runner.Flags(cache_dir=cache, **flags), write=False, jobs=1)
+    if cache is not None:
+        resultcache.check_folder(cache)
+    build = resultcache.build_stamp() if cache is not None else None
+    (report,) = runner.rewrite_all(
+        [project / "Dockerfile"], runner.Flags(cache_dir=cache, cache_build=build, **flags), write=False, jobs=1
+    )
     assert report.error is None and report.result is not None
     return report
+
+
+def _entries(cache: Path) -> list[Path]:
+    return [p for p in cache.glob("*/*/*") if p.is_file()]
 
 
 def test_a_second_run_reuses_the_result(project: Path, tmp_path: Path, computed: list[str]) -> None:
@@ -99,17 +110,53 @@ def test_a_new_dslim_build_starts_afresh(project: Path, tmp_path: Path, computed
     cache = tmp_path / "cache"
     _run(project, cache)
     old = [p.name for p in cache.iterdir() if p.is_dir()]
-    monkeypatch.setattr(resultcache, "build_fingerprint", lambda: "0123456789abcdef")
-    resultcache.open_cache.cache_clear()
+    not_ours = cache / "0123456789abcdee"  # looks like a build folder, but dslim did not make it
+    not_ours.mkdir()
+    (not_ours / "keep.txt").write_text("someone's file\n")
+    monkeypatch.setattr(resultcache, "build_stamp", lambda: "0123456789abcdef")
+    monkeypatch.setattr(resultcache, "_stamp_with", lambda files_stamp: "0123456789abcdef")
     _run(project, cache)
     assert len(computed) == 2
-    assert [p.name for p in cache.iterdir() if p.is_dir()] == ["0123456789abcdef"] != old  # the old build's entries went
+    builds = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    assert builds == ["0123456789abcdee", "0123456789abcdef"] and old[0] not in builds  # the old build's entries went
+    assert (not_ours / "keep.txt").read_text() == "someone's file\n"
 
 
-def test_a_damaged_entry_is_a_miss(project: Path, tmp_path: Path, computed: list[str]) -> None:
+def test_an_edit_of_dslim_during_the_run_writes_nothing(project: Path, tmp_path: Path, computed: list[str], monkeypatch) -> None:
+    """Results of the code as it was imported must not be filed under the stamp of the edited files."""
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(resultcache, "_package_files_stamp", lambda: "edited after the command started")
+    _run(project, cache)
+    assert _entries(cache) == []
+    monkeypatch.undo()
+    _run(project, cache)
+    assert len(_entries(cache)) == 1
+
+
+def test_every_declared_dependency_is_in_the_stamp() -> None:
+    names = {name for name, _ in resultcache._library_versions()}
+    assert {"libcst", "tree-sitter", "tree-sitter-bash", "dockerfile-parse", "jinja2"} <= names
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda e: e.write_bytes(b"\x80\x05 not a pickle"), id="not-a-pickle"),
+        pytest.param(lambda e: e.write_bytes(pickle.dumps(0)), id="not-a-result"),
+        pytest.param(lambda e: e.chmod(0o666), id="writable-by-others"),
+        pytest.param(lambda e: e.parent.chmod(0o777), id="folder-writable-by-others"),
+        pytest.param(lambda e: (e.rename(e.with_name("x")), e.symlink_to(e.with_name("x"))), id="symlink"),
+        pytest.param(
+            lambda e: os.chown(e, 65534, 65534),
+            id="another-owner",
+            marks=pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root can give a file away"),
+        ),
+    ],
+)
+def test_an_entry_that_is_damaged_or_not_private_is_a_miss(project: Path, tmp_path: Path, computed: list[str], damage) -> None:
     first = _run(project, tmp_path / "cache")
-    (entry,) = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != "CACHEDIR.TAG"]
-    entry.write_bytes(b"\x80\x05 not a pickle")
+    (entry,) = _entries(tmp_path / "cache")
+    damage(entry)
     again = _run(project, tmp_path / "cache")
     assert len(computed) == 2 and again.result.output == first.result.output
 
@@ -118,9 +165,16 @@ def test_a_folder_others_can_write_is_not_used(project: Path, tmp_path: Path, co
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)  # anyone could plant an entry: loading it would run their code
-    _run(project, shared)
-    _run(project, shared)
-    assert len(computed) == 2 and list(shared.iterdir()) == []
+    with pytest.raises(resultcache.CacheFolderError):
+        resultcache.check_folder(shared)
+    assert resultcache.open_cache(shared, resultcache.build_stamp()) is None
+    assert list(shared.iterdir()) == []
+
+
+def test_a_cache_folder_inside_the_build_context_is_not_used(project: Path, computed: list[str]) -> None:
+    _run(project, project / ".cache")
+    _run(project, project / ".cache")
+    assert len(computed) == 2 and _entries(project / ".cache") == []
 
 
 def test_without_cache_nothing_is_read_or_written(project: Path, tmp_path: Path, computed: list[str]) -> None:
@@ -156,13 +210,15 @@ def test_cli_runs_in_worker_processes_agree_with_and_without_the_cache(tmp_path:
         (folder / "requirements.txt").write_text("flask\n")
     env = {**os.environ, "DSLIM_CACHE_DIR": str(tmp_path / "cache")}
     cold = _dslim("rewrite", "--check", "-j", "2", "repo", cwd=tmp_path, env=env)
-    entries = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != "CACHEDIR.TAG"]
+    entries = _entries(tmp_path / "cache")
     warm = _dslim("rewrite", "--check", "-j", "2", "repo", cwd=tmp_path, env=env)
     uncached = _dslim("rewrite", "--check", "-j", "2", "--no-cache", "repo", cwd=tmp_path, env=env)
     assert cold.returncode == warm.returncode == uncached.returncode == 1
     assert cold.stdout == warm.stdout == uncached.stdout and cold.stderr == warm.stderr == uncached.stderr
-    assert len(entries) == 2  # same bytes in same-looking contexts: one entry serves every such folder
-    off = _dslim("rewrite", "--check", "repo", cwd=tmp_path, env={**env, "DSLIM_NO_CACHE": "1", "DSLIM_CACHE_DIR": str(tmp_path / "c2")})
+    assert len([p for p in entries if p.parent.parent != tmp_path / "cache"]) == 2  # one entry per look-alike context
+    off = _dslim(
+        "rewrite", "--check", "repo", cwd=tmp_path, env={**env, "DSLIM_NO_CACHE": "1", "DSLIM_CACHE_DIR": str(tmp_path / "c2")}
+    )
     assert off.returncode == 1 and not (tmp_path / "c2").exists()
 
 
@@ -174,3 +230,52 @@ def test_in_place_from_a_cached_result_writes_the_same_file(project: Path, tmp_p
     (project / "Dockerfile").write_bytes(DOCKERFILE)
     assert _dslim("rewrite", "-i", "--no-cache", "Dockerfile", cwd=project, env=env).returncode == 0
     assert (project / "Dockerfile").read_bytes() == written != DOCKERFILE
+
+
+def test_an_unusable_cache_dir_is_a_usage_error_and_touches_nothing(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(DOCKERFILE)
+    repo = tmp_path / "repo"
+    (repo / "0123456789abcdef").mkdir(parents=True)
+    (repo / "0123456789abcdef" / "data.txt").write_text("mine\n")
+    env = {**os.environ}
+    for args in (["--cache-dir", ""], ["--cache-dir", str(repo)], ["--cache-dir", str(tmp_path / "Dockerfile")]):
+        proc = _dslim("rewrite", "--check", *args, "Dockerfile", cwd=tmp_path, env=env)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: --cache-dir"), (args, proc.stderr)
+    assert sorted(p.name for p in repo.rglob("*")) == ["0123456789abcdef", "data.txt"]
+
+
+def test_without_a_home_folder_the_run_goes_on_without_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DSLIM_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert resultcache.default_folder() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec: a relative path is ignored
+    assert resultcache.default_folder() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resultcache.default_folder() == tmp_path / "xdg" / "dslim"
+
+
+def test_pruning_drops_old_and_surplus_entries_once_a_day(project: Path, tmp_path: Path, monkeypatch) -> None:
+    cache = tmp_path / "cache"
+    _run(project, cache)
+    (entry,) = _entries(cache)
+    month_ago = time.time() - 31 * 24 * 3600
+    leftover = entry.with_name(".tmp-killed")
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    fresh = [entry.with_name(f"{k:064x}") for k in range(3)]
+    for k, path in enumerate(fresh):
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() - k, time.time() - k))
+    os.utime(entry, (month_ago, month_ago))
+    monkeypatch.setattr(resultcache, "_MAX_ENTRIES", 2)
+    resultcache.prune(cache)
+    assert sorted(_entries(cache)) == sorted(fresh[:2])  # too old, beyond the newest 2: gone
+    assert not leftover.exists()  # a killed run's half-written entry: gone
+    fresh[0].unlink()
+    resultcache.prune(cache)  # not again the same day
+    assert _entries(cache) == [fresh[1]]

@@ -572,12 +572,12 @@ _MAX_EXCEPTIONS = 5
 # the scan and a pattern is worked out once per context, in the snapshot's memo.
 def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
     """The entries a pattern can exclude one by one (not inside a collapsed folder), plus `virtual` files."""
-    listed = snap.remember(
-        ("dockerignore-listed", ()), lambda: [e for e in snap.files if snap.collapsed_parent(e.path) is None]
-    )
+    listed = snap.remember(("dockerignore-listed", ()), lambda: [e for e in snap.files if snap.collapsed_parent(e.path) is None])
     if not virtual:
         return listed
-    return snap.remember(("dockerignore-listed", virtual), lambda: listed + [Entry(v, 0) for v in virtual if snap.entry(v) is None])
+    return snap.remember(
+        ("dockerignore-listed", virtual), lambda: listed + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
+    )
 
 
 def _listed_is_file(snap: Snapshot) -> dict[str, bool]:
@@ -602,6 +602,7 @@ def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, .
     The scan's own entries are matched once per scan; the `virtual` ones (a file this Dockerfile's
     change would write) are few and matched each time.
     """
+
     def find() -> list[Entry]:
         if ev.hits_no_segment_of(_segments(snap)):
             return []  # no listed path has a segment it matches (most candidates, in most contexts)
@@ -624,7 +625,9 @@ def _hit_paths(snap: Snapshot, ev: _Eval) -> frozenset[str]:
 
 def _segments(snap: Snapshot) -> frozenset[str]:
     """Every path segment of the entries a pattern can exclude one by one."""
-    return snap.remember(("dockerignore-segments",), lambda: frozenset(seg for e in _listed(snap, ()) for seg in e.path.split("/")))
+    return snap.remember(
+        ("dockerignore-segments",), lambda: frozenset(seg for e in _listed(snap, ()) for seg in e.path.split("/"))
+    )
 
 
 def _literal_ok(path: str) -> bool:
