@@ -279,3 +279,21 @@ def test_pruning_drops_old_and_surplus_entries_once_a_day(project: Path, tmp_pat
     fresh[0].unlink()
     resultcache.prune(cache)  # not again the same day
     assert _entries(cache) == [fresh[1]]
+
+
+def test_a_run_served_from_the_cache_imports_no_transform(project: Path, tmp_path: Path) -> None:
+    """Checking the options reads data/transforms.toml: a warm run (pre-commit, an editor) skips the imports."""
+    env = {**os.environ, "DSLIM_CACHE_DIR": str(tmp_path / "cache")}
+    probe = (
+        "import sys\n"
+        "from dockerslim_rewrite.cli import run\n"
+        "sys.argv = ['dslim', 'rewrite', '--check', 'Dockerfile']\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('dockerslim_rewrite.transforms.'))\n"
+        "print(code, ','.join(loaded), file=sys.stderr)\n"
+    )
+    cold = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env, capture_output=True, text=True)
+    warm = subprocess.run([sys.executable, "-c", probe], cwd=project, env=env, capture_output=True, text=True)
+    assert cold.stdout == warm.stdout != ""
+    assert cold.stderr.splitlines()[-1].startswith("1 dockerslim_rewrite.transforms.")  # computed: transforms ran
+    assert warm.stderr.splitlines()[-1] == "1 "  # exit 1 (would change), and no transform module imported
