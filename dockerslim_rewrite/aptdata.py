@@ -1,8 +1,8 @@
 """What ``apt-get install --no-install-recommends`` leaves out, from Debian's dependency graph.
 
 The data (``data/apt/<release>.apt.gz``, made by ``scripts/gen_apt_recommends.py`` from Debian's
-Packages indexes, stored as ``pack`` writes it) is the resolved Depends/Pre-Depends and Recommends graph of a release. For the
-packages of one ``apt-get install``, the packages the flag drops are::
+Packages indexes, stored as ``pack`` writes it) is the resolved Depends/Pre-Depends and Recommends
+graph of a release. For the packages of one ``apt-get install``, the packages the flag drops are::
 
     closure(Depends + Recommends) - closure(Depends) - base image
 
@@ -248,7 +248,7 @@ def pack(document: dict) -> bytes:
 
     One JSON header line (base, classes, reasons, the arrays' lengths), then the names (as _Names
     stores them) and the per-package fields as little-endian arrays, gzip'ed. Every worker process
-    of a run loads the data: this reads in ~0.03 s and holds ~3 MB, where the nested JSON took
+    of a run loads the data: this reads in ~0.03 s and holds ~5 MB, where the nested JSON took
     ~0.18 s and ~15 MB.
     """
     alt_start, alt_packages = array("I", [0]), array("i")
@@ -404,7 +404,7 @@ def _fewest_to_name(g: _Graph, roots: list[int], kept: list[int], limit: int | N
     as the second item; the list then holds only the packages known to stay). Each
     question is "does ``apt-get install ROOTS OTHERS`` mark j?". Most answers need no walk: j is
     marked when it is in the plain-Depends closure of another named package, and is not when no
-    package reachable from the request depends on it. The rest walk as apt does (``_pulled``).
+    package reachable from the request depends on it. The rest walk as apt does (``_Walks``).
     """
     depended_on = g.depended_on(roots + kept)
     named = list(kept)

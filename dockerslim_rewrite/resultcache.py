@@ -29,6 +29,7 @@ import os
 import pickle
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -265,11 +266,9 @@ def open_cache(root: Path, build: str) -> ResultCache | None:
 
 def _private(st: os.stat_result, is_file: bool = False) -> bool:
     """Owned by this user, not a symlink, and not writable by anyone else (loading a pickle runs code)."""
-    import stat as stat_module
-
     if not hasattr(os, "getuid"):
         return True  # Windows: the user's profile folder is private by default
-    kind_ok = stat_module.S_ISREG(st.st_mode) if is_file else stat_module.S_ISDIR(st.st_mode)
+    kind_ok = stat.S_ISREG(st.st_mode) if is_file else stat.S_ISDIR(st.st_mode)
     return kind_ok and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 

@@ -581,13 +581,13 @@ def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
 
 
 def _listed_is_file(snap: Snapshot) -> dict[str, bool]:
+    """Listed path -> is it a file (not a folder); its keys are the listed paths."""
     return snap.remember(("dockerignore-listed-is-file",), lambda: {e.path: not e.is_dir for e in _listed(snap, ())})
 
 
 def _excluded_listed(snap: Snapshot, matcher: PatternMatcher, virtual: tuple[str, ...]) -> frozenset[str]:
     """The paths of ``_listed(snap, virtual)`` the matcher excludes (the scan's part once per pattern list)."""
-    key = ("dockerignore-excluded-listed", _pattern_key(matcher))
-    found = snap.remember(key, lambda: frozenset(e.path for e in _listed(snap, ()) if matcher.excluded(e.path)))
+    found = _excluded(snap, matcher, "listed")
     extra = [e.path for e in _listed(snap, virtual)[len(_listed(snap, ())) :] if matcher.excluded(e.path)]
     return found | frozenset(extra) if extra else found
 
@@ -611,10 +611,6 @@ def _hits(snap: Snapshot, ev: _Eval, entries: list[Entry], virtual: tuple[str, .
     listed = snap.remember(("dockerignore-hits", ev.pattern.cleaned, ev.pattern.exclusion), find)
     extra = entries[len(_listed(snap, ())) :]  # the virtual entries _listed appended
     return listed + [e for e in extra if ev.hits(e.path)] if extra else listed
-
-
-def _listed_paths(snap: Snapshot) -> frozenset[str]:
-    return snap.remember(("dockerignore-listed-paths",), lambda: frozenset(e.path for e in _listed(snap, ())))
 
 
 def _hit_paths(snap: Snapshot, ev: _Eval) -> frozenset[str]:
@@ -664,7 +660,7 @@ def _conflicts(
     """The needs the candidate would break, each with the path that would go missing."""
     out: list[tuple[Keep, str]] = []
     # most needed paths are listed ones: whether the candidate hits them is a lookup in its per-scan hits
-    listed, hit = _listed_paths(snap), _hit_paths(snap, ev)
+    listed, hit = _listed_is_file(snap), _hit_paths(snap, ev)
     for k in keeps:
         if k.kind == "named" and cand.rebuilt and cand.rebuilt in conditions:
             continue  # the image recreates this folder: the named path is the rebuilt one
@@ -752,11 +748,16 @@ def _accepted(
     return snap.remember(("dockerignore-accepted", other, base, max_safety, virtual), work_out)
 
 
+def _secret_evals(snap: Snapshot) -> list[tuple[Candidate, _Eval]]:
+    """The secret-looking candidates, in order, with their evaluators on this scan."""
+    return [(c, _shared_eval(snap, c.compiled)) for c in knowledge()["candidates"] if c.secret]
+
+
 def _secret_looking(snap: Snapshot) -> list[tuple[Entry, list[Candidate]]]:
     """Each listed file a secret pattern matches, with those patterns in order; once per scan."""
 
     def find() -> list[tuple[Entry, list[Candidate]]]:
-        cands = [(c, _shared_eval(snap, c.compiled)) for c in knowledge()["candidates"] if c.secret]
+        cands = _secret_evals(snap)
         found = []
         for e in snap.files:
             if (e.is_dir and not e.collapsed) or snap.collapsed_parent(e.path) is not None:
@@ -876,7 +877,7 @@ def _context_totals(snap: Snapshot, result: Plan, base_m: PatternMatcher, final_
     """Files and bytes the context sends before and after the change (the user's own lines already applied)."""
     before_files = before_bytes = after_files = after_bytes = 0
     newly = {e.path for e in result.newly_excluded}
-    excluded_before, excluded_after = _excluded_counted(snap, base_m), _excluded_counted(snap, final_m)
+    excluded_before, excluded_after = _excluded(snap, base_m, "counted"), _excluded(snap, final_m, "counted")
     for e in snap.counted():
         if e.path in excluded_before:
             continue
@@ -891,10 +892,11 @@ def _context_totals(snap: Snapshot, result: Plan, base_m: PatternMatcher, final_
 
 # Sibling Dockerfiles of one context mostly end with the same lines: these answers depend only on the
 # scan and the pattern list, so they are worked out once per scan and list.
-def _excluded_counted(snap: Snapshot, matcher: PatternMatcher) -> frozenset[str]:
-    """The paths of ``snap.counted()`` that the matcher excludes."""
-    key = ("dockerignore-excluded-counted", _pattern_key(matcher))
-    return snap.remember(key, lambda: frozenset(e.path for e in snap.counted() if matcher.excluded(e.path)))
+def _excluded(snap: Snapshot, matcher: PatternMatcher, which: str) -> frozenset[str]:
+    """The paths of the scan's "listed" (``_listed``) or "counted" (``snap.counted()``) entries the matcher excludes."""
+    entries = _listed(snap, ()) if which == "listed" else snap.counted()
+    key = ("dockerignore-excluded", which, _pattern_key(matcher))
+    return snap.remember(key, lambda: frozenset(e.path for e in entries if matcher.excluded(e.path)))
 
 
 def _top_excluded(snap: Snapshot, matcher: PatternMatcher) -> dict[str, str]:
@@ -910,7 +912,7 @@ def _secret_paths(snap: Snapshot) -> frozenset[str]:
     """The listed paths a secret-looking candidate pattern matches (the path itself or a parent folder)."""
 
     def find() -> frozenset[str]:
-        evals = [_shared_eval(snap, c.compiled) for c in knowledge()["candidates"] if c.secret]
+        evals = [ev for _, ev in _secret_evals(snap)]
         return frozenset(e.path for e in _listed(snap, ()) if any(ev.hits(e.path) for ev in evals))
 
     return snap.remember(("dockerignore-secret-paths",), find)
