@@ -128,6 +128,18 @@ def _literal_key_values(args: str) -> tuple[tuple[str, str], ...]:
     return tuple(extract_key_values(False, {}, {}, args))
 
 
+# Every state walk (one per parse, so after every edit) substitutes the same ENV/ARG/WORKDIR values
+# with the same variables: dockerfile-parse's splitter is slow enough that this is worth remembering.
+@lru_cache(maxsize=4096)
+def _substituted_key_values(args: str, variables: frozenset[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple(extract_key_values(True, dict(variables), {}, args))
+
+
+@lru_cache(maxsize=4096)
+def _substituted(text: str, variables: frozenset[tuple[str, str]] | None) -> str:
+    return WordSplitter(text, args=dict(variables)).dequote() if variables is not None else WordSplitter(text).dequote()
+
+
 @dataclass
 class Instruction(Node):
     """One instruction with its continuation lines, interior comments and heredoc bodies."""
@@ -184,7 +196,7 @@ class Instruction(Node):
             return {}
         if variables is None:
             return dict(_literal_key_values(self.args))
-        return dict(extract_key_values(True, variables, {}, self.args))
+        return dict(_substituted_key_values(self.args, frozenset(variables.items())))
 
     def continuation_style(self) -> Continuation | None:
         """How this instruction writes its continued lines, or None when it has none.
@@ -706,7 +718,7 @@ def iter_words(text: str, escape: str = "\\") -> Iterator[tuple[str, int, int]]:
 
 def substitute(text: str, variables: Mapping[str, str] | None = None) -> str:
     """Dequote a value and expand ``$VAR``/``${VAR}`` from ``variables`` (Dockerfile rules, via dockerfile-parse)."""
-    return WordSplitter(text, args=dict(variables or {})).dequote() if variables is not None else WordSplitter(text).dequote()
+    return _substituted(text, frozenset(variables.items()) if variables is not None else None)
 
 
 def unquote(word: str, escape: str = "\\") -> str:
@@ -839,19 +851,11 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
         joined_map.append((len(joined), lines[i].start, len(part)))
         joined += part
         i += 1
-    m = re.match(r"(\S+)", joined)
-    if m is None:
-        raise ParseError("a line continuation with no instruction", first_index + 1)
-    keyword_text = m.group(1)
-    keyword = keyword_text.upper()
     line_no = first_index + 1
-    if keyword not in KNOWN_INSTRUCTIONS:
-        raise ParseError(f"unknown instruction: {keyword_text}", line_no)
-    rest_at = m.end()
-    while rest_at < len(joined) and joined[rest_at] in " \t":
-        rest_at += 1
-    flags, args_offset = _parse_flags(joined, rest_at, doc.escape) if keyword != "ONBUILD" else ([], rest_at)
-    args = joined[args_offset:].rstrip(" \t")
+    try:
+        keyword_text, keyword, flags, args_offset, args, json_args = _head(joined, doc.escape)
+    except _HeadError as exc:
+        raise ParseError(str(exc), line_no) from None
     ins = Instruction(
         start=first.start,
         end=lines[i - 1].end,
@@ -859,16 +863,12 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
         doc=doc,
         keyword=keyword,
         keyword_text=keyword_text,
-        flags=flags,
+        flags=list(flags),
         args=args,
+        json_args=None if json_args is None else list(json_args),
         _joined_map=joined_map,
         _args_offset=args_offset,
     )
-    ins.json_args = _json_form(keyword, args, line_no)
-    if keyword in ("ENV", "LABEL"):
-        _check_name_values(keyword, args, doc.escape, line_no)
-    if keyword == "SHELL" and ins.json_args is None:
-        raise ParseError('SHELL requires the JSON form, e.g. SHELL ["/bin/bash", "-c"]', line_no)
     sub_keyword = args.split(None, 1)[0].upper() if keyword == "ONBUILD" and args.strip() else ""
     reads_heredocs = keyword in HEREDOC_INSTRUCTIONS or sub_keyword in HEREDOC_INSTRUCTIONS
     if reads_heredocs and "<<" in joined and ins.json_args is None:
@@ -881,6 +881,38 @@ def _parse_instruction(doc: Document, lines: list[_Line], i: int, directives: _D
     doc.nodes.append(ins)
     doc.instructions.append(ins)
     return i
+
+
+class _HeadError(ValueError):
+    """An instruction's own text is not valid (a ParseError but for the line, which the caller knows)."""
+
+
+@lru_cache(maxsize=2048)
+def _head(joined: str, escape: str) -> tuple[str, str, tuple[Flag, ...], int, str, tuple[str, ...] | None]:
+    """(keyword as written, KEYWORD, flags, index of args in ``joined``, args, JSON form) of an
+    instruction's joined logical line, checked as BuildKit checks it.
+
+    Worked out once per text: the pipeline parses the file again after each transform's edits, and
+    all but the edited instructions come back unchanged. Callers copy the lists they keep.
+    """
+    m = re.match(r"(\S+)", joined)
+    if m is None:
+        raise _HeadError("a line continuation with no instruction")
+    keyword_text = m.group(1)
+    keyword = keyword_text.upper()
+    if keyword not in KNOWN_INSTRUCTIONS:
+        raise _HeadError(f"unknown instruction: {keyword_text}")
+    rest_at = m.end()
+    while rest_at < len(joined) and joined[rest_at] in " \t":
+        rest_at += 1
+    flags, args_offset = _parse_flags(joined, rest_at, escape) if keyword != "ONBUILD" else ([], rest_at)
+    args = joined[args_offset:].rstrip(" \t")
+    json_args = _json_form(keyword, args)
+    if keyword in ("ENV", "LABEL"):
+        _check_name_values(keyword, args, escape)
+    if keyword == "SHELL" and json_args is None:
+        raise _HeadError('SHELL requires the JSON form, e.g. SHELL ["/bin/bash", "-c"]')
+    return keyword_text, keyword, tuple(flags), args_offset, args, None if json_args is None else tuple(json_args)
 
 
 def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
@@ -903,21 +935,21 @@ def _parse_flags(joined: str, at: int, escape: str) -> tuple[list[Flag], int]:
     return flags, len(joined)
 
 
-def _check_name_values(keyword: str, args: str, escape: str, line: int) -> None:
+def _check_name_values(keyword: str, args: str, escape: str) -> None:
     """BuildKit's parseNameVal rules: either ``KEY VALUE...`` or only ``KEY=VALUE`` words."""
     words = [w for w, _, _ in split_words(args, escape)]
     if not words:
-        raise ParseError(f"{keyword} requires at least one argument", line)
+        raise _HeadError(f"{keyword} requires at least one argument")
     if "=" not in words[0]:
         if len(words) < 2:
-            raise ParseError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)", line)
+            raise _HeadError(f"{keyword} must have two arguments (KEY VALUE or KEY=VALUE)")
         return
     for word in words:
         if "=" not in word:
-            raise ParseError(f"{keyword}: can't find = in {word!r}; use the form name=value", line)
+            raise _HeadError(f"{keyword}: can't find = in {word!r}; use the form name=value")
 
 
-def _json_form(keyword: str, args: str, line: int) -> list[str] | None:
+def _json_form(keyword: str, args: str) -> list[str] | None:
     if keyword not in JSON_FORM_INSTRUCTIONS or not args.startswith("["):
         return None
     try:
@@ -929,7 +961,7 @@ def _json_form(keyword: str, args: str, line: int) -> list[str] | None:
     # `RUN [ "$X" = true ] && ...` is the shell's test command (`[` then a blank), which BuildKit runs as
     # shell form; a broken JSON array otherwise is almost surely a typo that would run as a shell string
     if re.match(r"\[\"" if keyword == "RUN" else r"\[\s*\"", args):
-        raise ParseError(f"{keyword} looks like a JSON array but is not valid JSON: {args[:60]}", line)
+        raise _HeadError(f"{keyword} looks like a JSON array but is not valid JSON: {args[:60]}")
     return None
 
 

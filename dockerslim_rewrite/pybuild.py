@@ -18,7 +18,7 @@ from __future__ import annotations
 import configparser
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -221,7 +221,7 @@ _PIP_KEEP = frozenset({"-r", "--requirement", "-e", "--editable", "--no-binary"}
 _PYTHON_VALUE_FLAGS = frozenset("WX")  # `-W ignore`, `-X utf8`: the value may follow as the next word
 
 
-def python_module(argv: list[str]) -> tuple[str, int] | None:
+def python_module(argv: Sequence[str]) -> tuple[str, int] | None:
     """(MODULE, index of its first argument in ``argv``) when ``python ARGV`` runs a module: `-m pip
     install x`, `-P -m pip ...`, `-I -m venv /v`, `-mpip`, `-W ignore -m pip`. None for a script,
     `-c CODE`, stdin or an unknown long option."""

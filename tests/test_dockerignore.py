@@ -18,7 +18,7 @@ from dockerslim_rewrite.ignorematch import PatternMatcher, read_patterns
 from dockerslim_rewrite.model import parse
 from dockerslim_rewrite.pipeline import rewrite
 from dockerslim_rewrite.transform import Context, FileChange, Options, Skip
-from dockerslim_rewrite.transforms.dockerignore import _copy_keeps, dockerignore, knowledge
+from dockerslim_rewrite.transforms.dockerignore import _copy_keeps, analyse_needs, dockerignore, knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "dockerignore"
@@ -234,6 +234,33 @@ def test_copy_of_a_file_inside_an_excluded_looking_folder_keeps_the_folder(node_
     assert "**/node_modules" not in added(fc)
     assert any(k["pattern"] == "**/node_modules" and "node_modules/express/index.js" in k["reason"] for k in fc.report["kept"])
     assert not final_matcher(fc).excluded("node_modules/express/index.js")
+
+
+def test_dockerfiles_sharing_a_scan_each_get_their_own_reasons(node_ctx: Path):
+    """The choice of lines is made once per scan for equal needs; the reasons stay each file's own."""
+    copy = "COPY node_modules/express/index.js /opt/express.js\nCOPY . ."
+    texts = {
+        "Dockerfile.a": NODE_DOCKERFILE.replace("COPY . .", copy),
+        "Dockerfile.b": "# the same build, two lines lower\n\n" + NODE_DOCKERFILE.replace("COPY . .", copy),
+    }
+    for name, text in texts.items():
+        (node_ctx / name).write_text(text)
+    scan = scan_context(node_ctx, node_ctx / "Dockerfile.a")
+    reasons = {}
+    for name, text in texts.items():
+        result = rewrite(text.encode(), Options(select=frozenset({"dockerignore"})), scan.for_dockerfile(name), name)
+        (fc,) = result.file_changes
+        reasons[name] = [k["reason"] for k in fc.report["kept"] if k["pattern"] == "**/node_modules"]
+    assert reasons["Dockerfile.a"] == ["COPY node_modules/express/index.js (line 5)"]
+    assert reasons["Dockerfile.b"] == ["COPY node_modules/express/index.js (line 7)"]
+
+
+def test_the_paths_a_run_names_are_looked_up_in_each_context(tmp_path: Path):
+    dockerfile = "FROM python:3.12-slim\nCOPY . .\nRUN sh scripts/build.sh\n"
+    with_script = scan_context(make(tmp_path / "a", {"scripts/build.sh": "x", "app.py": "x"}), None)
+    without = scan_context(make(tmp_path / "b", {"app.py": "x"}), None)
+    needs = [{k.path for k in analyse_needs(parse(dockerfile), snap).keeps} for snap in (with_script, without)]
+    assert "scripts/build.sh" in needs[0] and "scripts/build.sh" not in needs[1]
 
 
 def test_copy_from_another_stage_and_heredoc_do_not_keep_anything(node_ctx: Path):

@@ -263,3 +263,33 @@ def test_expand_static_follows_buildkit_modifiers() -> None:
     env = {"E": "", "S": "x"}
     assert expand_static("${E:-d}|${E-d}|${S:+a}|${E:+a}|${U:-d}", env) == "d||a||d"
     assert expand_static("$U", env) is None and expand_static("${S:-d}", env, unknown={"S"}) is None
+
+
+# -- what is worked out once per text (the pipeline parses the file again after every edit) ---------------
+
+
+def test_an_error_in_a_text_seen_before_names_its_own_line() -> None:
+    for blank_lines in (0, 3, 1):
+        text = "FROM alpine\n" + "\n" * blank_lines + 'RUN ["apk", "add"\n'
+        with pytest.raises(ParseError) as info:
+            parse(text)
+        assert info.value.line == 2 + blank_lines
+
+
+def test_documents_with_the_same_instructions_share_no_lists() -> None:
+    text = 'FROM alpine\nRUN --mount=type=cache,target=/c ["apk", "add", "curl"]\n'
+    first, second = parse(text), parse("# again\n" + text)
+    first.instructions[1].json_args.append("git")  # type: ignore[union-attr]
+    first.instructions[1].flags.clear()
+    again = second.instructions[1]
+    assert again.json_args == ["apk", "add", "curl"] and [f.name for f in again.flags] == ["mount"]
+    assert again.line == 3 and again.doc is second
+
+
+def test_substitution_follows_the_variables_in_force() -> None:
+    doc = parse("FROM alpine\nENV DIR=/opt/$APP\nWORKDIR $DIR\n")
+    env = doc.instructions[1]
+    assert env.key_values({"APP": "shop"}) == {"DIR": "/opt/shop"}
+    assert env.key_values({"APP": "blog"}) == {"DIR": "/opt/blog"}
+    assert env.key_values({}) == {"DIR": "/opt/"}
+    assert env.key_values() == {"DIR": "/opt/$APP"}

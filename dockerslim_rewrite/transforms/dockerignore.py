@@ -63,8 +63,9 @@ env/secret files: the assumption (the image does not read them at run time) is p
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 
@@ -161,29 +162,32 @@ def _basename(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def _run_commands(ins: Instruction) -> list[tuple[str, list[str]]]:
+def _run_commands(ins: Instruction) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(command name, argv) of a RUN/CMD/... body: shell form via tree-sitter, exec form as is."""
-    out: list[tuple[str, list[str]]] = []
     if ins.json_args is not None:
-        if ins.json_args:
-            out.append((ins.json_args[0], list(ins.json_args[1:])))
-        return out
-    bodies = [ins.args] + [h.body for h in ins.heredocs]
-    for k, body in enumerate(bodies):
+        return ((ins.json_args[0], tuple(ins.json_args[1:])),) if ins.json_args else ()
+    return _shell_commands(ins.args, tuple(h.body for h in ins.heredocs), ins.shell_form_posix, ins.doc.escape)
+
+
+@lru_cache(maxsize=2048)
+def _shell_commands(args: str, heredocs: tuple[str, ...], posix: bool, escape: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The commands of a shell-form body and its heredocs, worked out once per text: the same RUNs come
+    back in every round, in the sibling Dockerfiles of a context and in the conditions and the needs."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for body in (args, *heredocs):
         if not body.strip():
             continue
-        script = analyse(body) if ins.shell_form_posix else None
+        script = analyse(body) if posix else None
         if script is not None and script.ok:
-            for cmd in script.commands:
-                out.append((cmd.name, cmd.argv))
+            out.extend((cmd.name, tuple(cmd.argv)) for cmd in script.commands)
         else:  # unknown shell or unparsable body: plain words, good enough for must-keep purposes
-            words = ins.words() if k == 0 else [unquote(w, ins.doc.escape) for w, _, _ in iter_words(body, ins.doc.escape)]
+            words = [unquote(w, escape) for w, _, _ in iter_words(body, escape)]
             if words:
-                out.append((words[0], words[1:]))
-    return out
+                out.append((words[0], tuple(words[1:])))
+    return tuple(out)
 
 
-def _positional(argv: list[str]) -> list[str]:
+def _positional(argv: Sequence[str]) -> list[str]:
     return [a for a in argv if not a.startswith("-")]
 
 
@@ -359,39 +363,61 @@ def _path_pieces(word: str) -> Iterator[str]:
         yield piece
 
 
+@lru_cache(maxsize=16384)
+def _suffix_paths(word: str) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]:
+    """Per path-like piece of a word: its last segment and every path suffix it could name in the
+    context, with whether that suffix is a glob. Pure text work, so shared by every scan."""
+    out = []
+    for piece in _path_pieces(word):
+        cleaned = go_clean(piece).lstrip("/")
+        if cleaned in ("", ".") or cleaned.startswith(".."):
+            continue
+        segs = cleaned.split("/")
+        suffixes = tuple(("/".join(segs[i:]), has_glob("/".join(segs[i:]))) for i in range(len(segs)))
+        out.append((segs[-1], suffixes))
+    return tuple(out)
+
+
 def _named_keeps(ins: Instruction, snap: Snapshot) -> list[Keep]:
     """Context paths a RUN/CMD/ENTRYPOINT/HEALTHCHECK/ENV names, matched by path suffix."""
-    words: list[str] = []
+    words: tuple[str, ...]
     if ins.keyword == "ENV":
-        words = ins.words()
+        words = tuple(ins.words())
     else:
-        for name, argv in _run_commands(ins):
-            if _basename(name) in ("rm", "unlink", "rmdir"):
-                continue  # deleting a path does not need it in the context
-            words.append(name)
-            words.extend(argv)
-    keeps: list[Keep] = []
-    seen: set[str] = set()
-    listed_names = snap.basenames()
-    for word in words:
-        for piece in _path_pieces(word):
-            cleaned = go_clean(piece).lstrip("/")
-            if cleaned in ("", ".") or cleaned.startswith(".."):
-                continue
-            segs = cleaned.split("/")
-            if segs[-1] not in listed_names and not snap.has_collapsed and not has_glob(cleaned):
-                continue  # every path tried below ends in this name: none is listed (most words: commands, flags)
-            for i in range(len(segs)):
-                cand = "/".join(segs[i:])
-                if cand in seen:
-                    continue
-                seen.add(cand)
-                reason = f"named by {ins.keyword} at line {ins.line}"
-                if has_glob(cand):
-                    keeps.extend(Keep(e.path, reason, ins.line, "named") for e in _expand(snap, cand))
-                elif snap.exists(cand):
-                    keeps.append(Keep(cand, reason, ins.line, "named"))
-    return keeps
+        # deleting a path does not need it in the context
+        words = tuple(
+            word
+            for name, argv in _run_commands(ins)
+            if _basename(name) not in ("rm", "unlink", "rmdir")
+            for word in (name, *argv)
+        )
+    reason = f"named by {ins.keyword} at line {ins.line}"
+    return [Keep(path, reason, ins.line, "named") for path in _named_paths(snap, words)]
+
+
+def _named_paths(snap: Snapshot, words: tuple[str, ...]) -> list[str]:
+    """The listed paths that words name, matched by path suffix; once per scan and words (the same
+    RUN lines come back in every round and in the sibling Dockerfiles of the context)."""
+
+    def find() -> list[str]:
+        found: list[str] = []
+        seen: set[str] = set()
+        listed_names = snap.basenames()
+        for word in words:
+            for last, suffixes in _suffix_paths(word):
+                if last not in listed_names and not snap.has_collapsed and not suffixes[0][1]:
+                    continue  # every path tried below ends in this name: none is listed (most words: commands, flags)
+                for cand, is_glob in suffixes:
+                    if cand in seen:
+                        continue
+                    seen.add(cand)
+                    if is_glob:
+                        found.extend(e.path for e in _expand(snap, cand))
+                    elif snap.exists(cand):
+                        found.append(cand)
+        return found
+
+    return snap.remember(("dockerignore-named", words), find)
 
 
 def analyse_needs(doc: Document, snap: Snapshot) -> Needs:
@@ -422,17 +448,20 @@ def _build_files(snap: Snapshot, globs: tuple[str, ...]) -> list[tuple[str, str]
     """(path, name) of the listed files whose name matches a build-file glob, once per scan."""
 
     def find() -> list[tuple[str, str]]:
-        is_build_file: dict[str, bool] = {}
         found = []
         for e in snap.files:
             name = _basename(e.path)
-            if name not in is_build_file:
-                is_build_file[name] = any(go_match(g, name) for g in globs)
-            if is_build_file[name] and snap.collapsed_parent(e.path) is None:
+            if _is_build_file(name, globs) and snap.collapsed_parent(e.path) is None:
                 found.append((e.path, name))
         return found
 
     return snap.remember(("dockerignore-build-files", globs), find)
+
+
+@lru_cache(maxsize=16384)
+def _is_build_file(name: str, globs: tuple[str, ...]) -> bool:
+    """Does a file name match a build-file glob? The same names come back in every context."""
+    return any(go_match(g, name) for g in globs)
 
 
 # -- planning -------------------------------------------------------------------------------------------
@@ -494,28 +523,67 @@ def plan(
     """Choose the candidate lines to add after `base` (the user's patterns) without breaking `needs`.
 
     `virtual` names files that will exist once the change is written (the new ignore file itself),
-    so that a second run finds them covered.
+    so that a second run finds them covered. The choice depends on the needed paths, not on the lines
+    that name them, so it is made once per scan for a Dockerfile read from disk as a sibling and for
+    the same Dockerfile rewritten (``_choose``); only the reasons are its own.
     """
-    result = Plan()
+    needed = tuple((k.path, k.kind, k.strict) for k in needs.keeps)
+    key = ("dockerignore-choice", needed, frozenset(needs.conditions), tuple(base), creating, max_safety, virtual)
+    choice = snap.remember(key, lambda: _choose(snap, needed, needs.conditions, base, creating, max_safety, virtual))
+    keeps = [*needs.keeps, *choice.user_keeps]
+    return Plan(
+        added=choice.added,
+        lines=choice.lines,
+        dropped=[(pattern, keeps[k].reason, keeps[k].line) for pattern, k in choice.dropped],
+        kept=[(pattern, path, keeps[k].reason, keeps[k].line) for pattern, path, k in choice.kept],
+        newly_excluded=choice.newly_excluded,
+    )
+
+
+@dataclass
+class _Choice:
+    """A plan with each need it names given as its index in the needs (then the user's `!` lines)."""
+
+    user_keeps: list[Keep] = field(default_factory=list)  # paths the user's `!` lines re-include
+    added: list[Candidate] = field(default_factory=list)
+    lines: list[tuple[Candidate, list[str]]] = field(default_factory=list)
+    dropped: list[tuple[str, int]] = field(default_factory=list)  # (pattern, need)
+    kept: list[tuple[str, str, int]] = field(default_factory=list)  # (pattern, path re-included, need)
+    newly_excluded: list[Entry] = field(default_factory=list)
+
+
+def _choose(
+    snap: Snapshot,
+    needed: tuple[tuple[str, str, bool], ...],
+    conditions: set[str],
+    base: list[str],
+    creating: bool,
+    max_safety: int,
+    virtual: tuple[str, ...],
+) -> _Choice:
+    """The lines ``plan`` adds, for needs given as (path, kind, strict)."""
+    result = _Choice()
     base_m = PatternMatcher(base)
     user_lines = {p for p in base if not p.startswith("!")}
     entries = _listed(snap, virtual)
-    keeps = list(needs.keeps)
     if base_m.has_exclusions:  # paths the user deliberately re-included stay included
         excl = [p for p in base_m.patterns if p.exclusion]
         for e in entries:
             if not base_m.excluded(e.path) and any(_Eval(p).hits(e.path) for p in excl):
-                keeps.append(Keep(e.path, "re-included by a `!` line of the existing file", 0, "user-exception"))
+                result.user_keeps.append(Keep(e.path, "re-included by a `!` line of the existing file", 0, "user-exception"))
         for p in excl:
             if not has_glob(p.cleaned) and "**" not in p.cleaned:
-                keeps.append(Keep(p.cleaned, f"`!{p.cleaned}` in the existing file", 0, "user-exception"))
+                result.user_keeps.append(Keep(p.cleaned, f"`!{p.cleaned}` in the existing file", 0, "user-exception"))
+    # each need's `line` holds its index here: the reasons and lines are the caller's (see plan)
+    keeps = [Keep(path, "", k, kind, strict) for k, (path, kind, strict) in enumerate(needed)]
+    keeps += [dataclasses.replace(u, line=len(needed) + k) for k, u in enumerate(result.user_keeps)]
     listed_is_file = _listed_is_file(snap)
     current = PatternMatcher(base)
     base_excluded = _excluded_listed(snap, base_m, virtual)
     excluded_now = set(base_excluded)
     useful = False  # did any line exclude something? (baseline lines alone make no file)
     for cand in [*knowledge()["candidates"], *_venv_candidates(snap)]:
-        if cand.when not in needs.conditions or SAFETY_LEVELS[cand.safety] > max_safety:
+        if cand.when not in conditions or SAFETY_LEVELS[cand.safety] > max_safety:
             continue
         if go_clean(cand.pattern) in user_lines or any(cand.pattern == c.pattern for c, _ in result.lines):
             continue  # already written, by the user or by an earlier candidate
@@ -528,25 +596,25 @@ def plan(
             continue  # nothing to exclude (or already covered by the user's lines)
         lines_so_far = [ln for _, lns in result.lines for ln in lns]
         trial = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions])
-        broken = _conflicts(snap, cand, ev, keeps, current, trial, hits, needs.conditions)
+        broken = _conflicts(snap, cand, ev, keeps, current, trial, hits, conditions)
         whole_context = next((k for k, _ in broken if k.path == ""), None)
         if whole_context is not None:  # `COPY . .`: the build may read these files, no exception list fixes that
-            result.dropped.append((cand.pattern, whole_context.reason, whole_context.line))
+            result.dropped.append((cand.pattern, whole_context.line))
             continue
         if broken:
             # a few needed files: re-include them one by one; a needed folder: leave the line out
             paths = sorted({p for _, p in broken})
             if len(paths) <= _MAX_EXCEPTIONS and all(listed_is_file.get(p, p in virtual) and _literal_ok(p) for p in paths):
                 with_exc = PatternMatcher([*base, *lines_so_far, cand.pattern, *exceptions, *(f"!{p}" for p in paths)])
-                if not _conflicts(snap, cand, ev, keeps, current, with_exc, hits, needs.conditions):
+                if not _conflicts(snap, cand, ev, keeps, current, with_exc, hits, conditions):
                     exceptions += [f"!{p}" for p in paths]
                     trial = with_exc
                     hits = [e for e in hits if trial.excluded(e.path)]
-                    result.kept.extend((cand.pattern, p, k.reason, k.line) for k, p in broken)
+                    result.kept.extend((cand.pattern, p, k.line) for k, p in broken)
                     broken = []
             if broken:
                 k = broken[0][0]
-                result.dropped.append((cand.pattern, k.reason, k.line))
+                result.dropped.append((cand.pattern, k.line))
                 continue
         result.lines.append((cand, [cand.pattern, *exceptions]))
         result.added.append(cand)
