@@ -192,75 +192,104 @@ def _positional(argv: Sequence[str]) -> list[str]:
 
 
 def _conditions(doc: Document, snap: Snapshot) -> set[str]:
+    """The conditions (data/ignore_patterns.toml ``when``) that hold for this build in this context."""
     conds = {"always"}
     uses_git = False
+    whole_context = None
     for ins in doc.instructions:
         if ins.keyword != "RUN":
             continue
-        for name, argv in _run_commands(ins):
-            cmd = _basename(name)
-            pos = _positional(argv)
-            first = pos[0] if pos else ""
-            if cmd == "git" or (cmd == "go" and first in ("build", "install", "run", "generate") and _copies_whole_context(doc)):
-                uses_git = True  # go build stamps the VCS revision from a copied .git (buildvcs); build scripts call git
-            if cmd in ("npm", "pnpm", "bun", "yarn", "cnpm"):
-                global_install = "-g" in argv or "--global" in argv or first == "global"
-                if not global_install and (first in ("install", "i", "ci", "add") or (cmd == "yarn" and not pos)):
-                    conds.add("node-install")
-                if first == "build" or (first in ("run", "run-script") and len(pos) > 1 and pos[1].startswith("build")):
-                    conds.add("node-build")
-            if cmd in ("next", "nuxt", "nuxi", "vite", "ng", "tsc", "webpack") and (
-                first == "build" or cmd in ("tsc", "webpack")
-            ):
-                conds.add("node-build")
-            if cmd in ("npx",) and len(pos) > 1 and pos[1] == "build":
-                conds.add("node-build")
-            if cmd.startswith("pip") and "install" in pos:
-                conds.add("python-install")
-            if cmd.startswith("python") and (python_module(argv) or ("",))[0] == "pip" and "install" in argv:
-                conds.add("python-install")
-            if cmd in ("uv", "poetry", "pipenv", "pdm") and ({"install", "sync"} & set(pos)):
-                conds.add("python-install")
-            if cmd == "cargo" and first in ("build", "b", "install", "run", "r"):
-                conds.add("cargo-build")
-            if cmd in ("mvn", "mvnw") and {"package", "install", "verify", "compile", "deploy"} & set(pos):
-                conds.add("maven-build")
-            if cmd in ("gradle", "gradlew") and any(
-                p in ("build", "assemble", "bootJar", "jar", "installDist", "shadowJar", "distTar") for p in pos
-            ):
-                conds.add("gradle-build")
-            if cmd == "composer" and first in ("install", "update", "require"):
-                conds.add("composer-install")
-            if cmd in ("bundle", "bundler") and first in ("install", ""):
-                conds.add("bundle-install")
-            if cmd == "dotnet" and first in ("restore", "build", "publish"):
-                conds.add("dotnet-build")
-    names = snap.basenames()
-    if "package.json" in names or "node-install" in conds:
+        commands = _run_commands(ins)
+        if whole_context is None and any(_basename(name) == "go" for name, _ in commands):
+            whole_context = _copies_whole_context(doc)
+        found, git = _command_conditions(commands, bool(whole_context))
+        conds |= found
+        uses_git = uses_git or git
+    conds |= _context_conditions(snap)
+    if "node-install" in conds:
         conds.add("node")
-    if (
-        names & {"setup.py", "setup.cfg", "pyproject.toml", "Pipfile", "poetry.lock", "uv.lock"}
-        or any(n.startswith("requirements") and n.endswith(".txt") for n in names)
-        or "python-install" in conds
-    ):
+    if "python-install" in conds:
         conds.add("python")
-    if "go.mod" in names:
-        conds.add("go")
-    if "Cargo.toml" in names:
-        conds.add("rust")
-    if names & {"pom.xml", "build.gradle", "build.gradle.kts"}:
-        conds.add("java")
-    if "Gemfile" in names:
-        conds.add("ruby")
-    if "composer.json" in names:
-        conds.add("php")
-    if any(n.endswith((".csproj", ".fsproj", ".vbproj", ".sln")) for n in names):
-        conds.add("dotnet")
     if not uses_git and not _build_files_call_git(snap):
         conds.add("git-unused")
     if "node-install" not in conds and _npmrc_with_token(snap):
         conds.add("npmrc-token")
     return conds
+
+
+@lru_cache(maxsize=2048)
+def _command_conditions(
+    commands: tuple[tuple[str, tuple[str, ...]], ...], copies_whole_context: bool
+) -> tuple[frozenset[str], bool]:
+    """The conditions a RUN's commands set, and whether they use git metadata; once per RUN text."""
+    conds: set[str] = set()
+    uses_git = False
+    for name, argv in commands:
+        cmd = _basename(name)
+        pos = _positional(argv)
+        first = pos[0] if pos else ""
+        if cmd == "git" or (cmd == "go" and first in ("build", "install", "run", "generate") and copies_whole_context):
+            uses_git = True  # go build stamps the VCS revision from a copied .git (buildvcs); build scripts call git
+        if cmd in ("npm", "pnpm", "bun", "yarn", "cnpm"):
+            global_install = "-g" in argv or "--global" in argv or first == "global"
+            if not global_install and (first in ("install", "i", "ci", "add") or (cmd == "yarn" and not pos)):
+                conds.add("node-install")
+            if first == "build" or (first in ("run", "run-script") and len(pos) > 1 and pos[1].startswith("build")):
+                conds.add("node-build")
+        if cmd in ("next", "nuxt", "nuxi", "vite", "ng", "tsc", "webpack") and (first == "build" or cmd in ("tsc", "webpack")):
+            conds.add("node-build")
+        if cmd in ("npx",) and len(pos) > 1 and pos[1] == "build":
+            conds.add("node-build")
+        if cmd.startswith("pip") and "install" in pos:
+            conds.add("python-install")
+        if cmd.startswith("python") and (python_module(argv) or ("",))[0] == "pip" and "install" in argv:
+            conds.add("python-install")
+        if cmd in ("uv", "poetry", "pipenv", "pdm") and ({"install", "sync"} & set(pos)):
+            conds.add("python-install")
+        if cmd == "cargo" and first in ("build", "b", "install", "run", "r"):
+            conds.add("cargo-build")
+        if cmd in ("mvn", "mvnw") and {"package", "install", "verify", "compile", "deploy"} & set(pos):
+            conds.add("maven-build")
+        if cmd in ("gradle", "gradlew") and any(
+            p in ("build", "assemble", "bootJar", "jar", "installDist", "shadowJar", "distTar") for p in pos
+        ):
+            conds.add("gradle-build")
+        if cmd == "composer" and first in ("install", "update", "require"):
+            conds.add("composer-install")
+        if cmd in ("bundle", "bundler") and first in ("install", ""):
+            conds.add("bundle-install")
+        if cmd == "dotnet" and first in ("restore", "build", "publish"):
+            conds.add("dotnet-build")
+    return frozenset(conds), uses_git
+
+
+def _context_conditions(snap: Snapshot) -> frozenset[str]:
+    """The ecosystems the context's file names show (package.json: node, ...); once per scan."""
+
+    def find() -> frozenset[str]:
+        names = snap.basenames()
+        conds = set()
+        if "package.json" in names:
+            conds.add("node")
+        if names & {"setup.py", "setup.cfg", "pyproject.toml", "Pipfile", "poetry.lock", "uv.lock"} or any(
+            n.startswith("requirements") and n.endswith(".txt") for n in names
+        ):
+            conds.add("python")
+        if "go.mod" in names:
+            conds.add("go")
+        if "Cargo.toml" in names:
+            conds.add("rust")
+        if names & {"pom.xml", "build.gradle", "build.gradle.kts"}:
+            conds.add("java")
+        if "Gemfile" in names:
+            conds.add("ruby")
+        if "composer.json" in names:
+            conds.add("php")
+        if any(n.endswith((".csproj", ".fsproj", ".vbproj", ".sln")) for n in names):
+            conds.add("dotnet")
+        return frozenset(conds)
+
+    return snap.remember(("dockerignore-context-conditions",), find)
 
 
 def _build_files_call_git(snap: Snapshot) -> bool:
@@ -582,12 +611,11 @@ def _choose(
     base_excluded = _excluded_listed(snap, base_m, virtual)
     excluded_now = set(base_excluded)
     useful = False  # did any line exclude something? (baseline lines alone make no file)
-    for cand in [*knowledge()["candidates"], *_venv_candidates(snap)]:
+    for cand, ev, cleaned in _candidates(snap):
         if cand.when not in conditions or SAFETY_LEVELS[cand.safety] > max_safety:
             continue
-        if go_clean(cand.pattern) in user_lines or any(cand.pattern == c.pattern for c, _ in result.lines):
+        if cleaned in user_lines or any(cand.pattern == c.pattern for c, _ in result.lines):
             continue  # already written, by the user or by an earlier candidate
-        ev = _shared_eval(snap, cand.compiled)
         hits = [e for e in _hits(snap, ev, entries, virtual) if e.path not in excluded_now]
         exceptions = sorted({f"!**/{_basename(e.path)}" for e in hits if _basename(e.path) in cand.keep_names})
         if exceptions:
@@ -699,6 +727,18 @@ def _literal_ok(path: str) -> bool:
     return not has_glob(path) and "\\" not in path and path == path.strip() and path[0] not in "#!"
 
 
+def _candidates(snap: Snapshot) -> list[tuple[Candidate, _Eval, str]]:
+    """Every candidate line in order (the known ones, then this context's virtualenvs), with its evaluator
+    on this scan and its cleaned pattern; once per scan, as every Dockerfile's plan walks them all."""
+    return snap.remember(
+        ("dockerignore-candidates",),
+        lambda: [
+            (c, _shared_eval(snap, c.compiled), go_clean(c.pattern))
+            for c in [*knowledge()["candidates"], *_venv_candidates(snap)]
+        ],
+    )
+
+
 def _venv_candidates(snap: Snapshot) -> list[Candidate]:
     """Virtualenvs under any name (a folder holding pyvenv.cfg): host paths, useless in an image."""
 
@@ -753,15 +793,17 @@ def _largest(entries: list[Entry], matcher: PatternMatcher, top_cache: dict[str,
     """
     groups: dict[str, list[int]] = {}
     for e in entries:
-        parts = e.path.split("/")
-        key = e.path
-        for i in range(1, len(parts)):
-            anc = "/".join(parts[:i])
-            if anc not in top_cache:
-                top_cache[anc] = anc if matcher.excluded(anc) else ""
-            if top_cache[anc]:
+        path = key = e.path
+        slash = path.find("/")
+        while slash != -1:  # each parent folder, outermost first
+            anc = path[:slash]
+            top = top_cache.get(anc)
+            if top is None:
+                top = top_cache[anc] = anc if matcher.excluded(anc) else ""
+            if top:
                 key = anc
                 break
+            slash = path.find("/", slash + 1)
         files, size = _size(e)
         g = groups.setdefault(key, [0, 0])
         g[0] += files
@@ -946,16 +988,20 @@ def _context_totals(snap: Snapshot, result: Plan, base_m: PatternMatcher, final_
     before_files = before_bytes = after_files = after_bytes = 0
     newly = {e.path for e in result.newly_excluded}
     excluded_before, excluded_after = _excluded(snap, base_m, "counted"), _excluded(snap, final_m, "counted")
-    for e in snap.counted():
-        if e.path in excluded_before:
+    for path, files, size in _counted_sizes(snap):
+        if path in excluded_before:
             continue
-        files, size = _size(e)
         before_files += files
         before_bytes += size
-        if e.path not in newly and e.path not in excluded_after:
+        if path not in newly and path not in excluded_after:
             after_files += files
             after_bytes += size
     return before_files, before_bytes, after_files, after_bytes
+
+
+def _counted_sizes(snap: Snapshot) -> list[tuple[str, int, int]]:
+    """(path, files, bytes) of each counted entry, once per scan."""
+    return snap.remember(("dockerignore-counted-sizes",), lambda: [(e.path, *_size(e)) for e in snap.counted()])
 
 
 # Sibling Dockerfiles of one context mostly end with the same lines: these answers depend only on the
