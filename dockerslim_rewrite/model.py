@@ -887,7 +887,7 @@ class _HeadError(ValueError):
     """An instruction's own text is not valid (a ParseError but for the line, which the caller knows)."""
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=1024)
 def _head(joined: str, escape: str) -> tuple[str, str, tuple[Flag, ...], int, str, tuple[str, ...] | None]:
     """(keyword as written, KEYWORD, flags, index of args in ``joined``, args, JSON form) of an
     instruction's joined logical line, checked as BuildKit checks it.

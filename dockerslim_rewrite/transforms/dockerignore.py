@@ -64,6 +64,7 @@ env/secret files: the assumption (the image does not read them at run time) is p
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -169,7 +170,7 @@ def _run_commands(ins: Instruction) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return _shell_commands(ins.args, tuple(h.body for h in ins.heredocs), ins.shell_form_posix, ins.doc.escape)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=1024)
 def _shell_commands(args: str, heredocs: tuple[str, ...], posix: bool, escape: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The commands of a shell-form body and its heredocs, worked out once per text: the same RUNs come
     back in every round, in the sibling Dockerfiles of a context and in the conditions and the needs."""
@@ -217,7 +218,7 @@ def _conditions(doc: Document, snap: Snapshot) -> set[str]:
     return conds
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=1024)
 def _command_conditions(
     commands: tuple[tuple[str, tuple[str, ...]], ...], copies_whole_context: bool
 ) -> tuple[frozenset[str], bool]:
@@ -392,7 +393,7 @@ def _path_pieces(word: str) -> Iterator[str]:
         yield piece
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _suffix_paths(word: str) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], ...]:
     """Per path-like piece of a word: its last segment and every path suffix it could name in the
     context, with whether that suffix is a glob. Pure text work, so shared by every scan."""
@@ -487,7 +488,7 @@ def _build_files(snap: Snapshot, globs: tuple[str, ...]) -> list[tuple[str, str]
     return snap.remember(("dockerignore-build-files", globs), find)
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=8192)
 def _is_build_file(name: str, globs: tuple[str, ...]) -> bool:
     """Does a file name match a build-file glob? The same names come back in every context."""
     return any(go_match(g, name) for g in globs)
@@ -557,7 +558,9 @@ def plan(
     the same Dockerfile rewritten (``_choose``); only the reasons are its own.
     """
     needed = tuple((k.path, k.kind, k.strict) for k in needs.keeps)
-    key = ("dockerignore-choice", needed, frozenset(needs.conditions), tuple(base), creating, max_safety, virtual)
+    # keyed by a digest: a monorepo root's hundreds of Dockerfiles each need hundreds of paths
+    digest = hashlib.blake2b(repr(needed).encode(), digest_size=16).digest()
+    key = ("dockerignore-choice", digest, frozenset(needs.conditions), tuple(base), creating, max_safety, virtual)
     choice = snap.remember(key, lambda: _choose(snap, needed, needs.conditions, base, creating, max_safety, virtual))
     keeps = [*needs.keeps, *choice.user_keeps]
     return Plan(
@@ -671,9 +674,8 @@ def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
     listed = snap.remember(("dockerignore-listed", ()), lambda: [e for e in snap.files if snap.collapsed_parent(e.path) is None])
     if not virtual:
         return listed
-    return snap.remember(
-        ("dockerignore-listed", virtual), lambda: listed + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
-    )
+    # not kept: a monorepo root's Dockerfiles each have their own virtual file, and the list is long
+    return listed + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
 
 
 def _listed_is_file(snap: Snapshot) -> dict[str, bool]:
