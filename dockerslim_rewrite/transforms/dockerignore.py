@@ -101,12 +101,7 @@ class Candidate:
 
     @property
     def compiled(self) -> Pattern:
-        return _compiled(self.pattern)
-
-
-@lru_cache(maxsize=4096)
-def _compiled(pattern: str) -> Pattern:
-    return Pattern.compile(pattern)
+        return Pattern.compile(self.pattern)  # memoised there
 
 
 @cache
@@ -403,7 +398,7 @@ def _suffix_paths(word: str) -> tuple[tuple[str, tuple[tuple[str, bool], ...]], 
         if cleaned in ("", ".") or cleaned.startswith(".."):
             continue
         segs = cleaned.split("/")
-        suffixes = tuple(("/".join(segs[i:]), has_glob("/".join(segs[i:]))) for i in range(len(segs)))
+        suffixes = tuple((suffix, has_glob(suffix)) for suffix in ("/".join(segs[i:]) for i in range(len(segs))))
         out.append((segs[-1], suffixes))
     return tuple(out)
 
@@ -672,10 +667,12 @@ _MAX_EXCEPTIONS = 5
 def _listed(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
     """The entries a pattern can exclude one by one (not inside a collapsed folder), plus `virtual` files."""
     listed = snap.remember(("dockerignore-listed", ()), lambda: [e for e in snap.files if snap.collapsed_parent(e.path) is None])
-    if not virtual:
-        return listed
-    # not kept: a monorepo root's Dockerfiles each have their own virtual file, and the list is long
-    return listed + [Entry(v, 0) for v in virtual if snap.entry(v) is None]
+    return listed + _virtual_entries(snap, virtual) if virtual else listed
+
+
+def _virtual_entries(snap: Snapshot, virtual: tuple[str, ...]) -> list[Entry]:
+    """The `virtual` files the scan does not hold (not kept: each Dockerfile of a monorepo root has its own)."""
+    return [Entry(v, 0) for v in virtual if snap.entry(v) is None]
 
 
 def _listed_is_file(snap: Snapshot) -> dict[str, bool]:
@@ -686,7 +683,7 @@ def _listed_is_file(snap: Snapshot) -> dict[str, bool]:
 def _excluded_listed(snap: Snapshot, matcher: PatternMatcher, virtual: tuple[str, ...]) -> frozenset[str]:
     """The paths of ``_listed(snap, virtual)`` the matcher excludes (the scan's part once per pattern list)."""
     found = _excluded(snap, matcher, "listed")
-    extra = [e.path for e in _listed(snap, virtual)[len(_listed(snap, ())) :] if matcher.excluded(e.path)]
+    extra = [e.path for e in _virtual_entries(snap, virtual) if matcher.excluded(e.path)]
     return found | frozenset(extra) if extra else found
 
 
@@ -848,11 +845,11 @@ def _accepted(
 
     def work_out() -> frozenset[str] | None:
         text = snap.read_text(other)
-        try:
-            other_doc = parse(text) if text is not None else None
-        except ParseError:
+        if text is None:
             return None
-        if other_doc is None:
+        try:
+            other_doc = parse(text)
+        except ParseError:
             return None
         theirs = plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
         return frozenset(c.pattern for c in theirs.added)
@@ -862,7 +859,7 @@ def _accepted(
 
 def _secret_evals(snap: Snapshot) -> list[tuple[Candidate, _Eval]]:
     """The secret-looking candidates, in order, with their evaluators on this scan."""
-    return [(c, _shared_eval(snap, c.compiled)) for c in knowledge()["candidates"] if c.secret]
+    return [(c, ev) for c, ev, _ in _candidates(snap) if c.secret]
 
 
 def _secret_looking(snap: Snapshot) -> list[tuple[Entry, list[Candidate]]]:
