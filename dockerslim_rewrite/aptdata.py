@@ -228,7 +228,7 @@ class _Graph:
         return [c if c >= 0 else self.alternatives(c) for c in codes]
 
 
-def _flatten(fields: list[list[list]], alt_start: array, alt_packages: array) -> tuple[array, array]:
+def _flatten(fields: list[list[int | list[int]]], alt_start: array, alt_packages: array) -> tuple[array, array]:
     """Per-package group lists as (start, codes) arrays; OR groups are appended to the alternatives."""
     start, codes = array("I", [0]), array("i")
     for groups in fields:

@@ -19,6 +19,8 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
+from .memo import Memo
+
 __all__ = [
     "Entry",
     "Snapshot",
@@ -176,13 +178,11 @@ class Snapshot:
         self._collapsed = frozenset(e.path for e in self.files if e.collapsed)
         #: answers computed from this scan alone, shared by every Dockerfile that uses the same scan
         #: (e.g. the .dockerignore plan of a sibling Dockerfile): keys name what they depend on
-        self.memo: dict[object, object] = {}
+        self.memo = Memo()
 
     def remember(self, key: object, compute: Callable[[], T]) -> T:
         """``compute()``, worked out once per scan under ``key`` (which names what the answer depends on)."""
-        if key not in self.memo:
-            self.memo[key] = compute()
-        return self.memo[key]  # type: ignore[return-value]
+        return self.memo.remember(key, compute)
 
     def for_dockerfile(self, dockerfile: str | None) -> Snapshot:
         """The same scan seen from another Dockerfile of the context (lists, indexes and memo shared).

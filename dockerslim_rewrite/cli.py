@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from . import __version__
+from . import __version__, compiled_build
 
 if TYPE_CHECKING:
     from .runner import Flags
@@ -285,7 +285,7 @@ def rule(transform_id: str = typer.Argument(..., metavar="ID")) -> None:
 @app.callback(invoke_without_command=True)
 def main(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
     if version:
-        typer.echo(f"dslim {__version__}")
+        typer.echo(f"dslim {__version__}{' (compiled)' if compiled_build() else ''}")
         raise typer.Exit(EXIT_OK)
 
 

@@ -44,3 +44,22 @@ def data_toml(name: str) -> dict[str, Any]:
 def data_json(name: str) -> Any:
     with data_path(name).open("rb") as fh:
         return json.load(fh)
+
+
+def module_docstring(module: str) -> str | None:
+    """A module's docstring. The compiled build's modules have none (mypyc drops module docstrings):
+    it is then read from the module's source, which the package ships beside the compiled module."""
+    text = sys.modules[module].__doc__
+    if text is not None:
+        return text
+    import ast
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec(module)
+    if spec is None or spec.origin is None:
+        return None
+    source = Path(spec.origin).with_name(module.rpartition(".")[2] + ".py")
+    if not source.is_file():
+        return None
+    return ast.get_docstring(ast.parse(source.read_text(encoding="utf-8")), clean=False)

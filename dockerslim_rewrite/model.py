@@ -16,10 +16,12 @@ import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from dockerfile_parse.util import WordSplitter, extract_key_values
+
+from .memo import Memo
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shell import Script
@@ -328,7 +330,7 @@ class State:
             best_effort = ins.key_values(self.variables)
             values = {k: v if v is not None else best_effort.get(k, "") for k, v in static.items()}
             unknown = {k for k, v in static.items() if v is None}
-            return _replace(self, env={**self.env, **values}, unknown=(self.unknown - raw.keys()) | unknown)
+            return _replace(self, env={**self.env, **values}, unknown=self.unknown.difference(raw).union(unknown))
         if keyword == "ARG":
             declared, unknown = {}, set()
             for name, value in ins.key_values(self.variables).items():
@@ -345,7 +347,7 @@ class State:
                     declared[name] = self.args.get(name, "")
                     if name not in self.args or name in self.unknown:
                         unknown.add(name)  # no default anywhere: whatever --build-arg says
-            return _replace(self, args={**self.args, **declared}, unknown=(self.unknown - declared.keys()) | unknown)
+            return _replace(self, args={**self.args, **declared}, unknown=self.unknown.difference(declared).union(unknown))
         if keyword == "WORKDIR":
             path = substitute(ins.args.strip(), self.variables)
             known = self.workdir_known and self.expand(ins.args.strip()) is not None
@@ -442,9 +444,14 @@ class Document:
         self._stages_by_name: dict[str, Stage] = {}  # first stage of each name, as BuildKit resolves them
         self.final_shells: list[tuple[str, ...]] = []  # per stage: the SHELL in force at its end
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        #: answers derived from the parsed document (it never changes once parsed), for its readers too
+        self.memo = Memo()
 
-    @cached_property
+    @property
     def _instruction_starts(self) -> list[int]:
+        return self.memo.remember("instruction_starts", self._find_instruction_starts)
+
+    def _find_instruction_starts(self) -> list[int]:
         return [ins.start for ins in self.instructions]
 
     def instructions_in(self, start: int, end: int) -> list[Instruction]:
@@ -481,8 +488,11 @@ class Document:
             current = self.stages[current].parent
         return chain
 
-    @cached_property
+    @property
     def _global_state(self) -> State:
+        return self.memo.remember("global_state", self._find_global_state)
+
+    def _find_global_state(self) -> State:
         """The build args declared before the first FROM, walked like a stage's."""
         state = State(escape=self.escape)
         for ins in self.instructions:
@@ -502,8 +512,11 @@ class Document:
         """Global ARGs without a static default: their value comes from --build-arg."""
         return self._global_state.unknown
 
-    @cached_property
+    @property
     def _states(self) -> dict[int, list[State]]:
+        return self.memo.remember("states", self._find_states)
+
+    def _find_states(self) -> dict[int, list[State]]:
         """Per stage: the state before each of its instructions, then the state after the last one."""
         states: dict[int, list[State]] = {}
         for stage in self.stages:
@@ -528,8 +541,11 @@ class Document:
     def final_state(self, stage: int) -> State:
         return self._states[stage][-1]
 
-    @cached_property
+    @property
     def _children(self) -> dict[int, list[int]]:
+        return self.memo.remember("children", self._find_children)
+
+    def _find_children(self) -> dict[int, list[int]]:
         children: dict[int, list[int]] = {}
         for stage in self.stages:
             if stage.parent is not None:
@@ -555,10 +571,7 @@ class Document:
         (``COPY --from=stage / /``).
         """
         key = tuple(sorted({t.lower() for t in targets}))
-        memo = self.__dict__.setdefault("_shipping_memo", {})
-        if key not in memo:
-            memo[key] = frozenset(self._shipping(key))
-        return memo[key]
+        return self.memo.remember(("shipping", key), lambda: frozenset(self._shipping(key)))
 
     def _shipping(self, targets: tuple[str, ...]) -> set[int]:
         if not self.stages:
@@ -600,12 +613,18 @@ class Document:
         except ValueError:
             return None
 
-    @cached_property
+    @property
     def _reaching_final(self) -> frozenset[int]:
+        return self.memo.remember("reaching_final", self._find_reaching_final)
+
+    def _find_reaching_final(self) -> frozenset[int]:
         return frozenset(self.lineage(len(self.stages) - 1)) if self.stages else frozenset()
 
-    @cached_property
+    @property
     def continuation_indent(self) -> str | None:
+        return self.memo.remember("continuation_indent", self._find_continuation_indent)
+
+    def _find_continuation_indent(self) -> str | None:
         """The file's own indentation for continued ``&&`` lines (None: the file has none)."""
         m = re.search(r"\n([ \t]+)&& ", self.text)
         return m.group(1) if m else None

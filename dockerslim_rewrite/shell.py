@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -72,7 +72,7 @@ class Command:
     in_top_and_chain: bool  # a top-level item of a pure && chain
     _words: list[Word] | None = field(default=None, repr=False)
     _arg_nodes: list[Node] = field(default_factory=list, repr=False)
-    _to_char: object = field(default=None, repr=False)
+    _to_char: Callable[[int], int] | None = field(default=None, repr=False)
 
     @property
     def words(self) -> list[Word]:
@@ -282,7 +282,7 @@ def _walk(root: Node, result: Script, to_char) -> None:
             if kind in _COMMAND_TYPES:
                 result.commands.append(_command(child, to_char, depth, in_subshell))
                 stack.append((child, depth + 1, True))  # command substitutions inside
-            elif kind == "variable_assignment" and node.type in ("program", *_CHAIN_TYPES):
+            elif kind == "variable_assignment" and (node.type == "program" or node.type in _CHAIN_TYPES):
                 result.commands.append(_bare_assignment(child, to_char, depth, in_subshell))
             else:
                 nested = in_subshell or kind in _CHILD_PROCESS_TYPES

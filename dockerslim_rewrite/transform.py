@@ -8,12 +8,11 @@ an explanation and a fix-safety class), FileChanges (files beside the Dockerfile
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from .datafiles import data_toml
+from .datafiles import data_toml, module_docstring
 
 if TYPE_CHECKING:  # the model is only named in annotations: `dslim rules` imports this module alone
     from .model import Document, Instruction
@@ -120,7 +119,8 @@ class Transform:
 
     @property
     def doc(self) -> str:
-        return (sys.modules[self.module].__doc__ or self.summary).strip()
+        """The transform module's docstring (its documentation: `dslim rule ID`)."""
+        return (module_docstring(self.module) or self.summary).strip()
 
     def run(self, doc: Document, ctx: Context) -> Iterable[Result]:
         return self.func(doc, ctx)

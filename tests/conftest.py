@@ -14,6 +14,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def _compiled() -> bool:
+    from dockerslim_rewrite import compiled_build
+
+    return compiled_build()
+
+
+#: for a test that patches a function or class inside a module that the compiled build (mypyc,
+#: scripts/compiled_build.sh) compiles: compiled code calls its own functions directly, and its classes
+#: cannot be patched
+pure_python_only = pytest.mark.skipif(_compiled(), reason="patches the inside of a module the compiled build compiles")
+
+
 @pytest.fixture(autouse=True)
 def _own_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test starts with an empty result cache of its own (never the user's ~/.cache/dslim)."""

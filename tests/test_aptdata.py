@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import pure_python_only
 
 from dockerslim_rewrite import aptdata
 
@@ -366,6 +367,7 @@ def test_explicit_names_equal_the_brute_force_answer(release: str, packages: tup
     assert aptdata._fewest_to_name(g, roots, kept) == (_fewest_by_brute_force(g, roots, kept), True)
 
 
+@pure_python_only  # counts the dependency walks by patching _Walks
 @pytest.mark.parametrize("release", ["bookworm", "trixie"])
 def test_explicit_names_equal_the_brute_force_answer_on_random_installs(release: str, monkeypatch) -> None:
     """Random requests of packages that recommend something: the shortcuts (plain-Depends closures,

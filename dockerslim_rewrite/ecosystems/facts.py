@@ -598,7 +598,7 @@ def resolves(prog: str, workdir: str, path: str, extra_path: tuple[str, ...] = (
     """Does the program word `prog` (a path, or a name looked up in PATH) run the file `path`?"""
     if "/" in prog:
         return abspath(prog, workdir) == path
-    return posixpath.basename(path) == prog and posixpath.dirname(path) in (*PATH_DIRS, *extra_path)
+    return posixpath.basename(path) == prog and (posixpath.dirname(path) in PATH_DIRS or posixpath.dirname(path) in extra_path)
 
 
 # --------------------------------------------------------------------------- what the container runs

@@ -294,19 +294,17 @@ def _operands(cmd: Command) -> set[str]:
 def _doc_paths_used(doc: Document) -> str | None:
     """A documentation path any instruction of the file names (a COPY --from may read it): worked out
     once per file, not once per stage."""
-    memo = doc.__dict__.setdefault("_docs_exclude_paths", {})
-    if "found" not in memo:
-        words = _wants()[0]
-        memo["found"] = None
-        for ins in doc.instructions:
-            for word in _words_of(ins):
-                hit = next((w for w in words if w in word), None)
-                if hit is not None and "nodocs" not in word:
-                    memo["found"] = f"line {ins.line} uses {hit}"
-                    break
-            if memo["found"]:
-                break
-    return memo["found"]
+    return doc.memo.remember("docs-exclude-paths-used", lambda: _find_doc_paths_used(doc))
+
+
+def _find_doc_paths_used(doc: Document) -> str | None:
+    words = _wants()[0]
+    for ins in doc.instructions:
+        for word in _words_of(ins):
+            hit = next((w for w in words if w in word), None)
+            if hit is not None and "nodocs" not in word:
+                return f"line {ins.line} uses {hit}"
+    return None
 
 
 def _wants_docs(doc: Document, stage: Stage) -> str | None:

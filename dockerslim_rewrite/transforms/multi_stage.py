@@ -894,7 +894,9 @@ def _start_programs(facts: StageFacts) -> list[str]:
 def _resolves_to(prog: str, facts: StageFacts, path: str, extra_path: list[str]) -> bool:
     if "/" in prog:
         return abspath(prog, facts.workdir) == path
-    return posixpath.basename(path) == prog and posixpath.dirname(path) in (*eco.PATH_DIRS, *extra_path)
+    return posixpath.basename(path) == prog and (
+        posixpath.dirname(path) in eco.PATH_DIRS or posixpath.dirname(path) in extra_path
+    )
 
 
 def _prefer_referenced(facts: StageFacts, build: Build) -> None:

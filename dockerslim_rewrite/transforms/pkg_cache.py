@@ -102,11 +102,12 @@ import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 
 from .. import aptdata, postconditions
 from ..catalog import distro_release
 from ..datafiles import data_toml
+from ..memo import Memo
 from ..model import Document, Instruction, split_words
 from ..pybuild import python_module
 from ..shell import Command, Script, Word, analyse, cmd_has_args, parse_options
@@ -336,11 +337,15 @@ class _Planner:
         self._added_recommends: dict[int, set[str]] = {}  # per RUN: packages named or added so far
         self._reader_memo: dict[tuple[int, str], int] = {}
         self._notes: list[Skip] = []  # skips found while planning one RUN's pieces
+        self.memo = Memo()
 
     # ---- queries about the stage graph and the environment
 
-    @cached_property
+    @property
     def _runs_by_stage(self) -> dict[int, list[_Run]]:
+        return self.memo.remember("runs_by_stage", self._find_runs_by_stage)
+
+    def _find_runs_by_stage(self) -> dict[int, list[_Run]]:
         by_stage: dict[int, list[_Run]] = {}
         for r in self.runs:
             by_stage.setdefault(r.ins.stage, []).append(r)
@@ -371,8 +376,11 @@ class _Planner:
                 return f"`rm` without -f at line {later.ins.line} expects its cache files to exist"
         return None
 
-    @cached_property
+    @property
     def _strict_rms(self) -> list[tuple[_Run, Command]]:
+        return self.memo.remember("strict_rms", self._find_strict_rms)
+
+    def _find_strict_rms(self) -> list[tuple[_Run, Command]]:
         """Every `rm` without -f of the file, with its RUN (collected once, not once per RUN asked about)."""
         return [
             (later, cmd)
@@ -485,8 +493,11 @@ class _Planner:
         names = set(_kb()[manager]["commands"])
         return any(script is None or any(c.name in names for c in script.commands) for script in self._onbuild_scripts)
 
-    @cached_property
+    @property
     def _onbuild_scripts(self) -> list[Script | None]:
+        return self.memo.remember("onbuild_scripts", self._find_onbuild_scripts)
+
+    def _find_onbuild_scripts(self) -> list[Script | None]:
         """The analysed bodies of the file's `ONBUILD RUN`s (None: not parseable), found once."""
         found: list[Script | None] = []
         for ins in self.doc.instructions:
