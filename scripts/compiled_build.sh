@@ -14,13 +14,16 @@ if [ "${1:-}" = "--clean" ]; then
 fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-# (built from $out: the checkout's own build/ folder of setuptools output would shadow the package)
-(cd "$out" && DSLIM_COMPILE=1 python3 -m pip wheel -q --no-deps -w "$out/dist" "$OLDPWD" > "$out/build.log" 2>&1) || { cat "$out/build.log" >&2; exit 1; }
+# built from a copy of the checkout's files: pip builds in the source folder, and the build/ folder an
+# earlier build left there would put its stale extension modules into this wheel
+mkdir "$out/src"
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C "$out/src" -xf -
+(cd "$out" && DSLIM_COMPILE=1 python3 -m pip wheel -q --no-deps -w "$out/dist" "$out/src" > "$out/build.log" 2>&1) || { cat "$out/build.log" >&2; exit 1; }
 wheel=$(ls "$out"/dist/dslim-*.whl)
 python3 -m venv "$out/venv"
 "$out/venv/bin/pip" install -q --disable-pip-version-check "$wheel"
 "$out/venv/bin/dslim" --version | grep -q "(compiled)"
-(cd "$out" && "$out/venv/bin/dslim" rewrite "$OLDPWD/examples/python-app/Dockerfile" > "$out/diff" 2> /dev/null)
+(cd "$out" && "$out/venv/bin/dslim" rewrite "$OLDPWD/examples/python-app/Dockerfile" > "$out/diff" 2> "$out/report") || { cat "$out/report" >&2; exit 1; }
 grep -q "python:3.11-slim" "$out/diff"
 echo "compiled wheel ($(basename "$wheel")): installs into a fresh venv, says compiled, rewrites the example"
 python3 - "$wheel" <<'PY'
