@@ -303,6 +303,7 @@ Provides: mta
 """
 
 
+@pure_python_only  # points aptdata._data_dir at the generated file
 def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     gen = _generator()
     index = tmp_path / "Packages"
