@@ -12,7 +12,7 @@ import json
 import posixpath
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -594,7 +594,7 @@ def link_packages(build: Build, libs: list[str], codename: str | None, where: st
             build.runtime_packages.append(pkg)
 
 
-def resolves(prog: str, workdir: str, path: str, extra_path: tuple[str, ...] = ()) -> bool:
+def resolves(prog: str, workdir: str, path: str, extra_path: Collection[str] = ()) -> bool:
     """Does the program word `prog` (a path, or a name looked up in PATH) run the file `path`?"""
     if "/" in prog:
         return abspath(prog, workdir) == path

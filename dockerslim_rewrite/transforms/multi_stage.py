@@ -146,6 +146,7 @@ import jinja2
 
 from .. import ecosystems as eco
 from ..ecosystems import Build, StageFacts, Unsure, abspath, is_under, runtimes
+from ..ecosystems.facts import resolves
 from ..model import Document, Instruction
 from ..pybuild import python_module
 from ..transform import Change, Context, FileChange, Safety, Skip, transform
@@ -801,7 +802,7 @@ def _path_dirs_used(facts: StageFacts, build: Build) -> list[str]:
         d
         for d in build.path_dirs
         if any(
-            "/" not in p and any(_resolves_to(p, facts, o, [d]) and posixpath.dirname(o) == d for o in build.outputs)
+            "/" not in p and any(resolves(p, facts.workdir, o, [d]) and posixpath.dirname(o) == d for o in build.outputs)
             for p in progs
         )
     ]
@@ -891,20 +892,12 @@ def _start_programs(facts: StageFacts) -> list[str]:
     return progs
 
 
-def _resolves_to(prog: str, facts: StageFacts, path: str, extra_path: list[str]) -> bool:
-    if "/" in prog:
-        return abspath(prog, facts.workdir) == path
-    return posixpath.basename(path) == prog and (
-        posixpath.dirname(path) in eco.PATH_DIRS or posixpath.dirname(path) in extra_path
-    )
-
-
 def _prefer_referenced(facts: StageFacts, build: Build) -> None:
     """Of several copies of one artifact (build output + `cp` to a bin dir), keep the one the start command runs."""
     if len(build.outputs) < 2 or build.ecosystem not in ("go", "rust", "c"):
         return
     progs = _start_programs(facts)
-    hit = [o for o in build.outputs if any(_resolves_to(p, facts, o, build.path_dirs) for p in progs)]
+    hit = [o for o in build.outputs if any(resolves(p, facts.workdir, o, build.path_dirs) for p in progs)]
     if len(hit) == 1:
         build.outputs = hit
 
@@ -1065,7 +1058,7 @@ def _check_programs(facts: StageFacts, build: Build, payload: list[str], static:
         if prog in build.programs:
             continue
         if any(
-            _resolves_to(prog, facts, o, build.path_dirs) or ("/" in prog and is_under(abspath(prog, facts.workdir), o))
+            resolves(prog, facts.workdir, o, build.path_dirs) or ("/" in prog and is_under(abspath(prog, facts.workdir), o))
             for o in build.outputs
         ):
             continue
@@ -1073,7 +1066,7 @@ def _check_programs(facts: StageFacts, build: Build, payload: list[str], static:
             path = abspath(prog, facts.workdir)
             found = any(is_under(path, p) or (_glob(p) and fnmatch.fnmatchcase(path, p)) for p in payload)
         else:
-            found = any(_resolves_to(prog, facts, p, []) for p in payload)
+            found = any(resolves(prog, facts.workdir, p, []) for p in payload)
         if found:
             runs_script = True
             note = f"{prog} needs only what the runtime image has"
