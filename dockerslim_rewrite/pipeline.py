@@ -8,7 +8,6 @@ edits for this file are dropped and reported, and the file never gets broken out
 
 from __future__ import annotations
 
-import gc
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 from . import postconditions, shell
 from .advisories import Advisory, advise
 from .datafiles import data_toml
-from .model import Comment, Document, Instruction, ParseError, parse
+from .model import CollectorPaused, Comment, Document, Instruction, ParseError, parse
 from .transform import SAFETY_LEVELS, Change, Context, FileChange, Options, Skip
 from .transforms import all_transforms
 
@@ -71,16 +70,13 @@ def rewrite(
     dockerfile_name: str = "Dockerfile",
 ) -> RewriteResult:
     """Rewrite one Dockerfile's bytes. Raises ParseError when the input itself cannot be processed."""
-    enabled = gc.isenabled()
-    gc.disable()  # see model.parse: the collector's full scans dominate on big files
     try:
-        result, original, final = _rewrite(data, options or Options(), build_context, dockerfile_name)
-        _add_advisories(result, options or Options(), build_context, original, final)
-        return result
+        with CollectorPaused():
+            result, original, final = _rewrite(data, options or Options(), build_context, dockerfile_name)
+            _add_advisories(result, options or Options(), build_context, original, final)
+            return result
     finally:
         shell.forget_analyses()  # the next file shares none of these bodies worth keeping
-        if enabled:
-            gc.enable()
 
 
 def _rewrite(

@@ -1,0 +1,60 @@
+"""How `rewrite` and `bulk` hand Dockerfiles to worker processes (runner.process_groups)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from dockerslim_rewrite import runner
+from dockerslim_rewrite.report import FileReport
+
+DOCKERFILE = b"FROM python:3.11\nRUN apt-get update && apt-get install -y curl\nRUN pip install flask\n"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked only on Linux")
+def test_workers_are_forked_from_a_single_threaded_process_unless_they_must_be_recycled() -> None:
+    if threading.active_count() != 1:
+        pytest.skip("the test runner itself has threads")
+    most = 2 * runner._CHUNKS_PER_WORKER  # chunks two workers do without being replaced
+    assert runner._worker_start(most, 2)["mp_context"].get_start_method() == "fork"
+    recycled = runner._worker_start(most + 1, 2)
+    assert recycled["mp_context"].get_start_method() == "spawn"
+    if sys.version_info >= (3, 11):
+        assert recycled["max_tasks_per_child"] == runner._CHUNKS_PER_WORKER
+
+
+def test_a_process_with_other_threads_spawns_its_workers() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert runner._worker_start(2, 2)["mp_context"].get_start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
+
+
+@pytest.mark.parametrize("start", ["forked", "spawned"])
+def test_workers_answer_as_one_process_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str) -> None:
+    if start == "spawned":
+        monkeypatch.setattr(runner, "_CHUNKS_PER_WORKER", 1)  # a long run: spawned, and replaced after each chunk
+    groups: list[runner.Group] = []
+    for k in range(40):  # more than one chunk, so that two workers run
+        folder = tmp_path / f"svc{k}"
+        folder.mkdir()
+        (folder / "Dockerfile").write_bytes(DOCKERFILE.replace(b"curl", b"curl wget" if k % 2 else b"curl"))
+        groups.append(([folder / "Dockerfile"], False))
+    flags = runner.Flags()
+
+    def collect(jobs: int) -> list[tuple[str, bytes | None, str | None]]:
+        done: dict[int, list[FileReport]] = {}
+        runner.process_groups(groups, flags, jobs, done.__setitem__)
+        assert sorted(done) == list(range(len(groups)))
+        return [(r.path, r.result.output if r.result else None, r.error) for g in sorted(done) for r in done[g]]
+
+    alone, together = collect(1), collect(2)
+    assert together == alone
+    assert all(output is not None and output != DOCKERFILE for _, output, _ in alone)
