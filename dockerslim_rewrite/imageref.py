@@ -59,6 +59,28 @@ class ImageRef:
     has_args: bool
     aliased: bool = False
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        text: str,
+        registry: str | None,
+        registry_written: str | None,
+        path: str,
+        repository: str,
+        tag: str | None,
+        digest: str | None,
+        has_args: bool,
+        aliased: bool = False,
+    ) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "registry", registry)
+        object.__setattr__(self, "registry_written", registry_written)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "repository", repository)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "digest", digest)
+        object.__setattr__(self, "has_args", has_args)
+        object.__setattr__(self, "aliased", aliased)
+
     @property
     def name(self) -> str:
         """Last component of the repository (``python`` for ``library/python``)."""

@@ -161,6 +161,44 @@ class Instruction(Node):
     _joined_map: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
     _args_offset: int = 0  # index of args inside the joined line
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        start: int,
+        end: int,
+        line: int,
+        doc: Document = None,  # type: ignore[assignment]
+        keyword: str = "",
+        keyword_text: str = "",
+        end_line: int = 0,
+        flags: list[Flag] | None = None,
+        args: str = "",
+        json_args: list[str] | None = None,
+        heredocs: list[Heredoc] | None = None,
+        stage: int = -1,
+        node_index: int = 0,
+        stage_position: int = 0,
+        shell: list[str] | None = None,
+        _joined_map: list[tuple[int, int, int]] | None = None,
+        _args_offset: int = 0,
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.line = line
+        self.doc = doc
+        self.keyword = keyword
+        self.keyword_text = keyword_text
+        self.end_line = end_line
+        self.flags = [] if flags is None else flags
+        self.args = args
+        self.json_args = json_args
+        self.heredocs = [] if heredocs is None else heredocs
+        self.stage = stage
+        self.node_index = node_index
+        self.stage_position = stage_position
+        self.shell = list(DEFAULT_SHELL) if shell is None else shell
+        self._joined_map = [] if _joined_map is None else _joined_map
+        self._args_offset = _args_offset
+
     @property
     def raw(self) -> str:
         return self.doc.text[self.start : self.end]
@@ -306,6 +344,26 @@ class State:
     escape: str = "\\"
     unknown: frozenset[str] = frozenset()  # ENV/ARG names without a static value (a build arg with no default)
     workdir_known: bool = True  # False once a WORKDIR used a variable without a static value
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        workdir: str = "/",
+        user: str = "root",
+        env: Mapping[str, str] | None = None,
+        args: Mapping[str, str] | None = None,
+        shell: tuple[str, ...] = DEFAULT_SHELL,
+        escape: str = "\\",
+        unknown: frozenset[str] = frozenset(),
+        workdir_known: bool = True,
+    ) -> None:
+        object.__setattr__(self, "workdir", workdir)
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "env", {} if env is None else env)
+        object.__setattr__(self, "args", {} if args is None else args)
+        object.__setattr__(self, "shell", shell)
+        object.__setattr__(self, "escape", escape)
+        object.__setattr__(self, "unknown", unknown)
+        object.__setattr__(self, "workdir_known", workdir_known)
 
     @property
     def variables(self) -> dict[str, str]:

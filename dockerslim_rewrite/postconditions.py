@@ -34,6 +34,14 @@ class Hazards:
     after_exit: int = 0
     lost_cwd: int = 0
 
+    def __init__(
+        self, unparsed: int = 0, errexit: int = 0, after_exit: int = 0, lost_cwd: int = 0
+    ) -> None:  # written out to be compiled: see setup.py
+        object.__setattr__(self, "unparsed", unparsed)
+        object.__setattr__(self, "errexit", errexit)
+        object.__setattr__(self, "after_exit", after_exit)
+        object.__setattr__(self, "lost_cwd", lost_cwd)
+
     def __add__(self, other: Hazards) -> Hazards:
         return Hazards(*(a + b for a, b in zip(self.counts(), other.counts())))
 

@@ -56,6 +56,15 @@ class Word:
     end: int
     static: bool
 
+    def __init__(
+        self, text: str, value: str, start: int, end: int, static: bool
+    ) -> None:  # written out to be compiled: see setup.py
+        self.text = text
+        self.value = value
+        self.start = start
+        self.end = end
+        self.static = static
+
 
 @dataclass
 class Command:
@@ -73,6 +82,34 @@ class Command:
     _words: list[Word] | None = field(default=None, repr=False)
     _arg_nodes: list[Node] = field(default_factory=list, repr=False)
     _to_char: Callable[[int], int] | None = field(default=None, repr=False)
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        name: str,
+        prefix_words: list[Word],
+        name_word: Word | None,
+        start: int,
+        end: int,
+        changes_state: bool,
+        depth: int,
+        in_subshell: bool,
+        in_top_and_chain: bool,
+        _words: list[Word] | None = None,
+        _arg_nodes: list[Node] | None = None,
+        _to_char: Callable[[int], int] | None = None,
+    ) -> None:
+        self.name = name
+        self.prefix_words = prefix_words
+        self.name_word = name_word
+        self.start = start
+        self.end = end
+        self.changes_state = changes_state
+        self.depth = depth
+        self.in_subshell = in_subshell
+        self.in_top_and_chain = in_top_and_chain
+        self._words = _words
+        self._arg_nodes = [] if _arg_nodes is None else _arg_nodes
+        self._to_char = _to_char
 
     @property
     def words(self) -> list[Word]:
@@ -109,6 +146,32 @@ class Script:
     compound: bool = False  # a top-level item is a compound command (if/for/case/while)
     hidden_or: bool = False  # `a || b > f`: tree-sitter nests the || list inside the redirection
     has_sequence: bool = False  # a ; or newline separates statements somewhere (nested too)
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        text: str,
+        ok: bool,
+        commands: list[Command] | None = None,
+        items: list[Item] | None = None,
+        operators: list[str] | None = None,
+        has_comment: bool = False,
+        has_heredoc: bool = False,
+        background: bool = False,
+        compound: bool = False,
+        hidden_or: bool = False,
+        has_sequence: bool = False,
+    ) -> None:
+        self.text = text
+        self.ok = ok
+        self.commands = [] if commands is None else commands
+        self.items = [] if items is None else items
+        self.operators = [] if operators is None else operators
+        self.has_comment = has_comment
+        self.has_heredoc = has_heredoc
+        self.background = background
+        self.compound = compound
+        self.hidden_or = hidden_or
+        self.has_sequence = has_sequence
 
     @property
     def is_and_chain(self) -> bool:
@@ -454,6 +517,12 @@ class ParsedArgs:
 
     options: dict[str, list[str]] = field(default_factory=dict)  # "-o" / "--output" -> ["file"]; flags -> [""]
     operands: list[Word] = field(default_factory=list)
+
+    def __init__(
+        self, options: dict[str, list[str]] | None = None, operands: list[Word] | None = None
+    ) -> None:  # written out to be compiled: see setup.py
+        self.options = {} if options is None else options
+        self.operands = [] if operands is None else operands
 
     def has(self, *names: str) -> bool:
         return any(name in self.options for name in names)

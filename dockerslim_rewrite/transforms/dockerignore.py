@@ -146,6 +146,15 @@ class Keep:
     kind: str  # copy | named | build-file | user-exception
     strict: bool = False
 
+    def __init__(
+        self, path: str, reason: str, line: int, kind: str, strict: bool = False
+    ) -> None:  # written out to be compiled: see setup.py
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "strict", strict)
+
 
 @dataclass
 class Needs:
