@@ -505,6 +505,20 @@ class Document:
         #: answers derived from the parsed document (it never changes once parsed), for its readers too
         self.memo = Memo()
 
+    def release(self) -> None:
+        """Let go of the nodes and derived answers: call it once nothing reads the document again.
+
+        Each instruction points back at its document (``Instruction.doc``), so a parsed document is
+        a reference cycle that only Python's cyclic collector frees; the pipeline parses the file
+        again after every edit, and the collector's scans of those documents cost ~4 % of a rewrite.
+        Released, a document and its nodes are freed as soon as the last reference goes.
+        """
+        self.nodes = []
+        self.instructions = []
+        self.stages = []
+        self._stages_by_name = {}
+        self.memo = Memo()
+
     @property
     def _instruction_starts(self) -> list[int]:
         return self.memo.remember("instruction_starts", self._find_instruction_starts)

@@ -70,20 +70,25 @@ def rewrite(
     dockerfile_name: str = "Dockerfile",
 ) -> RewriteResult:
     """Rewrite one Dockerfile's bytes. Raises ParseError when the input itself cannot be processed."""
+    parsed: list[Document] = []
     try:
         with CollectorPaused():
-            result, original, final = _rewrite(data, options or Options(), build_context, dockerfile_name)
+            result, original, final = _rewrite(data, options or Options(), build_context, dockerfile_name, parsed)
             _add_advisories(result, options or Options(), build_context, original, final)
             return result
     finally:
         shell.forget_analyses()  # the next file shares none of these bodies worth keeping
+        for doc in parsed:  # nothing outside this call reads them: freed now, not by the cyclic collector
+            doc.release()
 
 
 def _rewrite(
-    data: bytes, options: Options, build_context: Snapshot | None, dockerfile_name: str
+    data: bytes, options: Options, build_context: Snapshot | None, dockerfile_name: str, parsed: list[Document]
 ) -> tuple[RewriteResult, Document, Document]:
-    """The rewrite, with the documents as read and as rewritten (the advisories read both)."""
+    """The rewrite, with the documents as read and as rewritten (the advisories read both); every
+    document it parses is added to ``parsed``."""
     doc = original = parse(data)
+    parsed.append(doc)
     result = RewriteResult(original=data, output=data)
     marker = None if options.include_generated else generated_marker(doc)
     if marker is None and options.generated_from and not options.include_generated:
@@ -109,6 +114,8 @@ def _rewrite(
         for t in transforms:
             ctx = Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
             doc = _run_one(t, doc, ctx, this_round, answers)
+            if doc is not parsed[-1]:
+                parsed.append(doc)
         # changes add up over rounds; skips, withheld changes and files describe the final text
         result.changes += this_round.changes
         result.errors += [e for e in this_round.errors if e not in result.errors]
@@ -185,6 +192,7 @@ def _run_one(t, doc: Document, ctx: Context, result: RewriteResult, answers: dic
         if not broken:
             result.changes.extend(edits)
             return new_doc
+        new_doc.release()
         for k, rules in broken.items():
             result.errors.append(
                 f"{t.id}: change at line {edits[k].line} dropped: it would break the RUN body ({', '.join(rules)}); report this as a bug"

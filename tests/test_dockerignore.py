@@ -6,6 +6,7 @@ Contexts are small folder trees built in tmp_path (a big file, nested node_modul
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from dockerslim_rewrite.buildcontext import Entry, Snapshot, scan_context
 from dockerslim_rewrite.ignorematch import PatternMatcher, read_patterns
-from dockerslim_rewrite.model import parse
+from dockerslim_rewrite.model import Document, Instruction, parse
 from dockerslim_rewrite.pipeline import rewrite
 from dockerslim_rewrite.transform import Context, FileChange, Options, Skip
 from dockerslim_rewrite.transforms.dockerignore import _copy_keeps, analyse_needs, dockerignore, knowledge
@@ -574,3 +575,31 @@ def test_python_install_condition_sees_pip_behind_interpreter_options(run: str) 
 
     doc = parse(f"FROM python:3.12\nCOPY . .\nRUN {run}\n".encode())
     assert "python-install" in _conditions(doc, Snapshot(files=[Entry("setup.py", 10)]))
+
+
+def test_a_rewrite_leaves_no_documents_to_the_cyclic_collector(node_ctx: Path):
+    """Every document a rewrite parses (one per edit, and the sibling Dockerfile's) is released: a
+    document is a reference cycle (its instructions point back at it), see Document.release."""
+    (node_ctx / "Dockerfile.ci").write_text(NODE_DOCKERFILE.replace("--omit=dev", ""))  # read for a shared file
+    data = NODE_DOCKERFILE.replace("node:20-slim", "node:20").replace(
+        "COPY . .", "RUN apt-get update && apt-get install -y curl\nCOPY . ."
+    )
+    (node_ctx / "Dockerfile").write_text(data)
+    rewrite(data.encode(), build_context=scan_context(node_ctx, node_ctx / "Dockerfile"))  # loads data files first
+    snap = scan_context(node_ctx, node_ctx / "Dockerfile")  # a fresh scan: the sibling is parsed again
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        result = rewrite(data.encode(), build_context=snap)
+        gc.collect()
+        left = [type(o).__name__ for o in gc.garbage if isinstance(o, (Document, Instruction))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()
+    assert len({c.transform for c in result.changes}) >= 2, "several edits, so several documents"
+    assert [fc.path for fc in result.file_changes] == [".dockerignore"], "the sibling's document was read"
+    assert left == []

@@ -860,8 +860,11 @@ def _accepted(
             other_doc = parse(text)
         except ParseError:
             return None
-        theirs = plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
-        return frozenset(c.pattern for c in theirs.added)
+        try:
+            theirs = plan(snap, analyse_needs(other_doc, snap), list(base), not base, max_safety, virtual)
+            return frozenset(c.pattern for c in theirs.added)
+        finally:
+            other_doc.release()  # see Document.release
 
     return snap.remember(("dockerignore-accepted", other, base, max_safety, virtual), work_out)
 
