@@ -128,8 +128,8 @@ def rewrite(
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     color = color and fmt == "text"
     json_files = []
-    reports += rewrite_all(list(dict.fromkeys(targets)), flags, in_place, jobs)
-    for report in reports:
+
+    def show(report: FileReport) -> None:
         prefix = ""
         root = report.context_root
         if root is not None:
@@ -139,16 +139,21 @@ def rewrite(
                 prefix = str(root) + "/"
             prefix = "" if prefix == "./" else prefix
         if fmt == "sarif":
-            continue
+            return
         text_diff = file_diff(report, prefix, color=False)
         if fmt == "json":
             json_files.append(json_entry(report, text_diff))
-            continue
+            return
         if text_diff and (not in_place or diff):
             # click strips ANSI codes when stdout is no terminal: a forced --color must reach a pipe too
             typer.echo(file_diff(report, prefix, color=True) if color else text_diff, nl=False, color=color or None)
         for line in summary_lines(report, verbose=not quiet):
             typer.echo(line, err=True)
+
+    for report in reports:
+        show(report)
+    # each file is shown as soon as it and the files before it are done, while the workers go on
+    reports += rewrite_all(list(dict.fromkeys(targets)), flags, in_place, jobs, on_report=show)
     errors = sum(1 for r in reports if r.error)
     changed = sum(1 for r in reports if r.result is not None and r.result.changed)
     if fmt == "json":

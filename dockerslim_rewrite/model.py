@@ -750,6 +750,11 @@ class _Line:
     end: int  # including the line break
     content: str  # without the line break
 
+    def __init__(self, start: int, end: int, content: str) -> None:  # written out to be compiled: see setup.py
+        self.start = start
+        self.end = end
+        self.content = content
+
 
 def _split_lines(text: str) -> list[_Line]:
     lines: list[_Line] = []

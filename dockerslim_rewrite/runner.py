@@ -400,18 +400,30 @@ def _failed(paths: list[Path], exc: Exception) -> list[FileReport]:
     return [FileReport(str(path), error=f"{path}: internal error: {exc!r}") for path in paths]
 
 
-def rewrite_all(targets: list[Path], flags: Flags, write: bool, jobs: int) -> list[FileReport]:
-    """One report per Dockerfile, in the order given; Dockerfiles sharing a context stay in one worker."""
+def rewrite_all(
+    targets: list[Path], flags: Flags, write: bool, jobs: int, on_report: Callable[[FileReport], None] | None = None
+) -> list[FileReport]:
+    """One report per Dockerfile, in the order given; Dockerfiles sharing a context stay in one worker.
+
+    ``on_report(report)`` runs for each in that order too, as soon as it and those before it are done.
+    """
     by_context: dict[str, list[int]] = {}
     for i, path in enumerate(targets):
         context = flags.context if flags.context is not None else path.parent
         by_context.setdefault(os.path.realpath(context), []).append(i)
     members = list(by_context.values())
     reports: list[FileReport] = [FileReport(str(p)) for p in targets]
+    done = [False] * len(targets)
+    shown = 0
 
     def store(g: int, outcome: list[FileReport]) -> None:
+        nonlocal shown
         for k, i in enumerate(members[g]):
             reports[i] = outcome[k]
+            done[i] = True
+        while on_report is not None and shown < len(targets) and done[shown]:
+            on_report(reports[shown])
+            shown += 1
 
     jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
     process_groups([([targets[i] for i in ids], write) for ids in members], flags, jobs, store)

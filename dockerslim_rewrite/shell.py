@@ -132,6 +132,11 @@ class Item:
     start: int
     end: int
 
+    def __init__(self, node_type: str, start: int, end: int) -> None:  # written out to be compiled: see setup.py
+        self.node_type = node_type
+        self.start = start
+        self.end = end
+
 
 @dataclass
 class Script:

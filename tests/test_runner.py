@@ -58,3 +58,19 @@ def test_workers_answer_as_one_process_does(tmp_path: Path, monkeypatch: pytest.
     alone, together = collect(1), collect(2)
     assert together == alone
     assert all(output is not None and output != DOCKERFILE for _, output, _ in alone)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_each_report_is_handed_on_in_the_order_given_as_soon_as_those_before_it_are_done(tmp_path: Path, jobs: int) -> None:
+    targets = []
+    for k in range(20):  # two Dockerfiles per folder, listed apart: a folder's group is done before the files between
+        folder = tmp_path / f"svc{k}"
+        folder.mkdir()
+        (folder / "Dockerfile").write_bytes(DOCKERFILE)
+        (folder / "Dockerfile.dev").write_bytes(DOCKERFILE)
+        targets.append(folder / "Dockerfile")
+    targets += [path.with_name("Dockerfile.dev") for path in targets]
+    seen: list[FileReport] = []
+    reports = runner.rewrite_all(targets, runner.Flags(), False, jobs, on_report=seen.append)
+    assert [r.path for r in seen] == [r.path for r in reports] == [str(p) for p in targets]
+    assert all(r.result is not None and r.result.changed for r in seen)

@@ -137,6 +137,12 @@ class _Use:
     verb_end: int  # script offset just past the (last) verb word; -1 when the verb is implicit
     verb: str
 
+    def __init__(self, manager: str, cmd: Command, verb_end: int, verb: str) -> None:  # written out to be compiled: see setup.py
+        self.manager = manager
+        self.cmd = cmd
+        self.verb_end = verb_end
+        self.verb = verb
+
 
 @dataclass
 class _Run:
@@ -146,6 +152,22 @@ class _Run:
     mounts: list[str] = field(default_factory=list)  # cache/tmpfs mount targets
     uses: list[_Use] = field(default_factory=list)
     heredoc: bool = False  # the script is the body of ``RUN <<EOF`` (edited in place, line by line)
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        ins: Instruction,
+        script: Script | None,
+        reason: str = "",
+        mounts: list[str] | None = None,
+        uses: list[_Use] | None = None,
+        heredoc: bool = False,
+    ) -> None:
+        self.ins = ins
+        self.script = script
+        self.reason = reason
+        self.mounts = [] if mounts is None else mounts
+        self.uses = [] if uses is None else uses
+        self.heredoc = heredoc
 
     @property
     def ok(self) -> bool:
