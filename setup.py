@@ -9,6 +9,8 @@ mypyc leaves the ``__init__`` that ``@dataclass`` generates interpreted: 4 to 8 
 compiled one, which counted for 6 % of a rewrite. The classes built most often (words, commands,
 instructions, states and the like) write theirs out, marked "written out to be compiled";
 tests/test_native_init.py checks that each takes the fields the dataclass declares, with its defaults.
+Not the classes whose instances are pickled (a rewrite's result goes from a worker to the parent and
+into the result cache): a compiled class with its own ``__init__`` cannot be unpickled.
 """
 
 from __future__ import annotations

@@ -162,22 +162,6 @@ class Entry:
     collapsed: bool = False
     file_count: int = 0
 
-    def __init__(  # written out to be compiled: see setup.py
-        self,
-        path: str,
-        size: int = 0,
-        is_dir: bool = False,
-        is_symlink: bool = False,
-        collapsed: bool = False,
-        file_count: int = 0,
-    ) -> None:
-        object.__setattr__(self, "path", path)
-        object.__setattr__(self, "size", size)
-        object.__setattr__(self, "is_dir", is_dir)
-        object.__setattr__(self, "is_symlink", is_symlink)
-        object.__setattr__(self, "collapsed", collapsed)
-        object.__setattr__(self, "file_count", file_count)
-
 
 @dataclass
 class Snapshot:

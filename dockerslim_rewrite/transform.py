@@ -66,11 +66,6 @@ class Skip:
     reason: str
     transform: str = ""
 
-    def __init__(self, line: int, reason: str, transform: str = "") -> None:  # written out to be compiled: see setup.py
-        self.line = line
-        self.reason = reason
-        self.transform = transform
-
 
 Result = Change | FileChange | Skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 import threading
 from pathlib import Path
@@ -74,3 +75,15 @@ def test_each_report_is_handed_on_in_the_order_given_as_soon_as_those_before_it_
     reports = runner.rewrite_all(targets, runner.Flags(), False, jobs, on_report=seen.append)
     assert [r.path for r in seen] == [r.path for r in reports] == [str(p) for p in targets]
     assert all(r.result is not None and r.result.changed for r in seen)
+
+
+def test_a_report_survives_the_trip_from_a_worker(tmp_path: Path) -> None:
+    """Reports are pickled from workers to the parent (and results into the result cache): every
+    class they hold must unpickle, in the compiled build too (see setup.py on written-out __init__)."""
+    (tmp_path / "Dockerfile").write_bytes(DOCKERFILE + b"RUN <<EOF\necho hi\nEOF\n")
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "node_modules" / "big.js").write_bytes(b"x" * 100_000)
+    (report,) = runner.process_paths([tmp_path / "Dockerfile"], runner.Flags(), False)
+    assert report.result is not None and report.result.changes and report.result.skips
+    again = pickle.loads(pickle.dumps(report))
+    assert again == report
