@@ -55,19 +55,34 @@ class Config:
         return merged
 
 
-def find_config(start: Path) -> Config:
-    """The nearest .dslim.toml, or pyproject.toml with a [tool.dslim] table, from ``start`` upwards."""
+def find_config(start: Path, known: dict[Path, Config] | None = None) -> Config:
+    """The nearest .dslim.toml, or pyproject.toml with a [tool.dslim] table, from ``start`` upwards.
+
+    ``known`` (folder -> its answer) is filled in for every folder looked at and read first: the
+    Dockerfiles of a run share their upper folders, which are then looked at once.
+    """
     directory = start if start.is_dir() else start.parent
-    for folder in [directory.resolve(), *directory.resolve().parents]:
+    resolved = directory.resolve()
+    looked_at: list[Path] = []
+    found = Config()
+    for folder in [resolved, *resolved.parents]:
+        if known is not None and folder in known:
+            found = known[folder]
+            break
+        looked_at.append(folder)
         dedicated = folder / ".dslim.toml"
         if dedicated.is_file():
-            return Config(dedicated, _load(dedicated, ()) or {})
+            found = Config(dedicated, _load(dedicated, ()) or {})
+            break
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             values = _load(pyproject, ("tool", "dslim"))
             if values is not None:
-                return Config(pyproject, values)
-    return Config()
+                found = Config(pyproject, values)
+                break
+    if known is not None:
+        known.update(dict.fromkeys(looked_at, found))
+    return found
 
 
 def _load(path: Path, keys: tuple[str, ...]) -> dict | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .buildcontext import Snapshot, dockerfile_in_context, scan_context
-from .config import ConfigError, find_config
+from .config import Config, ConfigError, find_config
 from .datafiles import data_toml
 from .fsio import InputError, atomic_write, check_writable, read_dockerfile
 from .model import CollectorPaused, ParseError
@@ -116,6 +116,11 @@ class ContextScans:
         self._scans: dict[Path, Snapshot] = {}
         self._listings: dict[Path, list[str] | None] = {}
         self._matches: dict[tuple[Path, str], list[str]] = {}
+        self._configs: dict[Path, Config] = {}
+
+    def config(self, dockerfile: Path) -> Config:
+        """find_config, with each folder looked at once per run (the Dockerfiles share upper folders)."""
+        return find_config(dockerfile, self._configs)
 
     def matching(self, folder: Path, glob: str) -> list[str]:
         """The names in a folder that match a shell glob, worked out once per run and folder."""
@@ -149,6 +154,7 @@ class ContextScans:
         if listings:
             self._listings.clear()
             self._matches.clear()
+            self._configs.clear()
 
 
 SCANS = ContextScans()
@@ -267,7 +273,7 @@ def process_path(path: Path, flags: Flags, write: bool) -> FileReport:
 
 def _process_path(path: Path, flags: Flags, write: bool) -> FileReport:
     try:
-        config = find_config(path)
+        config = SCANS.config(path)
         settings = config.for_file(path)
     except ConfigError as exc:
         return FileReport(str(path), error=str(exc))

@@ -87,3 +87,25 @@ def test_a_report_survives_the_trip_from_a_worker(tmp_path: Path) -> None:
     assert report.result is not None and report.result.changes and report.result.skips
     again = pickle.loads(pickle.dumps(report))
     assert again == report
+
+
+def test_config_lookup_looks_at_each_folder_once_and_the_nearest_file_still_wins(tmp_path: Path) -> None:
+    from dockerslim_rewrite.config import find_config
+
+    (tmp_path / "pyproject.toml").write_text('[tool.dslim]\nignore = ["slim-base"]\n')
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_bytes(DOCKERFILE)
+    (tmp_path / "b" / ".dslim.toml").write_text('ignore = ["merge-runs"]\n')
+    known: dict = {}
+    assert find_config(tmp_path / "a" / "Dockerfile", known).path == tmp_path / "pyproject.toml"
+    assert find_config(tmp_path / "b" / "Dockerfile", known).path == tmp_path / "b" / ".dslim.toml"
+    (tmp_path / "pyproject.toml").unlink()  # the run already looked at this folder
+    assert find_config(tmp_path / "c" / "Dockerfile", known).path == tmp_path / "pyproject.toml"
+    assert find_config(tmp_path / "c" / "Dockerfile").path is None  # without the memo: looked at again
+    runner.SCANS.forget()
+    (tmp_path / "pyproject.toml").write_text('[tool.dslim]\nignore = ["slim-base"]\n')
+    assert runner.SCANS.config(tmp_path / "a" / "Dockerfile").values == {"ignore": ["slim-base"]}
+    (tmp_path / "pyproject.toml").write_text('[tool.dslim]\nignore = ["pkg-cache"]\n')
+    runner.SCANS.forget()  # a new command
+    assert runner.SCANS.config(tmp_path / "a" / "Dockerfile").values == {"ignore": ["pkg-cache"]}
