@@ -314,12 +314,7 @@ _CHUNK_FILES = 16
 _CHUNKS_PER_WORKER = 64
 
 
-def process_groups(
-    groups: list[Group],
-    flags: Flags,
-    jobs: int,
-    on_done: Callable[[int, list[FileReport]], None],
-) -> None:
+def process_groups(groups: list[Group], flags: Flags, jobs: int, on_done: Callable[[int, list[FileReport]], None]) -> None:
     """process_paths over every group, in ``jobs`` worker processes when there is more than one.
 
     A group stays in one worker, in order: its Dockerfiles share a build context and the .dockerignore
