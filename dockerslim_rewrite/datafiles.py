@@ -9,6 +9,7 @@ import json
 import sys
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 if sys.version_info >= (3, 11):
@@ -46,20 +47,23 @@ def data_json(name: str) -> Any:
         return json.load(fh)
 
 
+def module_source(module: str) -> Path:
+    """The .py file of one of the package's modules (``dockerslim_rewrite.shell``), also in the compiled
+    build, which ships it beside the compiled module. Found from the package's folder (its __init__
+    is never compiled): a compiled module's own __file__ and __spec__ may name another file."""
+    package, *parts = module.split(".")
+    return Path(sys.modules[package].__file__ or "").parent.joinpath(*parts).with_suffix(".py")
+
+
 def module_docstring(module: str) -> str | None:
     """A module's docstring. The compiled build's modules have none (mypyc drops module docstrings):
-    it is then read from the module's source, which the package ships beside the compiled module."""
+    it is then read from the module's source."""
     text = sys.modules[module].__doc__
     if text is not None:
         return text
     import ast
-    from importlib.util import find_spec
-    from pathlib import Path
 
-    spec = find_spec(module)
-    if spec is None or spec.origin is None:
-        return None
-    source = Path(spec.origin).with_name(module.rpartition(".")[2] + ".py")
+    source = module_source(module)
     if not source.is_file():
         return None
     return ast.get_docstring(ast.parse(source.read_text(encoding="utf-8")), clean=False)

@@ -13,17 +13,12 @@ FIXTURES = ROOT / "fixtures"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-
-def _compiled() -> bool:
-    from dockerslim_rewrite import compiled_build
-
-    return compiled_build()
-
+from dockerslim_rewrite import compiled_build  # noqa: E402  (after the checkout is on the path)
 
 #: for a test that patches a function or class inside a module that the compiled build (mypyc,
 #: scripts/compiled_build.sh) compiles: compiled code calls its own functions directly, and its classes
 #: cannot be patched
-pure_python_only = pytest.mark.skipif(_compiled(), reason="patches the inside of a module the compiled build compiles")
+pure_python_only = pytest.mark.skipif(compiled_build(), reason="patches the inside of a module the compiled build compiles")
 
 
 @pytest.fixture(autouse=True)

@@ -13,19 +13,19 @@ import pytest
 
 import dockerslim_rewrite
 from dockerslim_rewrite import model
+from dockerslim_rewrite.datafiles import module_source
 
 PACKAGE = Path(dockerslim_rewrite.__file__ or "").parent
 
 
 def _modules() -> list[ModuleType]:
-    """Every module of the package with its source: found from the package's folder (a compiled
-    module's own __file__ and __spec__ may name the wrong file; the .py is shipped beside it)."""
+    """Every module of the package, found from the package's folder (see datafiles.module_source)."""
     names = [".".join(["dockerslim_rewrite", *p.relative_to(PACKAGE).with_suffix("").parts]) for p in PACKAGE.rglob("*.py")]
     return [importlib.import_module(name) for name in sorted(names) if not name.endswith(("__init__", "__main__"))]
 
 
 def _source(module: ModuleType) -> str:
-    return PACKAGE.joinpath(*module.__name__.split(".")[1:]).with_suffix(".py").read_text()
+    return module_source(module.__name__).read_text()
 
 
 def _written_out() -> dict[type, list[tuple[str, object]]]:

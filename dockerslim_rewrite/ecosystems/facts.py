@@ -598,7 +598,8 @@ def resolves(prog: str, workdir: str, path: str, extra_path: Collection[str] = (
     """Does the program word `prog` (a path, or a name looked up in PATH) run the file `path`?"""
     if "/" in prog:
         return abspath(prog, workdir) == path
-    return posixpath.basename(path) == prog and (posixpath.dirname(path) in PATH_DIRS or posixpath.dirname(path) in extra_path)
+    folder = posixpath.dirname(path)
+    return posixpath.basename(path) == prog and (folder in PATH_DIRS or folder in extra_path)
 
 
 # --------------------------------------------------------------------------- what the container runs
