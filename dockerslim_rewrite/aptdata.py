@@ -1,6 +1,6 @@
 """What ``apt-get install --no-install-recommends`` leaves out, from Debian's dependency graph.
 
-The data (``data/apt/<release>.apt.gz``, made by ``scripts/gen_apt_recommends.py`` from Debian's
+The data (``data/apt/<release>.apt``, made by ``scripts/gen_apt_recommends.py`` from Debian's
 Packages indexes, stored as ``pack`` writes it) is the resolved Depends/Pre-Depends and Recommends
 graph of a release. For the packages of one ``apt-get install``, the packages the flag drops are::
 
@@ -18,7 +18,6 @@ Pure functions: the only I/O is reading the packaged data, lazily and once per r
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import json
 import re
 import sys
@@ -32,7 +31,7 @@ from itertools import accumulate
 
 __all__ = ["Dropped", "dropped_recommends", "known_releases", "pack", "unpack"]
 
-_SUFFIX = ".apt.gz"
+_SUFFIX = ".apt"
 _FORMAT = 3  # 3: packed (pack); 2 was the generator's nested JSON document
 #: the per-package and per-group fields stored as arrays, in file order, with their array typecodes
 _ARRAYS = (
@@ -247,9 +246,10 @@ def pack(document: dict) -> bytes:
     """A data file's bytes for the generator's document (``dep``/``rec`` as nested group lists).
 
     One JSON header line (base, classes, reasons, the arrays' lengths), then the names (as _Names
-    stores them) and the per-package fields as little-endian arrays, gzip'ed. Every worker process
-    of a run loads the data: this reads in ~0.03 s and holds ~5 MB, where the nested JSON took
-    ~0.18 s and ~15 MB.
+    stores them) and the per-package fields as little-endian arrays. Every worker process of a run
+    loads the data: this reads in ~0.01 s and holds ~5 MB, where the nested JSON took ~0.18 s and
+    ~15 MB. Not compressed: inflating it took ~0.02 s per release in every worker, and the wheel (a
+    zip) and git compress it anyway.
     """
     alt_start, alt_packages = array("I", [0]), array("i")
     dep_start, dep_codes = _flatten(document["dep"], alt_start, alt_packages)
@@ -276,14 +276,14 @@ def pack(document: dict) -> bytes:
     header.update(format=_FORMAT, arrays={name: len(fields[name]) for name, _ in _ARRAYS})
     body = b"".join(_little_endian(fields[name]).tobytes() for name, _ in _ARRAYS)
     head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    return gzip.compress(head + b"\n" + body, compresslevel=9, mtime=0)  # mtime=0: same input, same bytes
+    return head + b"\n" + body
 
 
 def unpack(data: bytes) -> tuple[dict, dict[str, array]]:
     """The header and the arrays of a data file written by ``pack``."""
-    raw = gzip.decompress(data)
-    head, _, body = raw.partition(b"\n")
-    header = json.loads(head)
+    newline = data.index(b"\n")
+    header = json.loads(data[:newline])
+    body = memoryview(data)[newline + 1 :]  # the arrays copy their bytes once, from the file's
     if header.get("format") != _FORMAT:
         raise ValueError(f"apt data format {header.get('format')!r}, expected {_FORMAT}: regenerate it")
     arrays, at = {}, 0

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate dockerslim_rewrite/data/apt/<release>.apt.gz: the Debian dependency graph dslim needs.
+"""Generate dockerslim_rewrite/data/apt/<release>.apt: the Debian dependency graph dslim needs.
 
 The data lets `dockerslim_rewrite.aptdata.dropped_recommends()` compute exactly which packages
 `apt-get install --no-install-recommends` leaves out for a set of requested packages:
@@ -456,7 +456,7 @@ def generate(release: str, texts: list[str], out: Path | None = None, classes: P
     ids: dict[str, int] = {}
     packages = merge_indexes(texts, ids)
     document = build(packages, load_classes(classes), release, ids)
-    out = out or DATA_DIR / f"{release}.apt.gz"
+    out = out or DATA_DIR / f"{release}.apt"
     size = write(document, out)
     inert = sum(document["classes"][c]["inert"] for c in [list(document["classes"])[i] for i in document["class"]])
     print(

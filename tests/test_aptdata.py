@@ -39,9 +39,10 @@ def test_releases_and_unknown_release() -> None:
 
 
 def test_data_files_are_small() -> None:
-    sizes = {p.name: p.stat().st_size for p in DATA.glob("*.apt.gz")}
-    assert sizes and all(size < 3_000_000 for size in sizes.values()), sizes
-    assert sum(sizes.values()) < 6_000_000
+    # stored uncompressed (read straight into arrays); the wheel and git deflate them to ~2.6 MB in all
+    sizes = {p.name: p.stat().st_size for p in DATA.glob("*.apt")}
+    assert sizes and all(size < 8_000_000 for size in sizes.values()), sizes
+    assert sum(sizes.values()) < 12_000_000
 
 
 def test_git_keeps_ssh_pager_patch_and_ca_bundle() -> None:
@@ -176,7 +177,7 @@ def test_nothing_dropped_weighs_nothing() -> None:
 
 def test_shipped_sizes_are_aligned_with_names() -> None:
     for release in ("bookworm", "trixie"):
-        doc, arrays = aptdata.unpack((DATA / f"{release}.apt.gz").read_bytes())
+        doc, arrays = aptdata.unpack((DATA / f"{release}.apt").read_bytes())
         sizes = arrays["size"]
         assert doc["format"] == 3 and len(sizes) == len(arrays["name_lengths"])
         assert all(isinstance(k, int) and k >= 0 for k in sizes)
@@ -308,15 +309,15 @@ def test_generator_and_module_on_a_synthetic_index(tmp_path: Path, monkeypatch: 
     gen = _generator()
     index = tmp_path / "Packages"
     index.write_text(SYNTHETIC)
-    out = tmp_path / "apt" / "testing.apt.gz"
+    out = tmp_path / "apt" / "testing.apt"
     assert gen.main(["--release", "testing", str(index), "-o", str(out)]) == 0
     doc, arrays = aptdata.unpack(out.read_bytes())
     names = list(aptdata._Names.from_lengths(arrays["names"].tobytes(), arrays["name_lengths"]))
     assert {names[i] for i in doc["base"]} == {"base-a", "libbase"}
     assert doc["format"] == 3 and len(arrays["size"]) == len(names)
     assert arrays["size"][names.index("app-doc")] == 1500 and arrays["size"][names.index("cron")] == 0
-    assert gen.main(["--release", "testing", str(index), "-o", str(tmp_path / "again.apt.gz")]) == 0
-    assert (tmp_path / "again.apt.gz").read_bytes() == out.read_bytes()  # regenerating gives the same bytes
+    assert gen.main(["--release", "testing", str(index), "-o", str(tmp_path / "again.apt")]) == 0
+    assert (tmp_path / "again.apt").read_bytes() == out.read_bytes()  # regenerating gives the same bytes
 
     monkeypatch.setattr(aptdata, "_data_dir", lambda: tmp_path / "apt")
     aptdata.known_releases.cache_clear()

@@ -73,7 +73,7 @@ again (see the README, "How it works") and drops a change that breaks one of the
 ## Limits
 
 `--no-install-recommends` is decided from Debian's dependency graph of the base image's release
-(`data/apt/<release>.apt.gz`, bookworm and trixie, made by `scripts/gen_apt_recommends.py` from the
+(`data/apt/<release>.apt`, bookworm and trixie, made by `scripts/gen_apt_recommends.py` from the
 archive's Packages indexes; `scripts/check_apt_recommends.py` compares it with apt's own simulation):
 the packages the flag would drop are split into inert ones (documentation, translations, shell
 completion: `data/apt/classes.toml`) and ones that do work (libraries, drivers, plugins, fonts,
