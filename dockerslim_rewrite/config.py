@@ -62,6 +62,8 @@ def find_config(start: Path, known: dict[Path, Config] | None = None) -> Config:
     Dockerfiles of a run share their upper folders, which are then looked at once.
     """
     directory = start if start.is_dir() else start.parent
+    if known is not None and directory in known:  # its keys are resolved folders, so this one is
+        return known[directory]
     resolved = directory.resolve()
     looked_at: list[Path] = []
     found = Config()

@@ -117,10 +117,29 @@ class ContextScans:
         self._listings: dict[Path, list[str] | None] = {}
         self._matches: dict[tuple[Path, str], list[str]] = {}
         self._configs: dict[Path, Config] = {}
+        self._folders: dict[Path, Path] = {}
 
     def config(self, dockerfile: Path) -> Config:
         """find_config, with each folder looked at once per run (the Dockerfiles share upper folders)."""
-        return find_config(dockerfile, self._configs)
+        return find_config(self.resolve(dockerfile), self._configs)
+
+    def resolve(self, path: Path) -> Path:
+        """``path.resolve()``, with each folder resolved once per run.
+
+        Resolving costs a system call per component of the path, and every Dockerfile's path is
+        resolved several times (its context, config, template): the files of a run share their
+        folders. The last component is looked at each time: it may itself be a symlink.
+        """
+        name = path.name
+        if name in ("", ".", "..") or os.path.islink(path):
+            return path.resolve()
+        return self.resolve_folder(path.parent) / name
+
+    def resolve_folder(self, folder: Path) -> Path:
+        found = self._folders.get(folder)
+        if found is None:
+            found = self._folders[folder] = folder.resolve()
+        return found
 
     def matching(self, folder: Path, glob: str) -> list[str]:
         """The names in a folder that match a shell glob, worked out once per run and folder."""
@@ -155,6 +174,7 @@ class ContextScans:
             self._listings.clear()
             self._matches.clear()
             self._configs.clear()
+            self._folders.clear()
 
 
 SCANS = ContextScans()
@@ -170,12 +190,13 @@ def read_and_rewrite(
     exactly these inputs is reused (resultcache). Raises InputError or ParseError.
     """
     data = read_dockerfile(path)
-    context_root = (Path(context_dir) if context_dir else path.parent).resolve()
+    resolved = SCANS.resolve(path)
+    context_root = SCANS.resolve_folder(Path(context_dir) if context_dir else path.parent)
     if not context_root.is_dir():
         raise InputError(f"{context_root}: build context is not a directory")
-    snapshot = SCANS.get(context_root, path.resolve())
+    snapshot = SCANS.get(context_root, resolved)
     try:
-        name, inside = path.resolve().relative_to(context_root).as_posix(), True
+        name, inside = resolved.relative_to(context_root).as_posix(), True
     except ValueError:
         name, inside = path.name, False
     options = options or Options()
@@ -197,7 +218,7 @@ def read_and_rewrite(
 def find_template(dockerfile: Path) -> str | None:
     """A generator's template beside the Dockerfile or above it in the repository (data/generated.toml)."""
     known = data_toml("generated.toml")
-    own = dockerfile.resolve()
+    own = SCANS.resolve(dockerfile)
     folder = own.parent
     for _ in range(known["template_levels"]):
         names = SCANS.listdir(folder)
@@ -409,9 +430,12 @@ def rewrite_all(
     ``on_report(report)`` runs for each in that order too, as soon as it and those before it are done.
     """
     by_context: dict[str, list[int]] = {}
+    real: dict[Path, str] = {}  # Dockerfiles share folders: each is resolved once
     for i, path in enumerate(targets):
         context = flags.context if flags.context is not None else path.parent
-        by_context.setdefault(os.path.realpath(context), []).append(i)
+        if context not in real:
+            real[context] = os.path.realpath(context)
+        by_context.setdefault(real[context], []).append(i)
     members = list(by_context.values())
     reports: list[FileReport] = [FileReport(str(p)) for p in targets]
     done = [False] * len(targets)

@@ -109,3 +109,30 @@ def test_config_lookup_looks_at_each_folder_once_and_the_nearest_file_still_wins
     (tmp_path / "pyproject.toml").write_text('[tool.dslim]\nignore = ["pkg-cache"]\n')
     runner.SCANS.forget()  # a new command
     assert runner.SCANS.config(tmp_path / "a" / "Dockerfile").values == {"ignore": ["pkg-cache"]}
+
+
+def test_paths_resolve_as_path_resolve_does_with_each_folder_resolved_once_per_run(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "app").mkdir(parents=True)
+    (real / "app" / "Dockerfile").write_bytes(DOCKERFILE)
+    (real / "elsewhere").mkdir()
+    (real / "elsewhere" / "Dockerfile.shared").write_bytes(DOCKERFILE)
+    (tmp_path / "link").symlink_to(real)  # a symlinked folder on the way
+    (real / "app" / "Dockerfile.linked").symlink_to(real / "elsewhere" / "Dockerfile.shared")  # a symlinked file
+    scans = runner.ContextScans()
+    asked = [
+        tmp_path / "link" / "app" / "Dockerfile",
+        tmp_path / "link" / "app" / "Dockerfile.linked",
+        tmp_path / "link" / "app" / ".." / "app" / "Dockerfile",
+        tmp_path / "link" / "app" / "..",
+        tmp_path / "link" / "app" / "missing",
+    ]
+    for path in asked:
+        assert scans.resolve(path) == path.resolve(), path
+    assert scans.resolve(tmp_path / "link" / "app" / "Dockerfile.linked") == real / "elsewhere" / "Dockerfile.shared"
+    # the folder's answer is kept for the run: a folder swapped for a link meanwhile is not seen ...
+    (tmp_path / "link").unlink()
+    (tmp_path / "link").symlink_to(real / "elsewhere")
+    assert scans.resolve(tmp_path / "link" / "app" / "Dockerfile") == real / "app" / "Dockerfile"
+    scans.forget()  # ... until the next command, or a write
+    assert scans.resolve(tmp_path / "link" / "app" / "Dockerfile") == real / "elsewhere" / "app" / "Dockerfile"
