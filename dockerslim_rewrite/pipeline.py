@@ -111,8 +111,10 @@ def _rewrite(
     for _ in range(MAX_ROUNDS):
         this_round = RewriteResult(original=data, output=data)
         before = doc.text
+        ctx_doc, ctx = doc, Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
         for t in transforms:
-            ctx = Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
+            if doc is not ctx_doc:  # the last transform edited it: its pragmas are read again
+                ctx_doc, ctx = doc, Context(options, build_context, dockerfile_name, ignored=_Pragmas(doc).ignores)
             doc = _run_one(t, doc, ctx, this_round, answers)
             if doc is not parsed[-1]:
                 parsed.append(doc)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .model import Instruction
 from .shell import COMPOUND_TYPES, Script, analyse, cmd_has_args
@@ -69,11 +70,18 @@ def hazards(ins: Instruction) -> Hazards:
     body = shell_body(ins)
     if body is None or not body.strip():
         return Hazards()
+    return _body_hazards(body, errexit_shell(ins.stage_shell))
+
+
+# the pipeline counts them before and after every edit, and the same bodies recur across the rounds
+# and the files of a run
+@lru_cache(maxsize=1024)
+def _body_hazards(body: str, shell_errexit: bool) -> Hazards:
     script = analyse(body)
     if not script.ok:
         return Hazards(unparsed=1)
     return Hazards(
-        errexit=_errexit_hazards(script, errexit_shell(ins.stage_shell)),
+        errexit=_errexit_hazards(script, shell_errexit),
         after_exit=_after_exit(script),
         lost_cwd=_lost_cwd(script),
     )

@@ -115,7 +115,7 @@ class ContextScans:
         self.keep = keep
         self._scans: dict[Path, Snapshot] = {}
         self._listings: dict[Path, list[str] | None] = {}
-        self._matches: dict[tuple[Path, str], list[str]] = {}
+        self._templates: dict[Path, list[Path]] = {}
         self._configs: dict[Path, Config] = {}
         self._folders: dict[Path, Path] = {}
 
@@ -141,12 +141,17 @@ class ContextScans:
             found = self._folders[folder] = folder.resolve()
         return found
 
-    def matching(self, folder: Path, glob: str) -> list[str]:
-        """The names in a folder that match a shell glob, worked out once per run and folder."""
-        key = (folder, glob)
-        found = self._matches.get(key)
+    def templates(self, folder: Path, patterns: list[str]) -> list[Path]:
+        """The files of a folder that match the template ``patterns`` (globs, some with a subfolder), in
+        the patterns' order, then by name; worked out once per run and folder (Dockerfiles share them)."""
+        found = self._templates.get(folder)
         if found is None:
-            found = self._matches[key] = [n for n in self.listdir(folder) or () if fnmatch.fnmatchcase(n, glob)]
+            found = []
+            for pattern in patterns:
+                sub, _, glob = pattern.rpartition("/")
+                where = folder / sub if sub else folder
+                found += [where / n for n in self.listdir(where) or () if fnmatch.fnmatchcase(n, glob)]
+            self._templates[folder] = found
         return found
 
     def listdir(self, folder: Path) -> list[str] | None:
@@ -172,7 +177,7 @@ class ContextScans:
         self._scans.clear()
         if listings:
             self._listings.clear()
-            self._matches.clear()
+            self._templates.clear()
             self._configs.clear()
             self._folders.clear()
 
@@ -224,12 +229,9 @@ def find_template(dockerfile: Path) -> str | None:
         names = SCANS.listdir(folder)
         if names is None:
             return None
-        for pattern in known["template_files"]:
-            sub, _, glob = pattern.rpartition("/")
-            for name in SCANS.matching(folder / sub if sub else folder, glob):
-                path = folder / sub / name if sub else folder / name
-                if path != own:
-                    return str(path)
+        for path in SCANS.templates(folder, known["template_files"]):
+            if path != own:
+                return str(path)
         if ".git" in names or folder.parent == folder:
             return None
         folder = folder.parent

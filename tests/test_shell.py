@@ -136,3 +136,22 @@ def test_parse_options_tells_options_from_operands(command, text, option, value,
     parsed = parse_options(cmd.words, command)
     assert parsed.value(option) == value
     assert [w.value for w in parsed.operands] == operands
+
+
+def test_a_body_is_parsed_once_per_file_and_recent_bodies_are_kept_for_the_next_files() -> None:
+    from dockerslim_rewrite import shell
+
+    shell.forget_analyses()
+    shell._recent.cache_clear()
+    body = "apt-get update && apt-get install -y curl"
+    first = analyse(body)
+    assert analyse(body) is first  # the same file asks again: no parse
+    shell.forget_analyses()  # the file is done
+    assert analyse(body) is first  # the next file's same body comes from the recent ones
+    assert shell._recent.cache_info().maxsize is not None  # bounded: a long run keeps a few hundred
+    for k in range(shell._recent.cache_info().maxsize + 1):  # a file with more bodies than that ...
+        analyse(f"echo {k}")
+    assert analyse("echo 0") is analyse("echo 0")  # ... still parses each of them once
+    shell.forget_analyses()
+    assert analyse(body) is not first  # pushed out of the recent ones by then: parsed again, equal
+    assert analyse(body).commands[0].name == first.commands[0].name == "apt-get"
