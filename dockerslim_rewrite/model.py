@@ -15,9 +15,9 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockerfile_parse.util import WordSplitter, extract_key_values
 
@@ -94,10 +94,19 @@ class Directive(Node):
 class Comment(Node):
     text: str = ""  # without the leading '#', stripped
 
+    def __init__(self, start: int, end: int, line: int, text: str = "") -> None:  # written out to be compiled: see setup.py
+        self.start = start
+        self.end = end
+        self.line = line
+        self.text = text
+
 
 @dataclass
 class Blank(Node):
-    pass
+    def __init__(self, start: int, end: int, line: int) -> None:  # written out to be compiled: see setup.py
+        self.start = start
+        self.end = end
+        self.line = line
 
 
 @dataclass
@@ -116,6 +125,24 @@ class Heredoc:
     body_start: int  # offset in Document.text of the first body character
     body_end: int  # offset just past the body (before the terminator line)
     body: str
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        name: str,
+        strip_tabs: bool,
+        quoted: bool,
+        fd: int,
+        body_start: int,
+        body_end: int,
+        body: str,
+    ) -> None:
+        self.name = name
+        self.strip_tabs = strip_tabs
+        self.quoted = quoted
+        self.fd = fd
+        self.body_start = body_start
+        self.body_end = body_end
+        self.body = body
 
 
 # Every transform asks for the words and ENV pairs of the same instructions, in every round: they are
@@ -291,8 +318,7 @@ class Instruction(Node):
         if self.json_args is not None:
             return False
         shell = self.stage_shell
-        name = shell[0].replace("\\", "/").rsplit("/", 1)[-1].lower() if shell else ""
-        return name.removesuffix(".exe") in POSIX_SHELLS
+        return bool(shell) and _is_posix_shell(shell[0])
 
     def script(self) -> Script | None:
         """Shell analysis of a shell-form body under a POSIX shell; None otherwise."""
@@ -310,11 +336,25 @@ class Continuation:
     indent: str = "    "
     trailing: str | None = None  # " && " when lines end with `&& \`, None when they start with `&&`
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        indent: str = "    ",
+        trailing: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "indent", indent)
+        object.__setattr__(self, "trailing", trailing)
+
     def join(self, escape: str, newline: str, command: str) -> str:
         """The text that continues a body with ``command`` on a new line."""
         if self.trailing is not None:
             return f"{self.trailing}{escape}{newline}{self.indent}{command}"
         return f" {escape}{newline}{self.indent}&& {command}"
+
+
+@lru_cache(maxsize=64)  # every transform asks about every instruction: a few programs, asked thousands of times
+def _is_posix_shell(program: str) -> bool:
+    name = program.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return name.removesuffix(".exe") in POSIX_SHELLS
 
 
 def continuation_of(instructions: list[Instruction]) -> Continuation:
@@ -422,6 +462,9 @@ class State:
 _VARIABLE_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(State))
+
+
 def expand_static(text: str, variables: Mapping[str, str], unknown: Iterable[str] = ()) -> str | None:
     """Dockerfile variable expansion with static values only; None when a variable's value is not known.
 
@@ -456,10 +499,12 @@ def expand_static(text: str, variables: Mapping[str, str], unknown: Iterable[str
     return None if failed else out
 
 
-def _replace(state: State, **changes) -> State:
-    from dataclasses import replace
-
-    return replace(state, **changes)
+def _replace(state: State, **changes: Any) -> State:
+    """``dataclasses.replace`` without its look-up of the fields on every call: the state walk makes
+    one per ENV, ARG, WORKDIR, USER and SHELL, after every edit."""
+    values = {name: getattr(state, name) for name in _STATE_FIELDS}
+    values.update(changes)
+    return State(**values)
 
 
 @dataclass
@@ -475,6 +520,32 @@ class Stage:
     is_final: bool = False
     resolved_base: str = ""  # the base with the global ARG defaults substituted
     base_pattern: re.Pattern[str] | None = None  # for a base built from ARGs: which stage names it may be
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        index: int,
+        name: str | None,
+        base: str,
+        platform: str | None,
+        from_instruction: Instruction,
+        instructions: list[Instruction] | None = None,
+        parent: int | None = None,
+        copies_from: list[str] | None = None,
+        is_final: bool = False,
+        resolved_base: str = "",
+        base_pattern: re.Pattern[str] | None = None,
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.base = base
+        self.platform = platform
+        self.from_instruction = from_instruction
+        self.instructions = [] if instructions is None else instructions
+        self.parent = parent
+        self.copies_from = [] if copies_from is None else copies_from
+        self.is_final = is_final
+        self.resolved_base = resolved_base
+        self.base_pattern = base_pattern
 
     @property
     def label(self) -> str:

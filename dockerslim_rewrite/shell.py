@@ -644,6 +644,13 @@ def parse_options(
 def rewritten_paths(script: Script, cwd: str = "/") -> list[str]:
     """Paths the script removes, moves or rewrites (the operands of ``[layer_rewriters]`` commands,
     made absolute from ``cwd``, and the directories a package manager's remove/clean touches)."""
+    return list(_rewritten_paths(script.text, cwd))
+
+
+# merge-runs asks both about every RUN in every round, and the same bodies recur across files
+@lru_cache(maxsize=1024)
+def _rewritten_paths(text: str, cwd: str) -> tuple[str, ...]:
+    script = analyse(text)
     knowledge = _knowledge()
     table, written, cleans = knowledge["layer_rewriters"], knowledge["written_by"], knowledge["cleans"]
     found: list[str] = []
@@ -668,7 +675,7 @@ def rewritten_paths(script: Script, cwd: str = "/") -> list[str]:
             # rewrites the entry itself, not what lies below it; a directory entry weighs nothing
             paths = [p + _EXACT for p in paths if p != cwd and not p.endswith("/")]
         found += paths
-    return found
+    return tuple(found)
 
 
 _CACHE_VERBS = frozenset({"cache", "clean", "autoclean", "dist-clean", "cc", "prune", "store"})
@@ -677,6 +684,12 @@ _CACHE_VERBS = frozenset({"cache", "clean", "autoclean", "dist-clean", "cc", "pr
 def written_paths(script: Script, cwd: str = "/") -> list[str]:
     """Paths the script may write: every operand it names (made absolute from ``cwd``), and where its
     package managers write."""
+    return list(_written_paths(script.text, cwd))
+
+
+@lru_cache(maxsize=1024)
+def _written_paths(text: str, cwd: str) -> tuple[str, ...]:
+    script = analyse(text)
     written = _knowledge()["written_by"]
     found: list[str] = []
     for cmd in script.commands:
@@ -684,8 +697,8 @@ def written_paths(script: Script, cwd: str = "/") -> list[str]:
         values = [w.value for w in parsed.operands if w.static] + [v for vs in parsed.options.values() for v in vs]
         found += [_absolute(v, cwd) for v in values if v and "://" not in v and "$" not in v]
         found += [cwd if d == "." else d for d in written.get(cmd.name, [])]
-    removed = [r for r in rewritten_paths(script, cwd) if not r.endswith(_EXACT)]
-    return [p for p in found if not paths_overlap([p], removed) or not _is_cache(p)]  # what it cleaned itself is gone
+    removed = [r for r in _rewritten_paths(text, cwd) if not r.endswith(_EXACT)]
+    return tuple(p for p in found if not paths_overlap([p], removed) or not _is_cache(p))  # what it cleaned itself is gone
 
 
 def _is_cache(path: str) -> bool:

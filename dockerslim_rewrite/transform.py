@@ -90,12 +90,28 @@ class Options:
         return SAFETY_LEVELS["unsafe" if self.unsafe_fixes else "review"]
 
 
+def _nothing_ignored(instruction: Instruction, transform_id: str) -> bool:
+    return False
+
+
 @dataclass
 class Context:
     options: Options
     build_context: Snapshot | None = None
     dockerfile_name: str = "Dockerfile"
-    ignored: Callable[[Instruction, str], bool] = lambda ins, tid: False
+    ignored: Callable[[Instruction, str], bool] = _nothing_ignored
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        options: Options,
+        build_context: Snapshot | None = None,
+        dockerfile_name: str = "Dockerfile",
+        ignored: Callable[[Instruction, str], bool] = _nothing_ignored,
+    ) -> None:
+        self.options = options
+        self.build_context = build_context
+        self.dockerfile_name = dockerfile_name
+        self.ignored = ignored
 
     def shipping_stages(self, doc: Document) -> frozenset[int]:
         """Stages whose files end up in an image (see ``Document.shipping_stages``), with the configured targets."""

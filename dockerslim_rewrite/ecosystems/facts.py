@@ -127,6 +127,20 @@ class RunStep:
     user: str | None
     env: dict[str, str]
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        ins: Instruction,
+        script: Script | None,
+        workdir: str,
+        user: str | None,
+        env: dict[str, str],
+    ) -> None:
+        self.ins = ins
+        self.script = script
+        self.workdir = workdir
+        self.user = user
+        self.env = env
+
 
 @dataclass
 class CopyStep:
@@ -136,6 +150,22 @@ class CopyStep:
     dest_is_dir: bool
     from_stage: str | None
     workdir: str
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        ins: Instruction,
+        sources: list[str],
+        dest: str,
+        dest_is_dir: bool,
+        from_stage: str | None,
+        workdir: str,
+    ) -> None:
+        self.ins = ins
+        self.sources = sources
+        self.dest = dest
+        self.dest_is_dir = dest_is_dir
+        self.from_stage = from_stage
+        self.workdir = workdir
 
     def placed(self) -> list[tuple[str, str]]:
         """(source as written, absolute path in the image) for each source."""
@@ -192,6 +222,52 @@ class StageFacts:
     setup: list[tuple[Command, RunStep]] = field(default_factory=list)
     #: started_scripts() answers, per build-context snapshot (the planner and the runtime stage both ask)
     started_memo: dict[int, list[StartedScript]] = field(default_factory=dict, repr=False, compare=False)
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        stage: Stage,
+        ref: ImageRef,
+        family: str | None,
+        codename: str | None,
+        global_args: dict[str, str | None],
+        steps: list[RunStep | CopyStep] | None = None,
+        env: dict[str, str] | None = None,
+        workdir: str = "/",
+        workdir_set: bool = False,
+        user: str | None = None,
+        carried: list[Instruction] | None = None,
+        entrypoint: Instruction | None = None,
+        cmd: Instruction | None = None,
+        healthcheck: Instruction | None = None,
+        apt_packages: list[str] | None = None,
+        apk_packages: list[str] | None = None,
+        user_commands: list[str] | None = None,
+        created_users: dict[str, str | None] | None = None,
+        created_groups: dict[str, str | None] | None = None,
+        setup: list[tuple[Command, RunStep]] | None = None,
+        started_memo: dict[int, list[StartedScript]] | None = None,
+    ) -> None:
+        self.stage = stage
+        self.ref = ref
+        self.family = family
+        self.codename = codename
+        self.global_args = global_args
+        self.steps = [] if steps is None else steps
+        self.env = {} if env is None else env
+        self.workdir = workdir
+        self.workdir_set = workdir_set
+        self.user = user
+        self.carried = [] if carried is None else carried
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.healthcheck = healthcheck
+        self.apt_packages = [] if apt_packages is None else apt_packages
+        self.apk_packages = [] if apk_packages is None else apk_packages
+        self.user_commands = [] if user_commands is None else user_commands
+        self.created_users = {} if created_users is None else created_users
+        self.created_groups = {} if created_groups is None else created_groups
+        self.setup = [] if setup is None else setup
+        self.started_memo = {} if started_memo is None else started_memo
 
     @property
     def runs(self) -> list[RunStep]:

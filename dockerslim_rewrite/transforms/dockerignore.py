@@ -162,6 +162,16 @@ class Needs:
     conditions: set[str] = field(default_factory=set)
     first_copy_line: int = 1
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        keeps: list[Keep] | None = None,
+        conditions: set[str] | None = None,
+        first_copy_line: int = 1,
+    ) -> None:
+        self.keeps = [] if keeps is None else keeps
+        self.conditions = set() if conditions is None else conditions
+        self.first_copy_line = first_copy_line
+
 
 def _basename(path: str) -> str:
     return path.rsplit("/", 1)[-1]
@@ -507,6 +517,20 @@ class Plan:
     kept: list[tuple[str, str, str, int]] = field(default_factory=list)  # (pattern, path re-included, reason, line)
     newly_excluded: list[Entry] = field(default_factory=list)
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        added: list[Candidate] | None = None,
+        lines: list[tuple[Candidate, list[str]]] | None = None,
+        dropped: list[tuple[str, str, int]] | None = None,
+        kept: list[tuple[str, str, str, int]] | None = None,
+        newly_excluded: list[Entry] | None = None,
+    ) -> None:
+        self.added = [] if added is None else added
+        self.lines = [] if lines is None else lines
+        self.dropped = [] if dropped is None else dropped
+        self.kept = [] if kept is None else kept
+        self.newly_excluded = [] if newly_excluded is None else newly_excluded
+
 
 class _Eval:
     """Matching helpers with memoised parent-folder results for one candidate pattern."""
@@ -586,6 +610,22 @@ class _Choice:
     dropped: list[tuple[str, int]] = field(default_factory=list)  # (pattern, need)
     kept: list[tuple[str, str, int]] = field(default_factory=list)  # (pattern, path re-included, need)
     newly_excluded: list[Entry] = field(default_factory=list)
+
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        user_keeps: list[Keep] | None = None,
+        added: list[Candidate] | None = None,
+        lines: list[tuple[Candidate, list[str]]] | None = None,
+        dropped: list[tuple[str, int]] | None = None,
+        kept: list[tuple[str, str, int]] | None = None,
+        newly_excluded: list[Entry] | None = None,
+    ) -> None:
+        self.user_keeps = [] if user_keeps is None else user_keeps
+        self.added = [] if added is None else added
+        self.lines = [] if lines is None else lines
+        self.dropped = [] if dropped is None else dropped
+        self.kept = [] if kept is None else kept
+        self.newly_excluded = [] if newly_excluded is None else newly_excluded
 
 
 def _choose(

@@ -89,6 +89,10 @@ class _Candidate:
     ins: Instruction
     script: Script
 
+    def __init__(self, ins: Instruction, script: Script) -> None:  # written out to be compiled: see setup.py
+        self.ins = ins
+        self.script = script
+
     @property
     def errexit_sensitive(self) -> bool:
         """Would this body behave differently as a non-last element of an && list?"""

@@ -102,7 +102,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from .. import aptdata, postconditions
 from ..catalog import distro_release
@@ -236,8 +236,15 @@ def _inspect(ins: Instruction, ctx: Context) -> _Run:
         elif run.parsed.has_heredoc and not run.heredoc:
             run.reason = "heredoc in the body"
     if run.script is not None and run.script.ok:
-        run.uses = [use for cmd in run.parsed.commands for use in _uses(cmd)]
+        run.uses = list(_uses_in(run.script.text))
     return run
+
+
+@lru_cache(maxsize=1024)
+def _uses_in(script: str) -> tuple[_Use, ...]:
+    """The package-manager uses of a shell body: once per body, as every round asks again and the same
+    bodies recur across the files of a run."""
+    return tuple(use for cmd in analyse(script).commands for use in _uses(cmd))
 
 
 def _mentions_manager(run: _Run) -> bool:

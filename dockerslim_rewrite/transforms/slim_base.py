@@ -686,6 +686,24 @@ class _Target:
     stages: list[Stage]
     via_arg: str | None = None
 
+    def __init__(  # written out to be compiled: see setup.py
+        self,
+        ref: ImageRef,
+        start: int,
+        end: int,
+        quote: str,
+        line: int,
+        stages: list[Stage],
+        via_arg: str | None = None,
+    ) -> None:
+        self.ref = ref
+        self.start = start
+        self.end = end
+        self.quote = quote
+        self.line = line
+        self.stages = stages
+        self.via_arg = via_arg
+
 
 def _global_args(doc: Document) -> dict[str, tuple[Instruction, str, str | None]]:
     """Global ARG name -> (instruction, word text, default or None). The last declaration wins."""
