@@ -373,12 +373,6 @@ def _dropped(release: str, packages: tuple[str, ...], explicit_limit: int | None
     hard = _mark(g, roots, with_recommends=False)
     parent: dict[int, tuple[int, bool]] = {}  # package -> (marked by, through a Recommends)
     full = _mark(g, roots, with_recommends=True, parent=parent)
-    root_of = {}
-    for j in full:
-        node = j
-        while node in parent:
-            node = parent[node][0]
-        root_of[j] = node
 
     dropped = sorted(j for j in full if j not in hard)  # by name: the names are stored sorted
     kept: list[int] = []
@@ -388,7 +382,7 @@ def _dropped(release: str, packages: tuple[str, ...], explicit_limit: int | None
             result.inert.append(name)
             result.inert_kib += g.size[j]
         else:
-            result.keep[name] = f"{_how(g, j, parent, root_of)}: {_why(g, j)}"
+            result.keep[name] = f"{_how(g, j, parent)}: {_why(g, j)}"
             result.keep_kib += g.size[j]
             kept.append(j)
     named, result.explicit_complete = _fewest_to_name(g, roots, kept, explicit_limit)
@@ -528,7 +522,14 @@ def _walk(
     return watched
 
 
-def _how(g: _Graph, j: int, parent: dict[int, tuple[int, bool]], root_of: dict[int, int]) -> str:
+def _root(j: int, parent: dict[int, tuple[int, bool]]) -> int:
+    """The requested package whose walk marked j."""
+    while j in parent:
+        j = parent[j][0]
+    return j
+
+
+def _how(g: _Graph, j: int, parent: dict[int, tuple[int, bool]]) -> str:
     """ "gnupg recommends it (pulled in by gpg)" / "gpg recommends gnupg, which needs it"."""
     node = j
     while node in parent:
@@ -536,10 +537,10 @@ def _how(g: _Graph, j: int, parent: dict[int, tuple[int, bool]], root_of: dict[i
         if is_rec:
             who = g.names[src]
             text = f"{who} recommends it" if node == j else f"{who} recommends {g.names[node]}, which needs it"
-            root = g.names[root_of[j]]
+            root = g.names[_root(j, parent)]
             return text if root == who else f"{text} (pulled in by {root})"
         node = src
-    return f"pulled in by {g.names[root_of[j]]}"  # an OR group that apt resolved another way without recommends
+    return f"pulled in by {g.names[_root(j, parent)]}"  # an OR group that apt resolved another way without recommends
 
 
 def _why(g: _Graph, j: int) -> str:
