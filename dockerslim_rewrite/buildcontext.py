@@ -308,10 +308,14 @@ def _wants_header(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, g) for g in _HEADER_GLOBS)
 
 
-def _read_prefix(path: str, limit: int) -> str | None:
+def _read_prefix(path: str, limit: int, size: int) -> str | None:
+    """The first ``limit`` bytes as text (None: unreadable or binary); ``size`` is what lstat said:
+    asking for more bytes than the file holds allocates them all, once per file of the context."""
     try:
         with open(path, "rb") as fh:  # no O_NOFOLLOW needed: symlinks are never opened (lstat first)
-            data = fh.read(limit)
+            data = fh.read(min(limit, size + 1))
+            if len(data) > size and len(data) < limit:  # it grew since: read on up to the limit
+                data += fh.read(limit - len(data))
     except OSError:
         return None
     if b"\x00" in data[:8192]:
@@ -405,10 +409,10 @@ def scan_context(
             if not stat.S_ISREG(st.st_mode) or text_total[0] >= _MAX_TEXT_TOTAL:
                 continue
             if _wants_text(de.name) and size <= _MAX_TEXT_BYTES:
-                txt = _read_prefix(de.path, _MAX_TEXT_BYTES)
+                txt = _read_prefix(de.path, _MAX_TEXT_BYTES, size)
             elif _wants_header(de.name) and header_files[0] < _MAX_HEADER_FILES:
                 header_files[0] += 1
-                txt = _read_prefix(de.path, _HEADER_BYTES)
+                txt = _read_prefix(de.path, _HEADER_BYTES, size)
             else:
                 txt = None
             if txt is not None:

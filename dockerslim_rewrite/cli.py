@@ -128,13 +128,14 @@ def rewrite(
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     color = color and fmt == "text"
     json_files = []
+    cwd = Path.cwd()
 
     def show(report: FileReport) -> None:
         prefix = ""
         root = report.context_root
         if root is not None:
             try:
-                prefix = os.path.relpath(root, Path.cwd()).replace(os.sep, "/") + "/"
+                prefix = os.path.relpath(root, cwd).replace(os.sep, "/") + "/"
             except ValueError:
                 prefix = str(root) + "/"
             prefix = "" if prefix == "./" else prefix
@@ -147,8 +148,9 @@ def rewrite(
         if text_diff and (not in_place or diff):
             # click strips ANSI codes when stdout is no terminal: a forced --color must reach a pipe too
             typer.echo(file_diff(report, prefix, color=True) if color else text_diff, nl=False, color=color or None)
-        for line in summary_lines(report, verbose=not quiet):
-            typer.echo(line, err=True)
+        lines = summary_lines(report, verbose=not quiet)
+        if lines:  # one write per file: each echo flushes
+            typer.echo("\n".join(lines), err=True)
 
     for report in reports:
         show(report)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,16 +56,27 @@ class Config:
         return merged
 
 
-def find_config(start: Path, known: dict[Path, Config] | None = None) -> Config:
+def find_config(
+    start: Path, known: dict[Path, Config] | None = None, names: Callable[[Path], Collection[str] | None] | None = None
+) -> Config:
     """The nearest .dslim.toml, or pyproject.toml with a [tool.dslim] table, from ``start`` upwards.
 
     ``known`` (folder -> its answer) is filled in for every folder looked at and read first: the
-    Dockerfiles of a run share their upper folders, which are then looked at once.
+    Dockerfiles of a run share their upper folders, which are then looked at once. ``names`` (folder
+    -> the names in it, None when unreadable) spares a system call per file looked for in a folder
+    the caller has listed anyway.
     """
+    if known is not None and start in known:  # its keys are resolved folders, so this one is
+        return known[start]
     directory = start if start.is_dir() else start.parent
-    if known is not None and directory in known:  # its keys are resolved folders, so this one is
+    if known is not None and directory in known:
         return known[directory]
     resolved = directory.resolve()
+
+    def is_file(folder: Path, name: str) -> bool:
+        listed = names(folder) if names is not None else None
+        return (listed is None or name in listed) and (folder / name).is_file()
+
     looked_at: list[Path] = []
     found = Config()
     for folder in [resolved, *resolved.parents]:
@@ -72,12 +84,12 @@ def find_config(start: Path, known: dict[Path, Config] | None = None) -> Config:
             found = known[folder]
             break
         looked_at.append(folder)
-        dedicated = folder / ".dslim.toml"
-        if dedicated.is_file():
+        if is_file(folder, ".dslim.toml"):
+            dedicated = folder / ".dslim.toml"
             found = Config(dedicated, _load(dedicated, ()) or {})
             break
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
+        if is_file(folder, "pyproject.toml"):
+            pyproject = folder / "pyproject.toml"
             values = _load(pyproject, ("tool", "dslim"))
             if values is not None:
                 found = Config(pyproject, values)

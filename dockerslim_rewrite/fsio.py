@@ -62,7 +62,12 @@ def read_dockerfile(path: Path) -> bytes:
         raise InputError(f"{path}: {st.st_size} bytes is too large for a Dockerfile (limit {MAX_FILE_BYTES})")
     try:
         with open(path, "rb") as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
+            # sized from stat: asking for the limit allocates the limit. A file that grew meanwhile (or
+            # a /proc file, size 0) is read on, up to one byte past the limit as before
+            data = fh.read(st.st_size + 1)
+            if len(data) > st.st_size:
+                data += fh.read(MAX_FILE_BYTES + 1 - len(data))
+            return data
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:

@@ -118,10 +118,11 @@ class ContextScans:
         self._templates: dict[Path, list[Path]] = {}
         self._configs: dict[Path, Config] = {}
         self._folders: dict[Path, Path] = {}
+        self._name_sets: dict[Path, frozenset[str] | None] = {}
 
     def config(self, dockerfile: Path) -> Config:
         """find_config, with each folder looked at once per run (the Dockerfiles share upper folders)."""
-        return find_config(self.resolve(dockerfile), self._configs)
+        return find_config(self.resolve_folder(dockerfile.parent), self._configs, self.names)
 
     def resolve(self, path: Path) -> Path:
         """``path.resolve()``, with each folder resolved once per run.
@@ -154,6 +155,14 @@ class ContextScans:
             self._templates[folder] = found
         return found
 
+    def names(self, folder: Path) -> frozenset[str] | None:
+        """The names in a folder as a set (None: unreadable), once per run."""
+        found = self._name_sets.get(folder)
+        if found is None:
+            listed = self.listdir(folder)
+            found = self._name_sets[folder] = None if listed is None else frozenset(listed)
+        return found
+
     def listdir(self, folder: Path) -> list[str] | None:
         """Sorted names in a folder (None: unreadable), read once per run: template lookups climb the same folders."""
         if folder not in self._listings:
@@ -180,6 +189,7 @@ class ContextScans:
             self._templates.clear()
             self._configs.clear()
             self._folders.clear()
+            self._name_sets.clear()
 
 
 SCANS = ContextScans()

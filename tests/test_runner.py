@@ -136,3 +136,21 @@ def test_paths_resolve_as_path_resolve_does_with_each_folder_resolved_once_per_r
     assert scans.resolve(tmp_path / "link" / "app" / "Dockerfile") == real / "app" / "Dockerfile"
     scans.forget()  # ... until the next command, or a write
     assert scans.resolve(tmp_path / "link" / "app" / "Dockerfile") == real / "elsewhere" / "app" / "Dockerfile"
+
+
+def test_config_lookup_trusts_the_run_s_folder_listings(tmp_path: Path) -> None:
+    from dockerslim_rewrite.config import find_config
+
+    (tmp_path / "pyproject.toml").write_text('[tool.dslim]\nignore = ["slim-base"]\n')
+    (tmp_path / ".dslim.toml").mkdir()  # listed, but no file: not a config
+    listed = {tmp_path: frozenset({"pyproject.toml", ".dslim.toml"})}
+    asked: list[Path] = []
+
+    def names(folder: Path) -> frozenset[str] | None:
+        asked.append(folder)
+        return listed.get(folder)  # None (unreadable, or not listed): looked at directly
+
+    assert find_config(tmp_path, {}, names).path == tmp_path / "pyproject.toml"
+    assert asked[0] == tmp_path
+    listed[tmp_path] = frozenset()  # a listing without the file: no system call, no config
+    assert find_config(tmp_path, {}, names).path is None
