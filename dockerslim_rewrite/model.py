@@ -271,24 +271,7 @@ class Instruction(Node):
         The indentation of its own ``&&`` lines (else of its first continued line), and whether it
         ends lines with ``&& \\`` (and with which spacing) instead of starting them with ``&&``.
         """
-        lines = self.doc.text[self.body_start : self.body_end].split("\n")
-        if len(lines) < 2:
-            return None
-        esc = re.escape(self.doc.escape)
-        ends = [re.search(rf"(\s*&&\s*){esc}\s*\r?$", line) for line in lines[:-1]]
-        starts = [line.lstrip(" \t") for line in lines[1:]]
-        trailing = next((m.group(1) for m in ends if m), None) if not any(s.startswith("&&") for s in starts) else None
-        indents = [
-            line[: len(line) - len(stripped)]
-            for line, stripped in zip(lines[1:], starts)
-            if stripped and not stripped.startswith("#")
-        ]
-        and_indents = [
-            line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped.startswith("&&")
-        ]
-        # the indentation of its `&&` lines, else of its last line (after `fi`, not inside the if)
-        indent = and_indents[0] if and_indents else (indents[-1] if indents else "    ")
-        return Continuation(indent, trailing)
+        return _continuation_style(self.doc.text[self.body_start : self.body_end], self.doc.escape)
 
     def words(self) -> list[str]:
         """The arguments as BuildKit splits them, quotes and escapes removed (exec form: the JSON strings)."""
@@ -349,6 +332,37 @@ class Continuation:
         if self.trailing is not None:
             return f"{self.trailing}{escape}{newline}{self.indent}{command}"
         return f" {escape}{newline}{self.indent}&& {command}"
+
+
+def _line_starts(text: str) -> list[int]:
+    """The offset of each line's first character (a loop of str.find: no match object per line)."""
+    starts = [0]
+    at = text.find("\n")
+    while at >= 0:
+        starts.append(at + 1)
+        at = text.find("\n", at + 1)
+    return starts
+
+
+@lru_cache(maxsize=1024)  # merge-runs compares the style of every RUN of a chain with the others'
+def _continuation_style(body: str, escape: str) -> Continuation | None:
+    """See ``Instruction.continuation_style``."""
+    lines = body.split("\n")
+    if len(lines) < 2:
+        return None
+    esc = re.escape(escape)
+    ends = [re.search(rf"(\s*&&\s*){esc}\s*\r?$", line) for line in lines[:-1]]
+    starts = [line.lstrip(" \t") for line in lines[1:]]
+    trailing = next((m.group(1) for m in ends if m), None) if not any(s.startswith("&&") for s in starts) else None
+    indents = [
+        line[: len(line) - len(stripped)]
+        for line, stripped in zip(lines[1:], starts)
+        if stripped and not stripped.startswith("#")
+    ]
+    and_indents = [line[: len(line) - len(stripped)] for line, stripped in zip(lines[1:], starts) if stripped.startswith("&&")]
+    # the indentation of its `&&` lines, else of its last line (after `fi`, not inside the if)
+    indent = and_indents[0] if and_indents else (indents[-1] if indents else "    ")
+    return Continuation(indent, trailing)
 
 
 @lru_cache(maxsize=64)  # every transform asks about every instruction: a few programs, asked thousands of times
@@ -572,7 +586,7 @@ class Document:
         self.stages: list[Stage] = []
         self._stages_by_name: dict[str, Stage] = {}  # first stage of each name, as BuildKit resolves them
         self.final_shells: list[tuple[str, ...]] = []  # per stage: the SHELL in force at its end
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.line_starts = _line_starts(text)
         #: answers derived from the parsed document (it never changes once parsed), for its readers too
         self.memo = Memo()
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +150,12 @@ class ContextScans:
         found = self._templates.get(folder)
         if found is None:
             found = []
+            looks_like = _any_of(tuple(p.rpartition("/")[2] for p in patterns))  # most names match none
             for pattern in patterns:
                 sub, _, glob = pattern.rpartition("/")
                 where = folder / sub if sub else folder
-                found += [where / n for n in self.listdir(where) or () if fnmatch.fnmatchcase(n, glob)]
+                names = [n for n in self.listdir(where) or () if looks_like(n)]
+                found += [where / n for n in names if fnmatch.fnmatchcase(n, glob)]
             self._templates[folder] = found
         return found
 
@@ -190,6 +194,12 @@ class ContextScans:
             self._configs.clear()
             self._folders.clear()
             self._name_sets.clear()
+
+
+@lru_cache(maxsize=8)
+def _any_of(globs: tuple[str, ...]) -> Callable[[str], object]:
+    """A test for "matches one of these shell globs", one regular expression for all."""
+    return re.compile("|".join(fnmatch.translate(g) for g in globs)).match
 
 
 SCANS = ContextScans()
