@@ -144,12 +144,13 @@ class ContextScans:
             found = self._folders[folder] = folder.resolve()
         return found
 
-    def templates(self, folder: Path, patterns: list[str]) -> list[Path]:
-        """The files of a folder that match the template ``patterns`` (globs, some with a subfolder), in
-        the patterns' order, then by name; worked out once per run and folder (Dockerfiles share them)."""
+    def templates(self, folder: Path) -> list[Path]:
+        """The files of a folder that look like a generator's template (data/generated.toml: globs, some
+        with a subfolder), in the patterns' order, then by name; once per run and folder."""
         found = self._templates.get(folder)
         if found is None:
             found = []
+            patterns = data_toml("generated.toml")["template_files"]
             looks_like = _any_of(tuple(p.rpartition("/")[2] for p in patterns))  # most names match none
             for pattern in patterns:
                 sub, _, glob = pattern.rpartition("/")
@@ -249,7 +250,7 @@ def find_template(dockerfile: Path) -> str | None:
         names = SCANS.listdir(folder)
         if names is None:
             return None
-        for path in SCANS.templates(folder, known["template_files"]):
+        for path in SCANS.templates(folder):
             if path != own:
                 return str(path)
         if ".git" in names or folder.parent == folder:

@@ -647,7 +647,8 @@ def rewritten_paths(script: Script, cwd: str = "/") -> list[str]:
     return list(_rewritten_paths(script.text, cwd))
 
 
-# merge-runs asks both about every RUN in every round, and the same bodies recur across files
+# merge-runs asks both about every RUN in every round, and the same bodies recur across files: worked
+# out once per text (a Script is always ``analyse(text)``)
 @lru_cache(maxsize=1024)
 def _rewritten_paths(text: str, cwd: str) -> tuple[str, ...]:
     script = analyse(text)
