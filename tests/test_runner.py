@@ -154,3 +154,20 @@ def test_config_lookup_trusts_the_run_s_folder_listings(tmp_path: Path) -> None:
     assert asked[0] == tmp_path
     listed[tmp_path] = frozenset()  # a listing without the file: no system call, no config
     assert find_config(tmp_path, {}, names).path is None
+
+
+def test_files_that_grew_after_their_stat_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read buffers are sized from stat; a file longer by then (or a size-0 /proc file) is read on."""
+    import stat
+    import types
+
+    from dockerslim_rewrite import buildcontext, fsio
+
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(DOCKERFILE)
+    real_stat = Path.stat
+    shorter = types.SimpleNamespace(st_mode=stat.S_IFREG | 0o644, st_size=10)
+    monkeypatch.setattr(Path, "stat", lambda self, *a, **k: shorter if self == path else real_stat(self, *a, **k))
+    assert fsio.read_dockerfile(path) == DOCKERFILE
+    assert buildcontext._read_prefix(str(path), 4096, 0) == DOCKERFILE.decode()
+    assert buildcontext._read_prefix(str(path), 8, len(DOCKERFILE)) == DOCKERFILE[:8].decode()  # the limit holds
