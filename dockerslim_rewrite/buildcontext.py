@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from .memo import Memo
 
@@ -308,14 +308,21 @@ def _wants_header(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, g) for g in _HEADER_GLOBS)
 
 
+def read_at_most(fh: BinaryIO, limit: int, size: int) -> bytes:
+    """Up to ``limit`` bytes of an open file whose stat said ``size``. The buffer is sized from ``size``:
+    asking for the limit allocates the limit, once per file read. A file that grew since (or a /proc
+    file, size 0) is read on, up to the limit."""
+    data = fh.read(min(limit, size + 1))
+    if size < len(data) < limit:
+        data += fh.read(limit - len(data))
+    return data
+
+
 def _read_prefix(path: str, limit: int, size: int) -> str | None:
-    """The first ``limit`` bytes as text (None: unreadable or binary); ``size`` is what lstat said:
-    asking for more bytes than the file holds allocates them all, once per file of the context."""
+    """The first ``limit`` bytes as text (None: unreadable or binary); ``size`` is what lstat said."""
     try:
         with open(path, "rb") as fh:  # no O_NOFOLLOW needed: symlinks are never opened (lstat first)
-            data = fh.read(min(limit, size + 1))
-            if len(data) > size and len(data) < limit:  # it grew since: read on up to the limit
-                data += fh.read(limit - len(data))
+            data = read_at_most(fh, limit, size)
     except OSError:
         return None
     if b"\x00" in data[:8192]:

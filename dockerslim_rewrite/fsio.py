@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .buildcontext import is_dockerfile_name
+from .buildcontext import is_dockerfile_name, read_at_most
 
 MAX_FILE_BYTES = 8 * 1024 * 1024  # far above any real Dockerfile; keeps memory and time bounded
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"})
@@ -62,12 +62,7 @@ def read_dockerfile(path: Path) -> bytes:
         raise InputError(f"{path}: {st.st_size} bytes is too large for a Dockerfile (limit {MAX_FILE_BYTES})")
     try:
         with open(path, "rb") as fh:
-            # sized from stat: asking for the limit allocates the limit. A file that grew meanwhile (or
-            # a /proc file, size 0) is read on, up to one byte past the limit as before
-            data = fh.read(st.st_size + 1)
-            if len(data) > st.st_size:
-                data += fh.read(MAX_FILE_BYTES + 1 - len(data))
-            return data
+            return read_at_most(fh, MAX_FILE_BYTES + 1, st.st_size)
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:

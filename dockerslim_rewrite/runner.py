@@ -247,7 +247,7 @@ def find_template(dockerfile: Path) -> str | None:
     own = SCANS.resolve(dockerfile)
     folder = own.parent
     for _ in range(known["template_levels"]):
-        names = SCANS.listdir(folder)
+        names = SCANS.names(folder)
         if names is None:
             return None
         for path in SCANS.templates(folder):
@@ -452,13 +452,10 @@ def rewrite_all(
 
     ``on_report(report)`` runs for each in that order too, as soon as it and those before it are done.
     """
-    by_context: dict[str, list[int]] = {}
-    real: dict[Path, str] = {}  # Dockerfiles share folders: each is resolved once
+    by_context: dict[Path, list[int]] = {}
     for i, path in enumerate(targets):
         context = flags.context if flags.context is not None else path.parent
-        if context not in real:
-            real[context] = os.path.realpath(context)
-        by_context.setdefault(real[context], []).append(i)
+        by_context.setdefault(SCANS.resolve_folder(context), []).append(i)
     members = list(by_context.values())
     reports: list[FileReport] = [FileReport(str(p)) for p in targets]
     done = [False] * len(targets)
